@@ -1,0 +1,57 @@
+# ClypAI: the two commands of the README's quick start, and what they stand on.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# `make test` talks to the real services on this machine.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clypai
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: install clip test run worker web migrate lint format bench clean
+
+install: $(STAMP) ffmpeg
+	@$(PY) manage.py migrate --verbosity 0
+
+# Re-run pip only when the declared dependencies change.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+		echo "Installing ffmpeg from Debian's packages"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+# make clip VIDEO=path/or/url [ARGS="--criteria 'funny moments' --count 3 --json"]
+clip: install
+	@test -n "$(VIDEO)" || { echo 'usage: make clip VIDEO=<file or URL> [ARGS="--count 3 --json"]'; exit 2; }
+	@$(PY) manage.py clip "$(VIDEO)" $(ARGS)
+
+test: $(STAMP) ffmpeg
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CLYPAI_JOBS_INLINE=false \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+# Web and one worker on this machine, on Redis (REDIS_URL, default the local one).
+run: install
+	@export REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0}; \
+	$(PY) manage.py rqworker analysis render webhooks default --with-scheduler & worker=$$!; \
+	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	$(PY) manage.py runserver $${PORT:-8000}
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

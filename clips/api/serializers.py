@@ -1,0 +1,304 @@
+"""Input and output shapes of /v1/clips, /v1/uploads, exactly as the document names them."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from rest_framework import serializers
+
+from brandkits.models import BrandKit
+from clypai.api.envelope import (
+    ChoiceField,
+    StrictBooleanField,
+    StrictFloatField,
+    StrictSerializer,
+    iso,
+)
+from clypai.lib.languages import is_supported_language
+from clypai.lib.storage import signed_url
+from projects.models import Project
+
+from ..models import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES, PLATFORMS, Clip, Upload
+
+CLIP_STATUSES = tuple(Clip.Status.values)
+
+
+def _team_object(model, value, team, message):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise serializers.ValidationError(message)
+    obj = model.objects.filter(pk=value, team=team).first()
+    if obj is None:
+        raise serializers.ValidationError(message)
+    return obj
+
+
+def validate_source_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise serializers.ValidationError("Must be an http or https URL")
+    if parts.username or parts.password:
+        raise serializers.ValidationError("URLs with credentials are not accepted")
+    return value
+
+
+class ClipConfigIn(StrictSerializer):
+    aspectRatio = ChoiceField(ASPECT_RATIOS, required=False)
+    platform = ChoiceField(PLATFORMS, required=False, allow_null=True)
+    enableCaptions = StrictBooleanField(required=False)
+    reframing = StrictBooleanField(required=False)
+    hookDetection = StrictBooleanField(required=False)
+    brandKitId = serializers.CharField(required=False, allow_null=True, max_length=40)
+    maxDuration = StrictFloatField(required=False, allow_null=True, min_value=15, max_value=300)
+    criteria = serializers.CharField(required=False, allow_blank=True, max_length=1000,
+                                     help_text="What to look for, in free text (an extension).")
+    language = serializers.CharField(required=False, allow_blank=True, max_length=8,
+                                     help_text="ISO 639-1 code of the spoken language (an extension).")
+
+    def validate_brandKitId(self, value):
+        return _team_object(BrandKit, value, self.context["team"], "Unknown brand kit")
+
+    def validate_language(self, value):
+        if value and not is_supported_language(value):
+            raise serializers.ValidationError(f'"{value}" is not a supported ISO 639-1 language code')
+        return value
+
+
+class ClipCreateIn(StrictSerializer):
+    projectId = serializers.CharField(required=False, allow_null=True, max_length=40)
+    name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=300)
+    sourceVideoUrl = serializers.CharField(required=False, max_length=2048)
+    sourceUploadId = serializers.CharField(required=False, max_length=40,
+                                           help_text="An upl_… id from POST /v1/uploads.")
+    startTime = StrictFloatField(required=False, allow_null=True, min_value=0)
+    endTime = StrictFloatField(required=False, allow_null=True, min_value=0)
+    config = ClipConfigIn(required=False)
+
+    def validate_projectId(self, value):
+        return _team_object(Project, value, self.context["team"], "Unknown project")
+
+    def validate_sourceUploadId(self, value):
+        return _team_object(Upload, value, self.context["team"], "Unknown upload")
+
+    def validate_sourceVideoUrl(self, value):
+        return validate_source_url(value)
+
+    def validate(self, attrs):
+        has_url = bool(attrs.get("sourceVideoUrl"))
+        has_upload = attrs.get("sourceUploadId") is not None
+        if has_url and has_upload:
+            raise serializers.ValidationError(
+                {"sourceUploadId": "Give sourceVideoUrl or sourceUploadId, not both"}
+            )
+        if not has_url and not has_upload:
+            raise serializers.ValidationError(
+                {"sourceVideoUrl": "This field is required (or sourceUploadId)"}
+            )
+        start, end = attrs.get("startTime"), attrs.get("endTime")
+        if start is not None and end is None:
+            raise serializers.ValidationError({"endTime": "Required when startTime is given"})
+        if end is not None and start is None:
+            raise serializers.ValidationError({"startTime": "Required when endTime is given"})
+        if start is not None and end <= start:
+            raise serializers.ValidationError({"endTime": "Must be greater than startTime"})
+        max_duration = (attrs.get("config") or {}).get("maxDuration")
+        if start is not None and max_duration is not None and end - start > max_duration:
+            raise serializers.ValidationError(
+                {"endTime": f"endTime - startTime ({end - start:g} s) exceeds config.maxDuration "
+                            f"({max_duration:g} s)"}
+            )
+        return attrs
+
+
+class ClipListQuery(serializers.Serializer):
+    projectId = serializers.CharField(required=False)
+    status = ChoiceField(CLIP_STATUSES, required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+    cursor = serializers.CharField(required=False)
+    sortBy = ChoiceField(("name", "createdAt", "updatedAt", "duration"), required=False)
+    sortOrder = ChoiceField(("asc", "desc"), required=False)
+
+
+class ExportIn(StrictSerializer):
+    format = ChoiceField(EXPORT_FORMATS, required=False, default="mp4")
+    quality = ChoiceField(EXPORT_QUALITIES, required=False, default="high")
+    platform = ChoiceField(PLATFORMS, required=False, allow_null=True)
+    burnCaptions = StrictBooleanField(required=False, allow_null=True)
+
+
+# Outputs -------------------------------------------------------------------------
+
+
+def file_url(field_file, request=None, *, ttl=None) -> str | None:
+    if not field_file:
+        return None
+    return signed_url(
+        field_file.name, ttl_seconds=ttl or settings.CLYPAI_SIGNED_URL_TTL_SECONDS, request=request
+    )
+
+
+class ClipConfigOut(serializers.Serializer):
+    aspectRatio = serializers.CharField(source="aspect_ratio")
+    platform = serializers.SerializerMethodField()
+    enableCaptions = serializers.BooleanField(source="enable_captions")
+    reframing = serializers.BooleanField()
+    hookDetection = serializers.BooleanField(source="hook_detection")
+    brandKitId = serializers.CharField(source="brand_kit_id", allow_null=True)
+    maxDuration = serializers.FloatField(source="max_duration", allow_null=True)
+    criteria = serializers.SerializerMethodField()
+    language = serializers.SerializerMethodField()
+
+    def get_platform(self, clip) -> str | None:
+        return clip.platform or None
+
+    def get_criteria(self, clip) -> str | None:
+        return clip.criteria or None
+
+    def get_language(self, clip) -> str | None:
+        return clip.language or None
+
+
+class ClipOutputsOut(serializers.Serializer):
+    videoUrl = serializers.SerializerMethodField()
+    thumbnailUrl = serializers.SerializerMethodField()
+    captionsUrl = serializers.SerializerMethodField()
+
+    def get_videoUrl(self, clip) -> str | None:
+        return file_url(clip.video, self.context.get("request"))
+
+    def get_thumbnailUrl(self, clip) -> str | None:
+        return file_url(clip.thumbnail, self.context.get("request"))
+
+    def get_captionsUrl(self, clip) -> str | None:
+        return file_url(clip.captions, self.context.get("request"))
+
+
+class HookOut(serializers.Serializer):
+    time = serializers.FloatField()
+    text = serializers.CharField()
+    confidence = serializers.FloatField()
+
+
+class ClipMetadataOut(serializers.Serializer):
+    """Documents the metadata object; the stored JSON is returned as it is."""
+
+    hooks = HookOut(many=True, required=False)
+    highlights = serializers.ListField(child=serializers.FloatField(), required=False)
+    sentiment = serializers.ChoiceField(("positive", "neutral", "negative"), required=False)
+    topics = serializers.ListField(child=serializers.CharField(), required=False)
+    scoreBreakdown = serializers.DictField(child=serializers.FloatField(), required=False)
+    reason = serializers.CharField(required=False)
+
+
+class ClipOut(serializers.Serializer):
+    id = serializers.CharField()
+    projectId = serializers.CharField(source="project_id")
+    name = serializers.SerializerMethodField()
+    sourceVideoUrl = serializers.SerializerMethodField()
+    sourceUploadId = serializers.CharField(source="upload_id", allow_null=True)
+    status = serializers.ChoiceField(CLIP_STATUSES)
+    progress = serializers.IntegerField()
+    duration = serializers.FloatField(allow_null=True)
+    startTime = serializers.FloatField(source="start_time", allow_null=True)
+    endTime = serializers.FloatField(source="end_time", allow_null=True)
+    score = serializers.FloatField(allow_null=True)
+    config = ClipConfigOut(source="*")
+    outputs = serializers.SerializerMethodField()
+    metadata = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    createdAt = serializers.SerializerMethodField()
+    updatedAt = serializers.SerializerMethodField()
+
+    def get_name(self, clip) -> str | None:
+        return clip.name or None
+
+    def get_sourceVideoUrl(self, clip) -> str | None:
+        return clip.source_url or None
+
+    def get_outputs(self, clip) -> ClipOutputsOut | None:
+        if not (clip.video or clip.thumbnail or clip.captions):
+            return None
+        return ClipOutputsOut(clip, context=self.context).data
+
+    def get_metadata(self, clip) -> ClipMetadataOut | None:
+        return clip.metadata
+
+    def get_error(self, clip) -> dict | None:
+        if clip.status != Clip.Status.FAILED:
+            return None
+        error = {"code": clip.error_code or "processing_failed", "message": clip.error}
+        if clip.error_field:
+            error["field"] = clip.error_field
+        if clip.error_details:
+            error["details"] = clip.error_details
+        return error
+
+    def get_createdAt(self, clip) -> str:
+        return iso(clip.created_at)
+
+    def get_updatedAt(self, clip) -> str:
+        return iso(clip.updated_at)
+
+
+class ClipSummaryOut(serializers.Serializer):
+    """A clip in a list, as the document's List Clips example shows it."""
+
+    id = serializers.CharField()
+    projectId = serializers.CharField(source="project_id")
+    name = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(CLIP_STATUSES)
+    duration = serializers.FloatField(allow_null=True)
+    createdAt = serializers.SerializerMethodField()
+    updatedAt = serializers.SerializerMethodField()
+
+    def get_name(self, clip) -> str | None:
+        return clip.name or None
+
+    def get_createdAt(self, clip) -> str:
+        return iso(clip.created_at)
+
+    def get_updatedAt(self, clip) -> str:
+        return iso(clip.updated_at)
+
+
+class ExportOut(serializers.Serializer):
+    id = serializers.CharField(help_text="exp_… id (an extension to the document).")
+    status = serializers.ChoiceField(("queued", "processing", "completed", "failed"))
+    platform = serializers.CharField(allow_null=True)
+    burnCaptions = serializers.BooleanField()
+    exportUrl = serializers.CharField(allow_null=True)
+    expiresAt = serializers.CharField(allow_null=True)
+    format = serializers.ChoiceField(EXPORT_FORMATS)
+    quality = serializers.ChoiceField(EXPORT_QUALITIES)
+    fileSize = serializers.IntegerField(allow_null=True)
+
+
+class ExportPendingOut(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(("queued", "processing"))
+    exportUrl = serializers.CharField(allow_null=True, help_text="null until the export is ready")
+    format = serializers.ChoiceField(EXPORT_FORMATS)
+    quality = serializers.ChoiceField(EXPORT_QUALITIES)
+
+
+class UploadOut(serializers.Serializer):
+    id = serializers.CharField()
+    filename = serializers.CharField()
+    contentType = serializers.CharField(source="content_type")
+    size = serializers.IntegerField(source="size_bytes")
+    sha256 = serializers.CharField()
+    createdAt = serializers.SerializerMethodField()
+
+    def get_createdAt(self, upload) -> str:
+        return iso(upload.created_at)
+
+
+class UploadIn(serializers.Serializer):
+    file = serializers.FileField(help_text="The video file (multipart/form-data).")
+
+
+class DeletedOut(serializers.Serializer):
+    id = serializers.CharField()
+    deleted = serializers.BooleanField()

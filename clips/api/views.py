@@ -1,0 +1,231 @@
+"""/v1/clips, /v1/uploads and /v1/exports."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+
+from clypai.api.envelope import TeamAPIView, iso, ok
+from clypai.api.errors import ApiError, InvalidRequest, PayloadTooLarge
+from clypai.api.pagination import parse_limit, parse_sort
+from clypai.api.schema import envelope, errors
+from clypai.lib.uploads import upload_too_large
+
+from .. import selectors, services
+from ..models import Export
+from .serializers import (
+    ClipCreateIn,
+    ClipListQuery,
+    ClipOut,
+    ClipSummaryOut,
+    DeletedOut,
+    ExportIn,
+    ExportOut,
+    ExportPendingOut,
+    UploadIn,
+    UploadOut,
+    file_url,
+)
+
+
+class ClipListCreateView(TeamAPIView):
+    @extend_schema(
+        operation_id="clips_list",
+        summary="List clips",
+        parameters=[ClipListQuery],
+        responses={200: envelope(ClipSummaryOut, many=True, paginated=True), **errors(400, 401)},
+        tags=["Clips"],
+    )
+    def get(self, request):
+        params = request.query_params
+        status_filter = params.get("status")
+        if status_filter and status_filter not in ClipListQuery().fields["status"].choices:
+            raise InvalidRequest(
+                "status must be one of: pending, processing, completed, failed, exported",
+                field="status",
+            )
+        sort, descending = parse_sort(params, selectors.CLIP_SORTS)
+        page = selectors.clip_list(
+            team=self.team,
+            project_id=params.get("projectId") or None,
+            status=status_filter or None,
+            sort=sort,
+            descending=descending,
+            limit=parse_limit(params.get("limit")),
+            cursor=params.get("cursor") or None,
+        )
+        return ok(ClipSummaryOut(page.rows, many=True).data, pagination=page.pagination())
+
+    @extend_schema(
+        operation_id="clips_create",
+        summary="Generate clip",
+        request=ClipCreateIn,
+        responses={201: envelope(ClipOut), **errors(400, 401, 429)},
+        tags=["Clips"],
+    )
+    def post(self, request):
+        data = self.validated(ClipCreateIn)
+        config = dict(data.get("config") or {})
+        if "brandKitId" in config:
+            config["brandKit"] = config.pop("brandKitId")
+        clip = services.clip_create(
+            team=self.team,
+            spec=services.ClipSpec(
+                name=data.get("name") or "",
+                source_url=data.get("sourceVideoUrl") or "",
+                upload=data.get("sourceUploadId"),
+                project=data.get("projectId"),
+                start_time=data.get("startTime"),
+                end_time=data.get("endTime"),
+                config=config,
+            ),
+        )
+        clip.refresh_from_db()
+        return ok(ClipOut(clip, context={"request": request}).data, status_code=201)
+
+
+class ClipDetailView(TeamAPIView):
+    @extend_schema(
+        operation_id="clips_retrieve",
+        summary="Get clip",
+        responses={200: envelope(ClipOut), **errors(401, 404)},
+        tags=["Clips"],
+    )
+    def get(self, request, clip_id: str):
+        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
+        return ok(ClipOut(clip, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="clips_destroy",
+        summary="Delete clip",
+        responses={200: envelope(DeletedOut), **errors(401, 404)},
+        tags=["Clips"],
+    )
+    def delete(self, request, clip_id: str):
+        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
+        services.clip_delete(clip=clip)
+        return ok({"id": clip_id, "deleted": True})
+
+
+def export_body(export: Export, request) -> dict:
+    ttl = settings.CLYPAI_SIGNED_URL_TTL_SECONDS
+    return {
+        "id": export.pk,
+        "status": export.status,
+        "exportUrl": file_url(export.file, request, ttl=ttl),
+        "expiresAt": iso(timezone.now() + timedelta(seconds=ttl)) if export.file else None,
+        "format": export.format,
+        "quality": export.quality,
+        "platform": export.platform or None,
+        "burnCaptions": export.burn_captions,
+        "fileSize": export.file_size,
+    }
+
+
+def export_response(export: Export, request):
+    if export.status == Export.Status.COMPLETED:
+        return ok(export_body(export, request))
+    if export.status == Export.Status.FAILED:
+        raise ApiError(
+            f"Clip export failed: {export.error}",
+            code="processing_failed",
+            status_code=422,
+            details={"exportId": export.pk},
+        )
+    body = export_body(export, request)
+    return ok(body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/v1/exports/{export.pk}"})
+
+
+class ClipExportView(TeamAPIView):
+    @extend_schema(
+        operation_id="clips_export",
+        summary="Export clip",
+        description=(
+            "Answers 200 with the export when it is ready within a short wait (or was made "
+            "before with the same settings), otherwise 202 with the export's id to poll at "
+            "GET /v1/exports/{id}. Export URLs expire after 24 hours."
+        ),
+        request=ExportIn,
+        responses={200: envelope(ExportOut), 202: envelope(ExportPendingOut),
+                   **errors(400, 401, 404, 409)},
+        tags=["Clips"],
+    )
+    def post(self, request, clip_id: str):
+        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
+        data = self.validated(ExportIn)
+        export = services.export_request(
+            clip=clip,
+            format=data["format"],
+            quality=data["quality"],
+            platform=data.get("platform"),
+            burn_captions=data.get("burnCaptions"),
+        )
+        # Wait a little for a quick export rather than making every client poll.
+        deadline = time.monotonic() + settings.CLYPAI_EXPORT_WAIT_SECONDS
+        while export.status not in (Export.Status.COMPLETED, Export.Status.FAILED):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
+            export.refresh_from_db()
+        return export_response(export, request)
+
+
+class ExportDetailView(TeamAPIView):
+    @extend_schema(
+        operation_id="exports_retrieve",
+        summary="Get export",
+        responses={200: envelope(ExportOut), 202: envelope(ExportPendingOut), **errors(401, 404)},
+        tags=["Clips"],
+    )
+    def get(self, request, export_id: str):
+        return export_response(selectors.export_get(team=self.team, export_id=export_id), request)
+
+
+class UploadCreateView(TeamAPIView):
+    @extend_schema(
+        operation_id="uploads_create",
+        summary="Upload a source video",
+        description="multipart/form-data with one `file` part; streamed to storage.",
+        request={"multipart/form-data": UploadIn},
+        responses={201: envelope(UploadOut), **errors(400, 401, 413)},
+        tags=["Uploads"],
+    )
+    def post(self, request):
+        limit = settings.CLYPAI_MAX_UPLOAD_BYTES
+        declared = request.META.get("CONTENT_LENGTH")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
+        content_type = (request.content_type or "").split(";")[0].strip()
+        if content_type != "multipart/form-data":
+            raise InvalidRequest("Send the file as multipart/form-data", field="file")
+        uploaded = request.FILES.get("file")
+        if upload_too_large(request):
+            raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
+        if uploaded is None:
+            raise InvalidRequest("This field is required", field="file")
+        if uploaded.size == 0:
+            raise InvalidRequest("File is empty", field="file")
+        upload = services.upload_create(
+            team=self.team,
+            file=uploaded,
+            filename=uploaded.name,
+            content_type=uploaded.content_type or "",
+            sha256=uploaded.sha256,
+        )
+        return ok(UploadOut(upload).data, status_code=201)
+
+
+class UploadDetailView(TeamAPIView):
+    @extend_schema(
+        operation_id="uploads_retrieve",
+        summary="Get upload",
+        responses={200: envelope(UploadOut), **errors(401, 404)},
+        tags=["Uploads"],
+    )
+    def get(self, request, upload_id: str):
+        return ok(UploadOut(selectors.upload_get(team=self.team, upload_id=upload_id)).data)

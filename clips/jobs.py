@@ -1,0 +1,56 @@
+"""RQ entry points for clips: take ids, load rows, call the pipeline, record state."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Clip, Export
+
+logger = logging.getLogger(__name__)
+
+
+def clip_claim(clip_id: str) -> Clip | None:
+    """Move a pending clip to processing; None when another worker has it or it is gone."""
+    with transaction.atomic():
+        claimed = Clip.objects.filter(pk=clip_id, status=Clip.Status.PENDING).update(
+            status=Clip.Status.PROCESSING, stage="queued", progress=0, updated_at=timezone.now()
+        )
+    if not claimed:
+        return None
+    return Clip.objects.get(pk=clip_id)
+
+
+def clip_fail(clip: Clip, *, message: str, code: str = "processing_failed",
+              field: str = "", details: dict | None = None) -> None:
+    Clip.objects.filter(pk=clip.pk).update(
+        status=Clip.Status.FAILED,
+        error=message,
+        error_code=code,
+        error_field=field,
+        error_details=details,
+        updated_at=timezone.now(),
+    )
+
+
+def clip_process_job(clip_id: str) -> None:
+    """Process one clip from its source to its outputs."""
+    from .processing import clip_process
+
+    clip = clip_claim(clip_id)
+    if clip is None:
+        logger.info("clip %s is not pending (gone or taken); nothing to do", clip_id)
+        return
+    clip_process(clip=clip)
+
+
+def export_job(export_id: str) -> None:
+    """Produce one export of a completed clip."""
+    from .processing import export_process
+
+    export = Export.objects.select_related("clip").filter(pk=export_id).first()
+    if export is None:
+        return
+    export_process(export=export)

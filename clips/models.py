@@ -1,0 +1,178 @@
+"""Sources, uploads, clips and exports.
+
+A clip is the unit of the /v1/ API and also a job: its status, progress and error
+live here, in PostgreSQL, which is the truth the workers and the sweep go by.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from clypai.ids import new_clip_id, new_export_id, new_source_id, new_upload_id
+
+ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:5")
+PLATFORMS = ("youtube", "tiktok", "instagram", "twitter", "linkedin")
+EXPORT_FORMATS = ("mp4", "mov", "webm")
+EXPORT_QUALITIES = ("low", "medium", "high", "ultra")
+
+
+def _upload_path(instance: Upload, filename: str) -> str:
+    suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
+    return f"uploads/{instance.team_id}/{instance.pk}.{suffix}"
+
+
+def clip_video_path(instance: Clip, filename: str) -> str:
+    return f"clips/{instance.team_id}/{instance.pk}.mp4"
+
+
+def clip_thumbnail_path(instance: Clip, filename: str) -> str:
+    return f"thumbnails/{instance.team_id}/{instance.pk}.jpg"
+
+
+def clip_captions_path(instance: Clip, filename: str) -> str:
+    return f"captions/{instance.team_id}/{instance.pk}.srt"
+
+
+def export_path(instance: Export, filename: str) -> str:
+    return f"exports/{instance.clip.team_id}/{instance.clip_id}/{instance.pk}.{instance.format}"
+
+
+class Source(models.Model):
+    """A source video's bytes, known by their SHA-256: analysed once, shared by clips."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_source_id, editable=False)
+    sha256 = models.CharField(max_length=64, unique=True)
+    file = models.FileField(max_length=500)
+    size_bytes = models.BigIntegerField()
+    probe = models.JSONField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.sha256[:12]})"
+
+
+class Upload(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=new_upload_id, editable=False)
+    team = models.ForeignKey("projects.Team", on_delete=models.CASCADE, related_name="uploads")
+    file = models.FileField(upload_to=_upload_path, max_length=500)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120, blank=True, default="")
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.filename}"
+
+
+class Clip(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        EXPORTED = "exported"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_clip_id, editable=False)
+    team = models.ForeignKey("projects.Team", on_delete=models.CASCADE, related_name="clips")
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="clips")
+    name = models.CharField(max_length=300, blank=True, default="")
+    source_url = models.URLField(max_length=2048, blank=True, default="")
+    upload = models.ForeignKey(
+        Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="clips"
+    )
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="clips"
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    stage = models.CharField(max_length=32, blank=True, default="")
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_field = models.CharField(max_length=80, blank=True, default="")
+    error_details = models.JSONField(null=True, blank=True)
+
+    start_time = models.FloatField(null=True, blank=True)
+    end_time = models.FloatField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+
+    # config
+    aspect_ratio = models.CharField(max_length=8, default="9:16")
+    platform = models.CharField(max_length=16, blank=True, default="")
+    enable_captions = models.BooleanField(default=True)
+    reframing = models.BooleanField(default=True)
+    hook_detection = models.BooleanField(default=True)
+    brand_kit = models.ForeignKey(
+        "brandkits.BrandKit", null=True, blank=True, on_delete=models.SET_NULL, related_name="clips"
+    )
+    max_duration = models.FloatField(null=True, blank=True)
+    criteria = models.TextField(blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+
+    # outputs
+    video = models.FileField(upload_to=clip_video_path, blank=True, max_length=500)
+    thumbnail = models.FileField(upload_to=clip_thumbnail_path, blank=True, max_length=500)
+    captions = models.FileField(upload_to=clip_captions_path, blank=True, max_length=500)
+
+    metadata = models.JSONField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            models.Index(fields=["team", "created_at", "id"]),
+            models.Index(fields=["team", "updated_at", "id"]),
+            models.Index(fields=["team", "status"]),
+            models.Index(fields=["project", "created_at", "id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.name}".strip()
+
+
+class Export(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_export_id, editable=False)
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=8)
+    quality = models.CharField(max_length=8)
+    platform = models.CharField(max_length=16, blank=True, default="")
+    burn_captions = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    file = models.FileField(upload_to=export_path, blank=True, max_length=500)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clip", "format", "quality", "platform", "burn_captions"],
+                name="export_unique_settings",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.format}/{self.quality}"

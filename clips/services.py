@@ -1,0 +1,154 @@
+"""Writes for uploads, clips and exports: the API, dashboard and CLI all call these."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.base import File
+from django.db import transaction
+from django.utils import timezone
+
+from clypai.api.errors import Conflict, InvalidRequest
+from clypai.queues import enqueue_on_commit
+from projects.models import Project, Team
+from projects.services import default_project, usage_reserve_clips
+
+from .models import Clip, Export, Upload
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def upload_create(
+    *, team: Team, file: File, filename: str, content_type: str = "", sha256: str
+) -> Upload:
+    """Store an uploaded file for `team`; `file` is a temporary file already hashed."""
+    filename = (filename or "upload").replace("/", "_").replace("\\", "_")[:255]
+    upload = Upload(
+        team=team,
+        filename=filename,
+        content_type=(content_type or "")[:120],
+        size_bytes=file.size,
+        sha256=sha256,
+    )
+    upload.file.save(filename, file, save=False)
+    upload.save()
+    return upload
+
+
+@dataclass
+class ClipSpec:
+    """What a clip request asks for, already validated by the caller's serializer."""
+
+    name: str = ""
+    source_url: str = ""
+    upload: Upload | None = None
+    project: Project | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+_CONFIG_COLUMNS = {
+    "aspectRatio": "aspect_ratio",
+    "platform": "platform",
+    "enableCaptions": "enable_captions",
+    "reframing": "reframing",
+    "hookDetection": "hook_detection",
+    "brandKit": "brand_kit",
+    "maxDuration": "max_duration",
+    "criteria": "criteria",
+    "language": "language",
+}
+
+
+def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
+    """Create a pending clip, count it against the monthly quota, queue its processing.
+
+    All or nothing: a quota refusal or any error leaves no clip and no usage behind.
+    The processing job is enqueued only after the transaction commits.
+    """
+    if bool(spec.source_url) == bool(spec.upload):
+        raise InvalidRequest(
+            "Exactly one of sourceVideoUrl and sourceUploadId is required", field="sourceVideoUrl"
+        )
+    if spec.upload is not None and spec.upload.team_id != team.pk:
+        raise InvalidRequest("Unknown upload", field="sourceUploadId")
+    if spec.project is not None and spec.project.team_id != team.pk:
+        raise InvalidRequest("Unknown project", field="projectId")
+    brand_kit = spec.config.get("brandKit")
+    if brand_kit is not None and brand_kit.team_id != team.pk:
+        raise InvalidRequest("Unknown brand kit", field="config.brandKitId")
+    with transaction.atomic():
+        usage_reserve_clips(team=team, count=1)
+        clip = Clip(
+            team=team,
+            project=spec.project or default_project(team=team),
+            name=spec.name or "",
+            source_url=spec.source_url or "",
+            upload=spec.upload,
+            source=spec.upload.source if spec.upload else None,
+            start_time=spec.start_time,
+            end_time=spec.end_time,
+            duration=(
+                round(spec.end_time - spec.start_time, 3)
+                if spec.start_time is not None and spec.end_time is not None
+                else None
+            ),
+        )
+        for key, column in _CONFIG_COLUMNS.items():
+            if key in spec.config and spec.config[key] is not None:
+                setattr(clip, column, spec.config[key])
+        clip.save()
+        enqueue_on_commit("analysis", "clips.jobs.clip_process_job", clip.pk, job_id=clip.pk)
+    return clip
+
+
+def clip_delete(*, clip: Clip) -> None:
+    """Delete a clip, its exports and their files. Its source's analysis stays shared."""
+    files = [clip.video, clip.thumbnail, clip.captions]
+    files += [export.file for export in clip.exports.all()]
+    with transaction.atomic():
+        clip.delete()
+
+    def _remove_files():
+        for stored in files:
+            if stored:
+                try:
+                    stored.storage.delete(stored.name)
+                except Exception:  # storage hiccups must not resurrect the clip
+                    logger.warning("could not delete %s", stored.name, exc_info=True)
+
+    transaction.on_commit(_remove_files)
+
+
+EXPORTABLE = (Clip.Status.COMPLETED, Clip.Status.EXPORTED)
+
+
+@transaction.atomic
+def export_request(
+    *, clip: Clip, format: str, quality: str, platform: str | None, burn_captions: bool | None
+) -> Export:
+    """The export of `clip` with these settings: an existing one is reused, else queued."""
+    if clip.status not in EXPORTABLE:
+        raise Conflict(
+            f"Clip cannot be exported while its status is {clip.status}; "
+            "wait until it is completed",
+            code="clip_not_ready",
+            details={"status": clip.status},
+        )
+    platform = platform if platform is not None else clip.platform
+    burn = clip.enable_captions if burn_captions is None else burn_captions
+    export, created = Export.objects.get_or_create(
+        clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
+    )
+    if created or export.status == Export.Status.FAILED:
+        if not created:
+            Export.objects.filter(pk=export.pk).update(
+                status=Export.Status.QUEUED, error="", updated_at=timezone.now()
+            )
+            export.refresh_from_db()
+        enqueue_on_commit("render", "clips.jobs.export_job", export.pk, job_id=export.pk)
+    return export

@@ -1,0 +1,124 @@
+"""The /v1/ response envelope, ISO times, and the base view every endpoint uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .authentication import Principal
+from .errors import InvalidRequest
+
+
+def ok(
+    data: Any, *, status_code: int = status.HTTP_200_OK, headers: dict | None = None, **extra: Any
+) -> Response:
+    return Response({"success": True, "data": data, **extra}, status=status_code, headers=headers)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a `Z`, whole seconds, as the document shows."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TeamAPIView(APIView):
+    """Base of every /v1/ view: the caller's team in one place, never per endpoint."""
+
+    @property
+    def principal(self) -> Principal:
+        return self.request.auth
+
+    @property
+    def team(self):
+        return self.request.auth.team
+
+    def validated(self, serializer_class, data=None, *, partial=False, **kwargs):
+        """Validate a request body (or `data`) with strict field checks; the cleaned dict."""
+        payload = self.request.data if data is None else data
+        if not isinstance(payload, dict):
+            raise InvalidRequest("Request body must be a JSON object")
+        serializer = serializer_class(
+            data=payload, partial=partial, context={"request": self.request, "team": self.team},
+            **kwargs,
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request serializer that names unknown fields instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {serializers.api_settings.NON_FIELD_ERRORS_KEY: ["Expected a JSON object"]}
+            )
+        unknown = [key for key in data if key not in self.fields or self.fields[key].read_only]
+        if unknown:
+            raise serializers.ValidationError({unknown[0]: ["Unknown field"]})
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true/false only; DRF's own also takes "yes", 1, "on"…"""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        # Multipart forms carry only strings: accept their spelling of booleans there.
+        request = self.context.get("request")
+        if request is not None and not _is_json(request) and data in ("true", "false"):
+            return data == "true"
+        self.fail("invalid")
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number (not a string, not a boolean, not NaN or infinity)."""
+
+    default_error_messages = {"invalid": "Must be a number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, str):
+            request = self.context.get("request")
+            if request is None or _is_json(request):
+                self.fail("invalid")
+        value = super().to_internal_value(data)
+        if value != value or value in (float("inf"), float("-inf")):
+            self.fail("invalid")
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or isinstance(data, float) and not data.is_integer():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _is_json(request) -> bool:
+    return (request.content_type or "").split(";")[0].strip() in ("application/json", "")
+
+
+class ChoiceField(serializers.ChoiceField):
+    """A choice whose error lists the allowed values."""
+
+    def __init__(self, choices, **kwargs):
+        super().__init__(choices, **kwargs)
+        allowed = ", ".join(str(c) for c in self.choices)
+        self.error_messages["invalid_choice"] = f'"{{input}}" is not one of: {allowed}.'
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)

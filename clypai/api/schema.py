@@ -1,0 +1,106 @@
+"""OpenAPI pieces: the envelope around every response and the error objects."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+_cache: dict[str, serializers.Serializer] = {}
+
+
+class ErrorObject(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="invalid_request, unauthorized, forbidden, not_found, conflict, "
+        "clip_not_ready, quota_exceeded, rate_limited, payload_too_large, "
+        "processing_failed, …"
+    )
+    message = serializers.CharField()
+    field = serializers.CharField(required=False, help_text="The request field at fault.")
+    details = serializers.DictField(required=False)
+
+
+class ErrorEnvelope(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    error = ErrorObject()
+
+
+class PaginationObject(serializers.Serializer):
+    hasMore = serializers.BooleanField()
+    nextCursor = serializers.CharField(allow_null=True)
+
+
+def envelope(serializer_class, *, many: bool = False, paginated: bool = False):
+    """`{"success": true, "data": <serializer>}` (and `pagination` for lists)."""
+    name = f"{serializer_class.__name__.removesuffix('Out')}{'List' if many else ''}Envelope"
+    if name not in _cache:
+        fields = {"success": serializers.BooleanField(default=True),
+                  "data": serializer_class(many=many)}
+        if paginated:
+            fields["pagination"] = PaginationObject()
+        _cache[name] = inline_serializer(name=name, fields=fields)
+    return _cache[name]
+
+
+ERROR_EXAMPLES = {
+    400: OpenApiExample(
+        "invalid_request",
+        value={"success": False, "error": {"code": "invalid_request",
+                                            "message": "Source video URL is not accessible",
+                                            "field": "sourceVideoUrl"}},
+        response_only=True, status_codes=["400"],
+    ),
+    401: OpenApiExample(
+        "unauthorized",
+        value={"success": False, "error": {"code": "unauthorized",
+                                            "message": "Invalid or revoked API key"}},
+        response_only=True, status_codes=["401"],
+    ),
+    404: OpenApiExample(
+        "not_found",
+        value={"success": False, "error": {"code": "not_found", "message": "Not found"}},
+        response_only=True, status_codes=["404"],
+    ),
+    409: OpenApiExample(
+        "conflict",
+        value={"success": False, "error": {"code": "clip_not_ready",
+                                            "message": "Clip cannot be exported while its status is pending",
+                                            "details": {"status": "pending"}}},
+        response_only=True, status_codes=["409"],
+    ),
+    413: OpenApiExample(
+        "payload_too_large",
+        value={"success": False, "error": {"code": "payload_too_large",
+                                            "message": "File is larger than the upload limit",
+                                            "details": {"limit": 5368709120}}},
+        response_only=True, status_codes=["413"],
+    ),
+    429: OpenApiExample(
+        "quota_exceeded",
+        value={"success": False, "error": {"code": "quota_exceeded",
+                                            "message": "Monthly clip generation quota exceeded",
+                                            "details": {"used": 100, "limit": 100,
+                                                        "resetAt": "2024-02-01T00:00:00Z"}}},
+        response_only=True, status_codes=["429"],
+    ),
+}
+
+_DESCRIPTIONS = {
+    400: "Invalid request: `error.field` names the field at fault.",
+    401: "Missing, invalid or revoked credentials.",
+    403: "Authenticated, but not allowed.",
+    404: "Not found (also for another team's objects).",
+    409: "The object is not in a state that allows this.",
+    413: "The upload is larger than the limit.",
+    429: "Monthly quota exceeded or too many requests.",
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {
+        code: OpenApiResponse(
+            response=ErrorEnvelope,
+            description=_DESCRIPTIONS.get(code, "Error"),
+            examples=[ERROR_EXAMPLES[code]] if code in ERROR_EXAMPLES else None,
+        )
+        for code in codes
+    }

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ClypaiConfig(AppConfig):
+    name = "clypai"
+    verbose_name = "ClypAI"

@@ -1,0 +1,48 @@
+"""Signed, expiring links to stored files, on S3/MinIO and on local disk alike.
+
+S3 and MinIO sign their own links (presigned GET). Local disk has no such thing, so the
+app signs the file's name and an expiry time, and serves the file itself (see
+`clypai.views.signed_file`) only while the signature holds.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+_SALT = "clypai.signed-file"
+
+
+def _is_local(storage) -> bool:
+    from django.core.files.storage import FileSystemStorage
+
+    return isinstance(storage, FileSystemStorage)
+
+
+def signed_url(name: str, *, ttl_seconds: int, storage=None, download_name: str | None = None,
+               request=None) -> str:
+    """A link to the stored file `name` that stops working after `ttl_seconds`."""
+    storage = storage or default_storage
+    if not _is_local(storage):
+        params = {}
+        if download_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        return storage.url(name, parameters=params or None, expire=ttl_seconds)
+    expires = int(time.time()) + ttl_seconds
+    token = signing.dumps({"n": name, "e": expires, "d": download_name or ""}, salt=_SALT)
+    path = reverse("signed-file", kwargs={"token": token})
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def signed_expiry(token: str) -> tuple[str, str] | None:
+    """The (name, download name) a local link signs, or None when forged or expired."""
+    try:
+        payload = signing.loads(token, salt=_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(payload, dict) or payload.get("e", 0) < time.time():
+        return None
+    return payload.get("n", ""), payload.get("d", "")

@@ -1,0 +1,54 @@
+"""Enqueueing work: on RQ when Redis is configured, in-process otherwise.
+
+Jobs are enqueued only once the transaction that created their rows commits, so a
+worker never looks for a row that is not there yet, and a rolled-back request queues
+nothing. The row's own id is the RQ job id, so a second enqueue of the same work is
+recognised (and the sweep can re-enqueue lost work without duplicating it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("analysis", "render", "webhooks", "default")
+
+
+def get_queue(name: str):
+    import django_rq
+
+    return django_rq.get_queue(name)
+
+
+def enqueue_now(queue: str, func: str | Callable, *args, job_id: str | None = None, **kwargs):
+    """Enqueue at once (outside any transaction concerns). Inline mode runs it here."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    if settings.CLYPAI_JOBS_INLINE:
+        target = import_string(func) if isinstance(func, str) else func
+        return target(*args, **kwargs)
+    rq_queue = get_queue(queue)
+    if job_id is not None:
+        existing = rq_queue.fetch_job(job_id)
+        if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):
+            return existing  # already waiting or running: don't double it
+    return rq_queue.enqueue(func, *args, job_id=job_id, **kwargs)
+
+
+def enqueue_on_commit(queue: str, func: str, *args, job_id: str | None = None, **kwargs) -> None:
+    """Enqueue `func(*args)` on `queue` once the current transaction commits."""
+
+    def _enqueue():
+        try:
+            enqueue_now(queue, func, *args, job_id=job_id, **kwargs)
+        except Exception:
+            # The row stays in its queued state; the sweep will enqueue it again.
+            logger.exception("could not enqueue %s %s; the sweep will retry", func, job_id)
+
+    transaction.on_commit(_enqueue, robust=False)

@@ -1,0 +1,272 @@
+"""ClypAI settings, read from environment variables (see deploy/.env.example).
+
+Every value has a working default for a single machine: SQLite under var/, files on
+local disk under MEDIA_ROOT, jobs run in-process when REDIS_URL is unset.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CLYPAI_VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """A variable's value; NAME_FILE names a file holding it (for secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from exc
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def envint(name: str, default: int | None) -> int | None:
+    value = env(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from exc
+
+
+def envfloat(name: str, default: float) -> float:
+    value = env(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from exc
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    value = env(name, default) or ""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in var/."""
+    value = env("SECRET_KEY")
+    if value:
+        return value
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_rq",
+    "clypai",
+    "projects",
+    "brandkits",
+    "clips",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "clypai.urls"
+WSGI_APPLICATION = "clypai.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'clypai.sqlite3'}"
+if DATABASE_URL.startswith("sqlite:"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Jobs run in threads of the same process in embedded mode; wait for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("STATIC_ROOT") or VAR_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing root
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT") or VAR_DIR / "media")
+
+# Storage: local disk by default; S3 or MinIO when a bucket is named.
+CLYPAI_S3_BUCKET = env("CLYPAI_S3_BUCKET")
+if CLYPAI_S3_BUCKET:
+    _s3_options = {
+        "bucket_name": CLYPAI_S3_BUCKET,
+        "endpoint_url": env("CLYPAI_S3_ENDPOINT_URL"),
+        "access_key": env("CLYPAI_S3_ACCESS_KEY_ID"),
+        "secret_key": env("CLYPAI_S3_SECRET_ACCESS_KEY"),
+        "region_name": env("CLYPAI_S3_REGION", "us-east-1"),
+        "location": env("CLYPAI_S3_PREFIX", ""),
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": True,
+        "addressing_style": env("CLYPAI_S3_ADDRESSING_STYLE", "path"),
+        "signature_version": "s3v4",
+    }
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": f"/{MEDIA_URL}"},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Jobs: RQ on Redis when REDIS_URL is set, otherwise in-process after commit.
+REDIS_URL = env("REDIS_URL") or ""
+CLYPAI_JOBS_INLINE = envbool("CLYPAI_JOBS_INLINE", not REDIS_URL)
+_rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}
+RQ_QUEUES = {
+    name: dict(_rq_connection)
+    for name in ("default", "analysis", "render", "webhooks")
+}
+RQ_SHOW_ADMIN_LINK = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "clypai.api.authentication.ApiKeyAuthentication",
+        "clypai.api.authentication.JWTAuthentication",
+        "clypai.api.authentication.TeamSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["clypai.api.authentication.IsTeamMember"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "clypai.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": [],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ClypAI API",
+    "DESCRIPTION": (
+        "Self-hosted AI video clipping. The native API lives under /v1/. "
+        "Every response is wrapped in {\"success\": …, \"data\": …} or "
+        "{\"success\": false, \"error\": {…}}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/v1",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key (clyp_…) or a JWT from POST /v1/auth/token.",
+            },
+            "keyAuth": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Key clyp_…`, the Choppity document's form.",
+            },
+        }
+    },
+    "SECURITY": [{"bearerAuth": []}, {"keyAuth": []}],
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# Product limits, all overridable.
+CLYPAI_MAX_UPLOAD_BYTES = envint("CLYPAI_MAX_UPLOAD_BYTES", 5 * 1024**3)
+CLYPAI_MAX_LOGO_BYTES = envint("CLYPAI_MAX_LOGO_BYTES", 5 * 1024**2)
+CLYPAI_JWT_TTL_SECONDS = envint("CLYPAI_JWT_TTL_SECONDS", 3600)
+CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", None)
+CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
+CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
+CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
+
+# Uploads land in temporary files (never in memory) and are hashed as they stream.
+FILE_UPLOAD_HANDLERS = ["clypai.lib.uploads.LimitedHashingUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR") or None
+
+LOGIN_URL = "/admin/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from clypai import views
+
+handler404 = "clypai.api.errors.handler404"
+handler500 = "clypai.api.errors.handler500"
+
+urlpatterns = [
+    path(
+        "v1/openapi.json",
+        SpectacularAPIView.as_view(
+            permission_classes=[AllowAny], authentication_classes=[], custom_settings={}
+        ),
+        name="openapi-schema",
+    ),
+    path("v1/", include("clypai.api_router")),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="openapi-schema", permission_classes=[AllowAny],
+                                       authentication_classes=[]),
+        name="api-docs",
+    ),
+    path("files/<str:token>", views.signed_file, name="signed-file"),
+    path("healthz", views.health, name="health"),
+    path("admin/", admin.site.urls),
+    path("admin/rq/", include("django_rq.urls")),
+]

@@ -1,0 +1,143 @@
+"""/v1/projects, /v1/auth/token and /v1/api-keys."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+
+from clypai.api.authentication import jwt_issue, user_for_credentials
+from clypai.api.envelope import TeamAPIView, iso, ok
+from clypai.api.errors import ApiError, InvalidRequest
+from clypai.api.pagination import parse_limit, parse_sort
+from clypai.api.schema import envelope, errors
+
+from .. import selectors, services
+from ..models import Membership
+from .serializers import (
+    ApiKeyCreatedOut,
+    ApiKeyIn,
+    ApiKeyOut,
+    ProjectIn,
+    ProjectOut,
+    TokenIn,
+    TokenOut,
+)
+
+
+class ProjectListCreateView(TeamAPIView):
+    @extend_schema(operation_id="projects_list", summary="List projects",
+                   responses={200: envelope(ProjectOut, many=True, paginated=True), **errors(400, 401)},
+                   tags=["Projects"])
+    def get(self, request):
+        sort, descending = parse_sort(request.query_params, selectors.PROJECT_SORTS)
+        page = selectors.project_list(
+            team=self.team, sort=sort, descending=descending,
+            limit=parse_limit(request.query_params.get("limit")),
+            cursor=request.query_params.get("cursor") or None,
+        )
+        return ok(ProjectOut(page.rows, many=True).data, pagination=page.pagination())
+
+    @extend_schema(operation_id="projects_create", summary="Create project", request=ProjectIn,
+                   responses={201: envelope(ProjectOut), **errors(400, 401)}, tags=["Projects"])
+    def post(self, request):
+        data = self.validated(ProjectIn)
+        project = services.project_create(team=self.team, **data)
+        project = selectors.project_get(team=self.team, project_id=project.pk)
+        return ok(ProjectOut(project).data, status_code=201)
+
+
+class ProjectDetailView(TeamAPIView):
+    @extend_schema(operation_id="projects_retrieve", summary="Get project",
+                   responses={200: envelope(ProjectOut), **errors(401, 404)}, tags=["Projects"])
+    def get(self, request, project_id: str):
+        return ok(ProjectOut(selectors.project_get(team=self.team, project_id=project_id)).data)
+
+    @extend_schema(operation_id="projects_update", summary="Update project", request=ProjectIn,
+                   responses={200: envelope(ProjectOut), **errors(400, 401, 404)}, tags=["Projects"])
+    def patch(self, request, project_id: str):
+        project = selectors.project_get(team=self.team, project_id=project_id)
+        data = self.validated(ProjectIn, partial=True)
+        services.project_update(project=project, **data)
+        return ok(ProjectOut(selectors.project_get(team=self.team, project_id=project_id)).data)
+
+    @extend_schema(operation_id="projects_destroy", summary="Delete project",
+                   description="Only an empty project that is not the team's default.",
+                   responses={200: envelope(ProjectOut), **errors(401, 404, 409)}, tags=["Projects"])
+    def delete(self, request, project_id: str):
+        project = selectors.project_get(team=self.team, project_id=project_id)
+        services.project_delete(project=project)
+        return ok({"id": project_id, "deleted": True})
+
+
+class TokenView(TeamAPIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="auth_token", summary="Get a JWT for a user's credentials",
+                   description="The token goes in `Authorization: Bearer <token>`.",
+                   request=TokenIn, responses={200: envelope(TokenOut), **errors(400, 401)},
+                   tags=["Auth"], auth=[])
+    def post(self, request):
+        data = self.validated(TokenIn)
+        user = user_for_credentials(username=data["username"], password=data["password"])
+        if user is None:
+            raise ApiError("Invalid username or password", code="unauthorized", status_code=401)
+        memberships = Membership.objects.select_related("team").filter(user=user)
+        if data.get("teamId"):
+            membership = memberships.filter(team_id=data["teamId"]).first()
+            if membership is None:
+                raise InvalidRequest("Not a member of this team", field="teamId")
+        else:
+            found = list(memberships[:2])
+            if not found:
+                raise ApiError("User belongs to no team", code="forbidden", status_code=403)
+            if len(found) > 1:
+                raise InvalidRequest("User belongs to several teams: name one", field="teamId")
+            membership = found[0]
+        token, expires_at = jwt_issue(user=user, team=membership.team)
+        return ok({"token": token, "tokenType": "Bearer", "expiresAt": iso(expires_at),
+                   "teamId": membership.team_id})
+
+    @property
+    def team(self):  # no team before authentication
+        return None
+
+
+def _require_owner(principal):
+    if principal.user is None:
+        raise ApiError("Managing API keys needs a user's token or session, not an API key",
+                       code="forbidden", status_code=403)
+    is_owner = Membership.objects.filter(
+        team=principal.team, user=principal.user, role=Membership.Role.OWNER
+    ).exists()
+    if not is_owner:
+        raise ApiError("Only the team's owners manage API keys", code="forbidden", status_code=403)
+
+
+class ApiKeyListCreateView(TeamAPIView):
+    @extend_schema(operation_id="api_keys_list", summary="List API keys (by prefix)",
+                   responses={200: envelope(ApiKeyOut, many=True), **errors(401)}, tags=["Auth"])
+    def get(self, request):
+        return ok(ApiKeyOut(selectors.api_key_list(team=self.team), many=True).data)
+
+    @extend_schema(operation_id="api_keys_create", summary="Create an API key",
+                   description="Team owners only, with a JWT or session. The key is shown once.",
+                   request=ApiKeyIn, responses={201: envelope(ApiKeyCreatedOut), **errors(400, 401, 403)},
+                   tags=["Auth"])
+    def post(self, request):
+        _require_owner(self.principal)
+        data = self.validated(ApiKeyIn)
+        created = services.api_key_create(team=self.team, name=data.get("name", ""),
+                                          created_by=self.principal.user)
+        body = ApiKeyOut(created.api_key).data
+        body["key"] = created.raw_key
+        return ok(body, status_code=201)
+
+
+class ApiKeyDetailView(TeamAPIView):
+    @extend_schema(operation_id="api_keys_revoke", summary="Revoke an API key",
+                   responses={200: envelope(ApiKeyOut), **errors(401, 403, 404)}, tags=["Auth"])
+    def delete(self, request, key_id: str):
+        _require_owner(self.principal)
+        api_key = selectors.api_key_get(team=self.team, key_id=key_id)
+        return ok(ApiKeyOut(services.api_key_revoke(api_key=api_key)).data)
