@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet 'torch==2.13.0'
+	$(PY) -m pip install --quiet -e '.[dev,openai]'
 	@touch $(STAMP)
 
 ffmpeg:
@@ -42,6 +43,7 @@ test: $(STAMP) ffmpeg
 run: install
 	@export REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0}; \
 	$(PY) manage.py rqworker analysis render webhooks default --with-scheduler & worker=$$!; \
+	$(PY) manage.py sweep --schedule; \
 	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	$(PY) manage.py runserver $${PORT:-8000}
 

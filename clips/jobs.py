@@ -54,3 +54,26 @@ def export_job(export_id: str) -> None:
     if export is None:
         return
     export_process(export=export)
+
+
+SWEEP_JOB_ID = "clypai-sweep"
+
+
+def sweep_job(reschedule: bool = True) -> dict:
+    """One sweep pass; then it schedules the next one (workers run --with-scheduler)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from clypai.queues import get_queue
+
+    from .services import clips_sweep
+
+    report = clips_sweep()
+    if reschedule and not settings.CLYPAI_JOBS_INLINE:
+        get_queue("default").enqueue_in(
+            timedelta(seconds=settings.CLYPAI_SWEEP_INTERVAL_SECONDS),
+            sweep_job, job_id=SWEEP_JOB_ID,
+        )
+    return {"requeuedPending": report.requeued_pending, "requeuedStale": report.requeued_stale,
+            "failed": report.failed}

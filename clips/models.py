@@ -56,6 +56,37 @@ class Source(models.Model):
         return f"{self.id} ({self.sha256[:12]})"
 
 
+class Analysis(models.Model):
+    """One analysis stage's output for a source, keyed by what produced it.
+
+    (source, kind, key) is unique: a transcript by faster-whisper/base in English is
+    computed once, however many clips, jobs or teams use that source, and a rerun after
+    a crash finds it and moves on.
+    """
+
+    class Kind(models.TextChoices):
+        TRANSCRIPT = "transcript"
+        SCENES = "scenes"
+        AUDIO = "audio"
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="analyses")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    key = models.CharField(max_length=200, help_text="What produced it: engine, model, options.")
+    result = models.JSONField()
+    seconds = models.FloatField(default=0.0, help_text="Wall time it took.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source", "kind"]
+        verbose_name_plural = "analyses"
+        constraints = [
+            models.UniqueConstraint(fields=["source", "kind", "key"], name="analysis_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} of {self.source_id}"
+
+
 class Upload(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=new_upload_id, editable=False)
     team = models.ForeignKey("projects.Team", on_delete=models.CASCADE, related_name="uploads")
@@ -103,6 +134,9 @@ class Clip(models.Model):
     error_code = models.CharField(max_length=40, blank=True, default="")
     error_field = models.CharField(max_length=80, blank=True, default="")
     error_details = models.JSONField(null=True, blank=True)
+    # Liveness of the worker that holds a processing clip; the sweep goes by it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     start_time = models.FloatField(null=True, blank=True)
     end_time = models.FloatField(null=True, blank=True)
@@ -138,6 +172,7 @@ class Clip(models.Model):
             models.Index(fields=["team", "created_at", "id"]),
             models.Index(fields=["team", "updated_at", "id"]),
             models.Index(fields=["team", "status"]),
+            models.Index(fields=["status", "updated_at"]),
             models.Index(fields=["project", "created_at", "id"]),
         ]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.files.base import File
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from clypai.api.errors import Conflict, InvalidRequest
@@ -152,3 +152,86 @@ def export_request(
             export.refresh_from_db()
         enqueue_on_commit("render", "clips.jobs.export_job", export.pk, job_id=export.pk)
     return export
+
+
+# Recovery ------------------------------------------------------------------------------
+
+_LIVE_RQ_STATES = ("queued", "started", "scheduled", "deferred")
+
+
+@dataclass
+class SweepReport:
+    requeued_pending: list[str] = field(default_factory=list)
+    requeued_stale: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _rq_state(queue, job_id: str) -> str | None:
+    job = queue.fetch_job(job_id)
+    if job is None:
+        return None
+    status = job.get_status(refresh=True)
+    return getattr(status, "value", status)
+
+
+def clips_sweep(*, now=None) -> SweepReport:
+    """Find clips whose work was lost and queue them again; PostgreSQL is the truth.
+
+    - pending for longer than CLYPAI_STALE_SECONDS with no live RQ job: the enqueue was
+      lost between commit and Redis, or Redis lost the job;
+    - processing with a heartbeat older than CLYPAI_STALE_SECONDS: the worker died
+      (SIGKILL, machine loss). Its clip goes back to pending and is queued again, up
+      to CLYPAI_MAX_ATTEMPTS times, then fails with the reason.
+    Claims are conditional updates, so two sweeps at once do not double any work.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from clypai.queues import enqueue_now, get_queue
+
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.CLYPAI_STALE_SECONDS)
+    report = SweepReport()
+    queue = None if settings.CLYPAI_JOBS_INLINE else get_queue("analysis")
+
+    dead = Clip.objects.filter(status=Clip.Status.PROCESSING).filter(
+        models.Q(heartbeat_at__lt=stale_before)
+        | models.Q(heartbeat_at__isnull=True, updated_at__lt=stale_before)
+    )
+    for clip in dead.only("id", "attempts", "heartbeat_at"):
+        attempts = clip.attempts + 1
+        if attempts >= settings.CLYPAI_MAX_ATTEMPTS:
+            failed = Clip.objects.filter(
+                pk=clip.pk, status=Clip.Status.PROCESSING, heartbeat_at=clip.heartbeat_at
+            ).update(
+                status=Clip.Status.FAILED, attempts=attempts, error_code="processing_failed",
+                error=f"Clip generation failed: its worker was lost {attempts} times",
+                updated_at=now,
+            )
+            if failed:
+                report.failed.append(clip.pk)
+            continue
+        released = Clip.objects.filter(
+            pk=clip.pk, status=Clip.Status.PROCESSING, heartbeat_at=clip.heartbeat_at
+        ).update(status=Clip.Status.PENDING, attempts=attempts, stage="requeued", updated_at=now)
+        if released:
+            if queue is not None:
+                # The dead worker's entry would otherwise block or later fail this id.
+                from rq.registry import StartedJobRegistry
+
+                old = queue.fetch_job(clip.pk)
+                if old is not None:
+                    StartedJobRegistry(queue=queue).remove_executions(old)
+                    old.delete(remove_from_queue=True)
+            enqueue_now("analysis", "clips.jobs.clip_process_job", clip.pk, job_id=clip.pk)
+            report.requeued_stale.append(clip.pk)
+
+    lost = Clip.objects.filter(status=Clip.Status.PENDING, updated_at__lt=stale_before)
+    for clip_id in lost.values_list("id", flat=True):
+        if queue is not None and _rq_state(queue, clip_id) in _LIVE_RQ_STATES:
+            continue  # waiting its turn (or a retry's backoff): not lost
+        Clip.objects.filter(pk=clip_id, status=Clip.Status.PENDING).update(updated_at=now)
+        enqueue_now("analysis", "clips.jobs.clip_process_job", clip_id, job_id=clip_id)
+        report.requeued_pending.append(clip_id)
+    return report

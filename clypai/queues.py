@@ -36,8 +36,10 @@ def enqueue_now(queue: str, func: str | Callable, *args, job_id: str | None = No
     rq_queue = get_queue(queue)
     if job_id is not None:
         existing = rq_queue.fetch_job(job_id)
-        if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):
-            return existing  # already waiting or running: don't double it
+        if existing is not None:
+            state = existing.get_status(refresh=True)
+            if getattr(state, "value", state) in ("queued", "started", "deferred", "scheduled"):
+                return existing  # already waiting or running: don't double it
     return rq_queue.enqueue(func, *args, job_id=job_id, **kwargs)
 
 

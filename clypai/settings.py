@@ -250,6 +250,16 @@ CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
 
+# Durable jobs: a processing clip's worker beats every HEARTBEAT seconds; one silent
+# for STALE seconds is presumed dead and its clip is queued again by the sweep, at most
+# MAX_ATTEMPTS times. A pending clip not picked up for STALE seconds is re-enqueued.
+CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
+CLYPAI_HEARTBEAT_SECONDS = envfloat("CLYPAI_HEARTBEAT_SECONDS", 10.0)
+CLYPAI_STALE_SECONDS = envfloat("CLYPAI_STALE_SECONDS", 60.0)
+CLYPAI_SWEEP_INTERVAL_SECONDS = envfloat("CLYPAI_SWEEP_INTERVAL_SECONDS", 30.0)
+CLYPAI_MAX_ATTEMPTS = envint("CLYPAI_MAX_ATTEMPTS", 3)
+CLYPAI_RETRY_BACKOFF_SECONDS = envfloat("CLYPAI_RETRY_BACKOFF_SECONDS", 30.0)
+
 # Uploads land in temporary files (never in memory) and are hashed as they stream.
 FILE_UPLOAD_HANDLERS = ["clypai.lib.uploads.LimitedHashingUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0

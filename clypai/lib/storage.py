@@ -46,3 +46,26 @@ def signed_expiry(token: str) -> tuple[str, str] | None:
     if not isinstance(payload, dict) or payload.get("e", 0) < time.time():
         return None
     return payload.get("n", ""), payload.get("d", "")
+
+
+def local_path(name: str, *, cache_dir, storage=None):
+    """A local file path holding stored file `name`, for tools that need one (ffmpeg).
+
+    On local disk that is the file itself; on S3 the object is downloaded once into
+    `cache_dir` (keyed by its name) and reused by later stages and reruns.
+    """
+    from pathlib import Path
+
+    storage = storage or default_storage
+    if _is_local(storage):
+        return Path(storage.path(name))
+    target = Path(cache_dir) / name.replace("/", "__")
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".part")
+    with storage.open(name, "rb") as src, open(partial, "wb") as dst:
+        for chunk in iter(lambda: src.read(1024 * 1024), b""):
+            dst.write(chunk)
+    partial.replace(target)
+    return target
