@@ -101,11 +101,14 @@ class JWTAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Token has expired") from exc
         except jwt.InvalidTokenError as exc:
             raise exceptions.AuthenticationFailed("Invalid token") from exc
-        membership = (
-            Membership.objects.select_related("team", "user")
-            .filter(user_id=payload["sub"], team_id=payload["team"], user__is_active=True)
-            .first()
-        )
+        try:
+            membership = (
+                Membership.objects.select_related("team", "user")
+                .filter(user_id=payload["sub"], team_id=payload["team"], user__is_active=True)
+                .first()
+            )
+        except (TypeError, ValueError) as exc:  # signed, but claims of the wrong type: not a 500
+            raise exceptions.AuthenticationFailed("Invalid token") from exc
         if membership is None:
             raise exceptions.AuthenticationFailed("Token's user is no longer a team member")
         return (membership.user, Principal(team=membership.team, user=membership.user, via="jwt"))
