@@ -63,7 +63,8 @@ def brand_kit_set_logo(*, brand_kit: BrandKit, file: File) -> BrandKit:
             image_format = image.format
             width, height = image.size
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as exc:  # a header claiming a huge image
         raise InvalidRequest("Logo must be a PNG, JPEG or WebP image", field="file") from exc
     if image_format not in LOGO_FORMATS:
         raise InvalidRequest(

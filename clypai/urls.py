@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from clypai import views
@@ -11,7 +11,7 @@ handler500 = "clypai.api.errors.handler500"
 urlpatterns = [
     path(
         "v1/openapi.json",
-        SpectacularAPIView.as_view(
+        SpectacularJSONAPIView.as_view(
             permission_classes=[AllowAny], authentication_classes=[], custom_settings={}
         ),
         name="openapi-schema",

@@ -76,3 +76,48 @@ def owner(team):
 @pytest.fixture
 def anon() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 and a free port, for the whole test session."""
+    from tests.s3 import start_s3_server
+
+    server, s3 = start_s3_server()
+    yield s3
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(settings, media_root, s3_server):
+    """Files stored in a fresh bucket of the test S3 server, through S3Storage.
+
+    Asks for `media_root` so that it overrides STORAGES after it. Django's own
+    setting_changed receiver (django.test.signals.storages_changed) empties the storage
+    cache and resets the lazy `default_storage` that every FileField holds, so models and
+    `default_storage` use the new backend from here on; pytest-django restores both after.
+    """
+    from django.core.files.storage import default_storage
+    from storages.backends.s3 import S3Storage
+
+    bucket = s3_server.create_bucket()
+    options = s3_server.storage_options(bucket=bucket, location="media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
+    assert isinstance(default_storage, S3Storage), type(default_storage)
+    return S3StorageInTest(server=s3_server, bucket=bucket, location="media")
+
+
+@dataclass
+class S3StorageInTest:
+    server: object
+    bucket: str
+    location: str
+
+    def key(self, name: str) -> str:
+        return f"{self.location}/{name}"
+
+    def get_bytes(self, name: str) -> bytes:
+        return self.server.client().get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read()

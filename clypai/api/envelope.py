@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .authentication import Principal
-from .errors import InvalidRequest
+from .errors import InvalidRequest, NotFound
 
 
 def ok(
@@ -36,6 +36,15 @@ class TeamAPIView(APIView):
     @property
     def team(self):
         return self.request.auth.team
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # PostgreSQL text cannot hold NUL: a lookup with one fails as a 500, so refuse it here.
+        for name, values in request.query_params.lists():
+            if any("\x00" in value for value in values):
+                raise InvalidRequest("Null characters are not allowed", field=name)
+        if any(isinstance(value, str) and "\x00" in value for value in kwargs.values()):
+            raise NotFound("Not found")
 
     def validated(self, serializer_class, data=None, *, partial=False, **kwargs):
         """Validate a request body (or `data`) with strict field checks; the cleaned dict."""

@@ -84,7 +84,8 @@ def _from_json(value: Any, kind: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("bad number")
         return float(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:
+        # PostgreSQL text cannot hold NUL: such a value would fail in the query, not here.
         raise ValueError("bad string")
     return value
 
@@ -110,9 +111,9 @@ def paginate(
         try:
             last_value = _from_json(payload.get("v"), sort.kind)
             last_id = payload["i"]
-            if not isinstance(last_id, str):
+            if not isinstance(last_id, str) or "\x00" in last_id:
                 raise ValueError("bad id")
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
             raise InvalidRequest("Invalid pagination cursor", field="cursor") from exc
         if descending:
             after = Q(_sort_key__lt=last_value) | Q(_sort_key=last_value, pk__lt=last_id)

@@ -2,10 +2,58 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 _cache: dict[str, serializers.Serializer] = {}
+
+# How to authenticate, one extension per authentication class (drf-spectacular warns
+# about, and leaves out, any class without one).
+_BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key: `Bearer clyp_…`.",
+}
+_KEY = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "Authorization",
+    "description": "An API key as `Key clyp_…`, the Choppity document's form.",
+}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "clypai.api.authentication.ApiKeyAuthentication"
+    name = ["bearerAuth", "keyAuth"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"bearerAuth": []}, {"keyAuth": []}]  # either header form, not both
+
+    def get_security_definition(self, auto_schema):
+        return [_BEARER, _KEY]
+
+
+class JWTScheme(OpenApiAuthenticationExtension):
+    target_class = "clypai.api.authentication.JWTAuthentication"
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A JWT from POST /v1/auth/token: `Bearer <token>`.",
+        }
+
+
+class TeamSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "clypai.api.authentication.TeamSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
 
 
 class ErrorObject(serializers.Serializer):
@@ -20,7 +68,7 @@ class ErrorObject(serializers.Serializer):
 
 
 class ErrorEnvelope(serializers.Serializer):
-    success = serializers.BooleanField(default=False)
+    success = serializers.BooleanField(help_text="Always false.")
     error = ErrorObject()
 
 
@@ -33,7 +81,7 @@ def envelope(serializer_class, *, many: bool = False, paginated: bool = False):
     """`{"success": true, "data": <serializer>}` (and `pagination` for lists)."""
     name = f"{serializer_class.__name__.removesuffix('Out')}{'List' if many else ''}Envelope"
     if name not in _cache:
-        fields = {"success": serializers.BooleanField(default=True),
+        fields = {"success": serializers.BooleanField(help_text="Always true."),
                   "data": serializer_class(many=many)}
         if paginated:
             fields["pagination"] = PaginationObject()
