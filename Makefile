@@ -14,6 +14,7 @@ PYTEST_ARGS ?=
 
 install: $(STAMP) ffmpeg
 	@$(PY) manage.py migrate --verbosity 0
+	@$(PY) manage.py prepare_models --verbosity 0
 
 # Re-run pip only when the declared dependencies change.
 $(STAMP): pyproject.toml
@@ -22,6 +23,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet 'torch==2.13.0'
 	$(PY) -m pip install --quiet -e '.[dev,openai]'
+	$(PY) -m pip install --quiet --no-deps 'mediapipe==0.10.21'
 	@touch $(STAMP)
 
 ffmpeg:

@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Clip, Export
+from .models import Clip, Export, Job
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,28 @@ def clip_process_job(clip_id: str) -> None:
         logger.info("clip %s is not pending (gone or taken); nothing to do", clip_id)
         return
     clip_process(clip=clip)
+
+
+def job_claim(job_id) -> Job | None:
+    """Move a queued job to processing; None when another worker has it or it is gone."""
+    with transaction.atomic():
+        claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+            status=Job.Status.PROCESSING, stage="queued", progress=0, updated_at=timezone.now()
+        )
+    if not claimed:
+        return None
+    return Job.objects.get(pk=job_id)
+
+
+def job_process_job(job_id: str) -> None:
+    """Analyse a job's source, select its clips and queue their renders."""
+    from .processing import job_process
+
+    job = job_claim(job_id)
+    if job is None:
+        logger.info("job %s is not queued (gone or taken); nothing to do", job_id)
+        return
+    job_process(job=job)
 
 
 def export_job(export_id: str) -> None:

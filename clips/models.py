@@ -6,6 +6,8 @@ live here, in PostgreSQL, which is the truth the workers and the sweep go by.
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from clypai.ids import new_clip_id, new_export_id, new_source_id, new_upload_id
@@ -23,6 +25,10 @@ def _upload_path(instance: Upload, filename: str) -> str:
 
 def clip_video_path(instance: Clip, filename: str) -> str:
     return f"clips/{instance.team_id}/{instance.pk}.mp4"
+
+
+def clip_preview_path(instance: Clip, filename: str) -> str:
+    return f"previews/{instance.team_id}/{instance.pk}.mp4"
 
 
 def clip_thumbnail_path(instance: Clip, filename: str) -> str:
@@ -95,6 +101,8 @@ class Upload(models.Model):
     content_type = models.CharField(max_length=120, blank=True, default="")
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
+    # The Choppity API names uploads by UUID.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     source = models.ForeignKey(
         Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads"
     )
@@ -105,6 +113,66 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.filename}"
+
+
+class Job(models.Model):
+    """A request for several clips of one source: the Choppity API's job, the CLI's --count.
+
+    It goes queued → processing → done (every clip has its preview, or its full render
+    when `render` asks for it) or error. Its clips are ordinary `Clip` rows (`job`, `rank`),
+    so they show in /v1/ as well.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        DONE = "done"
+        ERROR = "error"
+
+    class Render(models.TextChoices):
+        NONE = "none"  # select only (the CLI's --no-render)
+        PREVIEW = "preview"  # small fast previews (the Choppity API)
+        FULL = "full"  # full-size renders (the CLI)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey("projects.Team", on_delete=models.CASCADE, related_name="jobs")
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="jobs")
+    source_url = models.CharField(max_length=2048, blank=True, default="")
+    upload = models.ForeignKey(
+        Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    criteria = models.TextField(blank=True, default="")
+    target_duration = models.FloatField(null=True, blank=True)
+    language = models.CharField(max_length=8, blank=True, default="")
+    count = models.PositiveSmallIntegerField(default=5)
+    aspect_ratio = models.CharField(max_length=8, default="9:16")
+    platform = models.CharField(max_length=16, blank=True, default="")
+    render = models.CharField(max_length=8, choices=Render.choices, default=Render.PREVIEW)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=32, blank=True, default="")
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_details = models.JSONField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["team", "created_at"]),
+            models.Index(fields=["status", "updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.id}"
 
 
 class Clip(models.Model):
@@ -119,7 +187,8 @@ class Clip(models.Model):
     team = models.ForeignKey("projects.Team", on_delete=models.CASCADE, related_name="clips")
     project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="clips")
     name = models.CharField(max_length=300, blank=True, default="")
-    source_url = models.URLField(max_length=2048, blank=True, default="")
+    # Validated by the API (http/https, no credentials); a CharField so forms add no scheme.
+    source_url = models.CharField(max_length=2048, blank=True, default="")
     upload = models.ForeignKey(
         Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="clips"
     )
@@ -162,6 +231,22 @@ class Clip(models.Model):
     captions = models.FileField(upload_to=clip_captions_path, blank=True, max_length=500)
 
     metadata = models.JSONField(null=True, blank=True)
+    # The clip's own words (times relative to the source), correctable before burn-in, and
+    # the crop path the renderer followed: both reusable by an editor.
+    words = models.JSONField(null=True, blank=True)
+    crop_path = models.JSONField(null=True, blank=True)
+
+    # A clip of a multi-clip job: its place (1 = best) and its small preview render.
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.CASCADE, related_name="clips"
+    )
+    rank = models.PositiveSmallIntegerField(null=True, blank=True)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    preview = models.FileField(upload_to=clip_preview_path, blank=True, max_length=500)
+    # Full render on request (the Choppity API's renders): "", queued, processing, done, error.
+    render_status = models.CharField(max_length=16, blank=True, default="")
+    render_error = models.TextField(blank=True, default="")
+    render_requested_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -27,7 +27,7 @@ from django.utils import timezone
 from clypai.lib.storage import local_path
 
 from .jobs import clip_fail
-from .models import Analysis, Clip, Export, Source, Upload
+from .models import Analysis, Clip, Export, Job, Source, Upload
 from .pipeline import StageError
 
 logger = logging.getLogger(__name__)
@@ -52,15 +52,19 @@ def _set_stage(clip_id: str, stage: str) -> None:
 
 
 @contextmanager
-def heartbeat(clip_id: str, *, interval: float | None = None):
-    """Beat `heartbeat_at` from a thread while the body runs; the sweep goes by it."""
+def heartbeat(clip_id, *, interval: float | None = None, model=None):
+    """Beat `heartbeat_at` from a thread while the body runs; the sweep goes by it.
+
+    `model` is Clip by default; a Job beats the same way.
+    """
+    model = model or Clip
     interval = settings.CLYPAI_HEARTBEAT_SECONDS if interval is None else interval
     stop = threading.Event()
 
     def beat():
         try:
             while True:
-                Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING).update(
+                model.objects.filter(pk=clip_id, status=model.Status.PROCESSING).update(
                     heartbeat_at=timezone.now()
                 )
                 if stop.wait(interval):
@@ -294,6 +298,157 @@ def _check_range(clip: Clip, duration: float | None) -> None:
         )
 
 
+# Selection -----------------------------------------------------------------------------
+
+# The longest clip each platform takes by default (a request's maxDuration overrides):
+# TikTok, Reels and Shorts clips stay under a minute; X, LinkedIn and YouTube run longer.
+PLATFORM_MAX_SECONDS = {
+    "tiktok": 59.0,
+    "instagram": 59.0,
+    "twitter": 140.0,
+    "linkedin": 120.0,
+    "youtube": 180.0,
+}
+DEFAULT_MAX_SECONDS = 59.0
+MIN_CLIP_SECONDS = 15.0
+
+
+def clip_bounds(*, platform: str = "", aspect_ratio: str = "9:16",
+                max_duration: float | None = None,
+                target_duration: float | None = None) -> tuple[float, float]:
+    """(min, max) clip length in seconds for a request.
+
+    `target_duration` (the Choppity API) asks for about that length; `max_duration`
+    (/v1/'s maxDuration) caps it; otherwise the platform's limit does (a vertical YouTube
+    clip is a Short: under a minute).
+    """
+    if platform == "youtube" and aspect_ratio in ("9:16", "4:5"):
+        limit = DEFAULT_MAX_SECONDS
+    else:
+        limit = PLATFORM_MAX_SECONDS.get(platform, DEFAULT_MAX_SECONDS)
+    if target_duration:
+        hi = target_duration * 1.2
+        lo = target_duration * 0.7
+        if max_duration:
+            hi = min(hi, max_duration)
+        return (min(lo, hi), hi)
+    hi = max_duration or limit
+    return (min(MIN_CLIP_SECONDS, hi), hi)
+
+
+def select_for(analysis: SourceAnalysis, *, count: int, criteria: str, min_duration: float,
+               max_duration: float, start: float | None = None, end: float | None = None,
+               hook_detection: bool = True):
+    """The best clips of an analysed source (see clips.pipeline.select)."""
+    from .pipeline.llm import llm_from_env
+    from .pipeline.select import select_clips
+
+    return select_clips(
+        analysis.transcript, shots=analysis.scenes, audio=analysis.audio or None,
+        criteria=criteria, count=count, min_duration=min_duration, max_duration=max_duration,
+        start=start, end=end, hook_detection=hook_detection, llm=llm_from_env(),
+    )
+
+
+def _clip_words(transcript: dict, start: float, end: float) -> list[dict]:
+    """The transcript's words inside [start, end], times still on the source's clock."""
+    words = []
+    for segment in transcript.get("segments", []):
+        for w in segment.get("words", []):
+            if w["start"] >= start - 0.05 and w["end"] <= end + 0.05:
+                words.append({"word": w["word"], "start": w["start"], "end": w["end"],
+                              "probability": w.get("probability")})
+    return words
+
+
+def _metadata(selected, *, shift: float = 0.0, hook_detection: bool = True) -> dict:
+    """/v1/'s metadata object for a selected clip; `shift` moves times to the clip's start."""
+    data = {
+        "hooks": [
+            {**h, "time": round(max(h["time"] + shift, 0.0), 2)} for h in selected.hooks
+        ] if hook_detection else [],
+        "highlights": [round(max(t + shift, 0.0), 2) for t in selected.highlights],
+        "sentiment": selected.sentiment,
+        "topics": selected.topics,
+        "scoreBreakdown": selected.score_breakdown,
+        "reason": selected.reason,
+    }
+    return data
+
+
+def _no_speech_clip(analysis: SourceAnalysis, *, start: float | None, end: float | None,
+                    max_duration: float) -> tuple[float, float]:
+    """A source without speech still gets a clip: whole shots from the start of the range."""
+    duration = float(analysis.probe.get("duration") or 0.0)
+    lo = start if start is not None else 0.0
+    hi = end if end is not None else min(duration, lo + max_duration)
+    cuts = [s["end"] for s in analysis.scenes if lo < s["end"] <= hi]
+    if end is None and cuts and cuts[-1] - lo >= min(MIN_CLIP_SECONDS, hi - lo):
+        hi = cuts[-1]
+    return round(lo, 3), round(hi, 3)
+
+
+def clip_select(clip: Clip, analysis: SourceAnalysis) -> None:
+    """Fill a /v1/ clip's range (the best segment unless startTime was given), score, name
+    and metadata. A clip that already has its metadata (a rerun, a job's clip) is kept."""
+    if clip.metadata is not None:
+        return
+    lo, hi = clip_bounds(platform=clip.platform, aspect_ratio=clip.aspect_ratio,
+                         max_duration=clip.max_duration)
+    exact = clip.start_time is not None
+    if exact:  # the user's range is the clip; selection scores it and finds its moments
+        span = clip.end_time - clip.start_time
+        lo, hi = max(0.0, span * 0.6), span
+    found = select_for(
+        analysis, count=1, criteria=clip.criteria, min_duration=lo, max_duration=hi,
+        start=clip.start_time, end=clip.end_time, hook_detection=clip.hook_detection,
+    )
+    update: dict[str, Any] = {}
+    if found:
+        best = found[0]
+        if exact:
+            start, end = clip.start_time, clip.end_time
+            shift = best.start - start
+        else:
+            start, end, shift = best.start, best.end, 0.0
+        update.update(
+            start_time=start, end_time=end, duration=round(end - start, 3), score=best.score,
+            metadata=_metadata(best, shift=shift, hook_detection=clip.hook_detection),
+        )
+        if not clip.name:
+            update["name"] = best.title
+    else:
+        start, end = (clip.start_time, clip.end_time) if exact else _no_speech_clip(
+            analysis, start=None, end=None, max_duration=hi)
+        update.update(
+            start_time=start, end_time=end, duration=round(end - start, 3), score=None,
+            metadata={"hooks": [], "highlights": [], "sentiment": "neutral", "topics": [],
+                      "scoreBreakdown": {}, "reason": "No speech in this range: cut on shots"},
+        )
+        if not clip.name:
+            update["name"] = f"Clip at {int(start // 60)}:{int(start % 60):02d}"
+    update["words"] = _clip_words(analysis.transcript, update["start_time"], update["end_time"])
+    Clip.objects.filter(pk=clip.pk).update(**update, updated_at=timezone.now())
+    for key, value in update.items():
+        setattr(clip, key, value)
+
+
+# Rendering -----------------------------------------------------------------------------
+
+
+def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> None:
+    """Render a clip's preview ("preview") or full video ("full") with its thumbnail and
+    captions, and store them on the clip."""
+    raise StageError(
+        "Clip generation failed: rendering is not available in this build yet; the clip "
+        "was selected",
+        {"stage": "render", "startTime": clip.start_time, "endTime": clip.end_time},
+    )
+
+
+# The clip ----------------------------------------------------------------------------
+
+
 def clip_process(*, clip: Clip) -> None:
     """Take a claimed (processing) clip through the pipeline to completed or failed."""
     with heartbeat(clip.pk):
@@ -306,14 +461,17 @@ def clip_process(*, clip: Clip) -> None:
             )
             _check_range(clip, analysis.probe.get("duration"))
             _set_stage(clip.pk, "select")
-            # Selection and rendering come with their own stages; until they are here
-            # the clip stops after analysis and says so.
-            raise StageError(
-                "Clip generation failed: clip selection and rendering are not available "
-                "in this build yet; the source was analysed",
-                {"stage": "select", "sourceId": source.pk,
-                 "words": sum(len(s.get("words", [])) for s in analysis.transcript["segments"]),
-                 "shots": len(analysis.scenes)},
+            clip_select(clip, analysis)
+            kind = "full"
+            if clip.job_id is not None:
+                kind = Job.objects.values_list("render", flat=True).get(pk=clip.job_id)
+            if kind != Job.Render.NONE:
+                _set_stage(clip.pk, "render")
+                clip_render(clip, analysis, kind=kind)
+            Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
+                status=Clip.Status.COMPLETED, stage="done", progress=100,
+                error="", error_code="", error_field="", error_details=None,
+                updated_at=timezone.now(),
             )
         except StageError as err:
             _stage_failed(clip, err)
@@ -321,7 +479,126 @@ def clip_process(*, clip: Clip) -> None:
             logger.exception("clip %s failed unexpectedly", clip.pk)
             clip_fail(clip, message=f"Clip generation failed: internal error ({type(exc).__name__})")
         finally:
+            if clip.job_id is not None:
+                job_refresh(clip.job_id)
             close_old_connections()
+
+
+# Jobs (several clips of one source) --------------------------------------------------
+
+JOB_STAGE_PROGRESS = {"ingest": 2, "probe": 8, "audio": 10, "transcribe": 12, "scenes": 60,
+                      "select": 75, "render": 80}
+
+
+def _set_job_stage(job_id, stage: str) -> None:
+    Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING).update(
+        stage=stage, progress=JOB_STAGE_PROGRESS.get(stage, 0), updated_at=timezone.now()
+    )
+
+
+def job_fail(job: Job, *, message: str, code: str = "processing_failed",
+             details: dict | None = None) -> None:
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.ERROR, error=message, error_code=code, error_details=details,
+        updated_at=timezone.now(),
+    )
+
+
+def job_source(job: Job) -> Source:
+    if job.source_id:
+        return job.source
+    source = source_ingest_upload(job.upload) if job.upload_id else source_ingest_url(
+        job.source_url)
+    Job.objects.filter(pk=job.pk).update(source=source)
+    job.source = source
+    return source
+
+
+def job_process(*, job: Job) -> None:
+    """Analyse a claimed job's source, select its clips and queue each clip's render.
+
+    The clips are created once (a rerun after a crash finds them); each is then an
+    ordinary clip whose processing renders it, and the job is done when all are.
+    """
+    from clypai.queues import enqueue_on_commit
+
+    with heartbeat(job.pk, model=Job):
+        try:
+            _set_job_stage(job.pk, "ingest")
+            source = job_source(job)
+            if not job.clips.exists():
+                analysis = source_analyse(
+                    source, language=job.language or None,
+                    on_stage=lambda stage: _set_job_stage(job.pk, stage),
+                )
+                _set_job_stage(job.pk, "select")
+                lo, hi = clip_bounds(platform=job.platform, aspect_ratio=job.aspect_ratio,
+                                     target_duration=job.target_duration)
+                found = select_for(analysis, count=job.count, criteria=job.criteria,
+                                   min_duration=lo, max_duration=hi)
+                with transaction.atomic():
+                    if found:
+                        for rank, selected in enumerate(found, start=1):
+                            _job_clip(job, source, analysis, rank=rank, selected=selected)
+                    else:
+                        start, end = _no_speech_clip(analysis, start=None, end=None,
+                                                     max_duration=hi)
+                        _job_clip(job, source, analysis, rank=1, selected=None,
+                                  start=start, end=end)
+            _set_job_stage(job.pk, "render")
+            with transaction.atomic():
+                for clip_id in job.clips.filter(status=Clip.Status.PENDING).values_list(
+                        "id", flat=True):
+                    enqueue_on_commit("render", "clips.jobs.clip_process_job", clip_id,
+                                      job_id=clip_id)
+        except StageError as err:
+            job_fail(job, message=err.message, code=err.code, details=err.details or None)
+        except Exception as exc:
+            logger.exception("job %s failed unexpectedly", job.pk)
+            job_fail(job, message=f"Clip generation failed: internal error ({type(exc).__name__})")
+        finally:
+            job_refresh(job.pk)
+            close_old_connections()
+
+
+def _job_clip(job: Job, source: Source, analysis: SourceAnalysis, *, rank: int, selected,
+              start: float | None = None, end: float | None = None) -> Clip:
+    if selected is not None:
+        start, end = selected.start, selected.end
+        metadata = _metadata(selected)
+        name, score = selected.title, selected.score
+    else:
+        metadata = {"hooks": [], "highlights": [], "sentiment": "neutral", "topics": [],
+                    "scoreBreakdown": {}, "reason": "No speech in this source: cut on shots"}
+        name, score = f"Clip at {int(start // 60)}:{int(start % 60):02d}", None
+    return Clip.objects.create(
+        team=job.team, project=job.project, job=job, rank=rank, name=name,
+        source_url=job.source_url, upload=job.upload, source=source,
+        start_time=start, end_time=end, duration=round(end - start, 3), score=score,
+        aspect_ratio=job.aspect_ratio, platform=job.platform, criteria=job.criteria,
+        language=job.language, metadata=metadata,
+        words=_clip_words(analysis.transcript, start, end),
+    )
+
+
+def job_refresh(job_id) -> None:
+    """Settle a processing job from its clips: done when every clip is, error when one
+    failed. A job still analysing (no clips yet) is left alone."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != Job.Status.PROCESSING:
+            return
+        states = list(job.clips.values_list("status", "error"))
+        if not states:
+            return
+        failed = [error for status, error in states if status == Clip.Status.FAILED]
+        if failed:
+            Job.objects.filter(pk=job.pk).update(
+                status=Job.Status.ERROR, error=failed[0], error_code="processing_failed",
+                updated_at=timezone.now())
+        elif all(status in (Clip.Status.COMPLETED, Clip.Status.EXPORTED) for status, _ in states):
+            Job.objects.filter(pk=job.pk).update(
+                status=Job.Status.DONE, stage="done", progress=100, updated_at=timezone.now())
 
 
 def _stage_failed(clip: Clip, err: StageError) -> None:

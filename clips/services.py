@@ -15,7 +15,7 @@ from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
 from projects.services import default_project, usage_reserve_clips
 
-from .models import Clip, Export, Upload
+from .models import Clip, Export, Job, Upload
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,52 @@ def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
         clip.save()
         enqueue_on_commit("analysis", "clips.jobs.clip_process_job", clip.pk, job_id=clip.pk)
     return clip
+
+
+@dataclass
+class JobSpec:
+    """A request for several clips of one source (the Choppity API, the CLI's --count)."""
+
+    source_url: str = ""
+    upload: Upload | None = None
+    project: Project | None = None
+    criteria: str = ""
+    target_duration: float | None = None
+    language: str = ""
+    count: int | None = None
+    aspect_ratio: str = "9:16"
+    platform: str = ""
+    render: str = Job.Render.PREVIEW
+
+
+def job_create(*, team: Team, spec: JobSpec) -> Job:
+    """Create a queued job, count it as one clip generation, queue its processing."""
+    from django.conf import settings
+
+    if bool(spec.source_url) == bool(spec.upload):
+        raise InvalidRequest("Exactly one of source.url and source.upload_id is required",
+                             field="source")
+    if spec.upload is not None and spec.upload.team_id != team.pk:
+        raise InvalidRequest("Unknown upload", field="source.upload_id")
+    with transaction.atomic():
+        usage_reserve_clips(team=team, count=1)
+        job = Job.objects.create(
+            team=team,
+            project=spec.project or default_project(team=team),
+            source_url=spec.source_url or "",
+            upload=spec.upload,
+            source=spec.upload.source if spec.upload else None,
+            criteria=spec.criteria or "",
+            target_duration=spec.target_duration,
+            language=spec.language or "",
+            count=spec.count or settings.CLYPAI_JOB_CLIP_COUNT,
+            aspect_ratio=spec.aspect_ratio,
+            platform=spec.platform or "",
+            render=spec.render,
+        )
+        enqueue_on_commit("analysis", "clips.jobs.job_process_job", str(job.pk),
+                          job_id=str(job.pk))
+    return job
 
 
 def clip_delete(*, clip: Clip) -> None:
@@ -227,6 +273,8 @@ def clips_sweep(*, now=None) -> SweepReport:
             enqueue_now("analysis", "clips.jobs.clip_process_job", clip.pk, job_id=clip.pk)
             report.requeued_stale.append(clip.pk)
 
+    _sweep_jobs(now=now, stale_before=stale_before, queue=queue, report=report)
+
     lost = Clip.objects.filter(status=Clip.Status.PENDING, updated_at__lt=stale_before)
     for clip_id in lost.values_list("id", flat=True):
         if queue is not None and _rq_state(queue, clip_id) in _LIVE_RQ_STATES:
@@ -235,3 +283,48 @@ def clips_sweep(*, now=None) -> SweepReport:
         enqueue_now("analysis", "clips.jobs.clip_process_job", clip_id, job_id=clip_id)
         report.requeued_pending.append(clip_id)
     return report
+
+
+def _sweep_jobs(*, now, stale_before, queue, report: SweepReport) -> None:
+    """The same recovery for jobs: a dead worker's job, or a lost enqueue, runs again."""
+    from django.conf import settings
+
+    from clypai.queues import enqueue_now
+
+    dead = Job.objects.filter(status=Job.Status.PROCESSING).filter(
+        models.Q(heartbeat_at__lt=stale_before)
+        | models.Q(heartbeat_at__isnull=True, updated_at__lt=stale_before)
+    )
+    for job in dead.only("id", "attempts", "heartbeat_at", "stage"):
+        if job.stage in ("render", "done"):
+            continue  # its clips carry the rest of the work; they are swept as clips
+        attempts = job.attempts + 1
+        if attempts >= settings.CLYPAI_MAX_ATTEMPTS:
+            if Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING,
+                                  heartbeat_at=job.heartbeat_at).update(
+                    status=Job.Status.ERROR, attempts=attempts, error_code="processing_failed",
+                    error=f"Clip generation failed: its worker was lost {attempts} times",
+                    updated_at=now):
+                report.failed.append(str(job.pk))
+            continue
+        if Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING,
+                              heartbeat_at=job.heartbeat_at).update(
+                status=Job.Status.QUEUED, attempts=attempts, stage="requeued", updated_at=now):
+            if queue is not None:
+                from rq.registry import StartedJobRegistry
+
+                old = queue.fetch_job(str(job.pk))
+                if old is not None:
+                    StartedJobRegistry(queue=queue).remove_executions(old)
+                    old.delete(remove_from_queue=True)
+            enqueue_now("analysis", "clips.jobs.job_process_job", str(job.pk), job_id=str(job.pk))
+            report.requeued_stale.append(str(job.pk))
+
+    lost = Job.objects.filter(status=Job.Status.QUEUED, updated_at__lt=stale_before)
+    for job_id in lost.values_list("id", flat=True):
+        key = str(job_id)
+        if queue is not None and _rq_state(queue, key) in _LIVE_RQ_STATES:
+            continue
+        Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(updated_at=now)
+        enqueue_now("analysis", "clips.jobs.job_process_job", key, job_id=key)
+        report.requeued_pending.append(key)

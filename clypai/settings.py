@@ -222,23 +222,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "bearerAuth": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "An API key (clyp_…) or a JWT from POST /v1/auth/token.",
-            },
-            "keyAuth": {
-                "type": "apiKey",
-                "in": "header",
-                "name": "Authorization",
-                "description": "`Key clyp_…`, the Choppity document's form.",
-            },
-        }
+    # Security schemes come from the extensions in clypai/api/schema.py.
+    # Same field name, different choices: name each set, or spectacular guesses a hash.
+    "ENUM_NAME_OVERRIDES": {
+        "ClipStatusEnum": "clips.api.serializers.CLIP_STATUSES",
+        "ExportStatusEnum": ["queued", "processing", "completed", "failed"],
+        "ExportPendingStatusEnum": ["queued", "processing"],
+        "CaptionPositionEnum": "brandkits.api.serializers.POSITIONS",
+        "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
     },
-    "SECURITY": [{"bearerAuth": []}, {"keyAuth": []}],
-    "ENUM_NAME_OVERRIDES": {},
 }
 
 # Product limits, all overridable.
@@ -249,6 +241,26 @@ CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", 
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
+# Sources refused at probe time: longer than MAX_SOURCE_SECONDS, or a frame larger
+# than MAX_SOURCE_WIDTH x HEIGHT (either orientation); FFMPEG_MAX_PIXELS caps what
+# any decoder will allocate for one frame of a user's file.
+CLYPAI_MAX_SOURCE_SECONDS = envfloat("CLYPAI_MAX_SOURCE_SECONDS", 4 * 3600.0)
+CLYPAI_MAX_SOURCE_WIDTH = envint("CLYPAI_MAX_SOURCE_WIDTH", 7680)
+CLYPAI_MAX_SOURCE_HEIGHT = envint("CLYPAI_MAX_SOURCE_HEIGHT", 4320)
+CLYPAI_FFMPEG_MAX_PIXELS = envint("CLYPAI_FFMPEG_MAX_PIXELS", 7680 * 4320)
+# Source URLs: hosts or CIDRs that may be fetched although private (comma-separated),
+# and the limits on one download (bytes, wall-clock seconds, redirects followed).
+CLYPAI_URL_ALLOWLIST = envlist("CLYPAI_URL_ALLOWLIST")
+CLYPAI_FETCH_MAX_BYTES = envint("CLYPAI_FETCH_MAX_BYTES", 5 * 1024**3)
+CLYPAI_FETCH_TIMEOUT_SECONDS = envfloat("CLYPAI_FETCH_TIMEOUT_SECONDS", 1800.0)
+CLYPAI_FETCH_MAX_REDIRECTS = envint("CLYPAI_FETCH_MAX_REDIRECTS", 5)
+# Transcription: engine (faster-whisper | openai-whisper), model (tiny.en, base, or a
+# local directory; see clips/pipeline/transcribe.py) and device (cpu | cuda | auto).
+CLYPAI_WHISPER_ENGINE = env("CLYPAI_WHISPER_ENGINE", "faster-whisper")
+CLYPAI_WHISPER_MODEL = env("CLYPAI_WHISPER_MODEL", "base")
+CLYPAI_WHISPER_DEVICE = env("CLYPAI_WHISPER_DEVICE", "cpu")
+# How many clips a multi-clip job (the Choppity API) returns unless asked otherwise.
+CLYPAI_JOB_CLIP_COUNT = envint("CLYPAI_JOB_CLIP_COUNT", 5)
 
 # Durable jobs: a processing clip's worker beats every HEARTBEAT seconds; one silent
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from brandkits.models import BrandKit
@@ -217,12 +218,14 @@ class ClipOut(serializers.Serializer):
     def get_sourceVideoUrl(self, clip) -> str | None:
         return clip.source_url or None
 
-    def get_outputs(self, clip) -> ClipOutputsOut | None:
+    @extend_schema_field(ClipOutputsOut(allow_null=True))
+    def get_outputs(self, clip) -> dict | None:
         if not (clip.video or clip.thumbnail or clip.captions):
             return None
         return ClipOutputsOut(clip, context=self.context).data
 
-    def get_metadata(self, clip) -> ClipMetadataOut | None:
+    @extend_schema_field(ClipMetadataOut(allow_null=True))
+    def get_metadata(self, clip) -> dict | None:
         return clip.metadata
 
     def get_error(self, clip) -> dict | None:

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
-from clips.models import ASPECT_RATIOS, Clip
-from clips.services import ClipSpec, clip_create, upload_create
+from clips.models import ASPECT_RATIOS, PLATFORMS, Clip, Job
+from clips.services import ClipSpec, JobSpec, clip_create, job_create, upload_create
 from clypai.api.errors import ApiError
 from clypai.lib.languages import is_supported_language
 from projects.models import Team
@@ -46,6 +46,10 @@ class Command(BaseCommand):
         parser.add_argument("--start", type=float, help="clip exactly this range: start (s)")
         parser.add_argument("--end", type=float, help="… and end (s)")
         parser.add_argument("--aspect", default="9:16", choices=ASPECT_RATIOS)
+        parser.add_argument("--platform", default="", choices=("",) + PLATFORMS,
+                            help="platform whose length limit applies (default: under 60 s)")
+        parser.add_argument("--target-duration", type=float,
+                            help="aim for clips of about this many seconds")
         parser.add_argument("--language", default="", help="ISO 639-1 code of the speech")
         parser.add_argument("--out", default="clips-out", help="folder for the clip files")
         parser.add_argument("--no-render", action="store_true", help="select clips, render nothing")
@@ -65,33 +69,45 @@ class Command(BaseCommand):
         settings.CLYPAI_JOBS_INLINE = True
 
         team = Team.objects.filter(name=opts["team"]).first() or team_create(name=opts["team"])
-        spec = ClipSpec(
-            start_time=opts["start"],
-            end_time=opts["end"],
-            config={"aspectRatio": opts["aspect"], "criteria": opts["criteria"],
-                    "language": opts["language"]},
-        )
         source = opts["source"]
+        source_url, upload = "", None
         if urlsplit(source).scheme in ("http", "https"):
-            spec.source_url = source
+            source_url = source
         else:
             path = Path(source).expanduser()
             if not path.is_file():
                 raise CommandError(f"no such file: {source}")
             with open(path, "rb") as fh:
-                spec.upload = upload_create(team=team, file=File(fh, name=path.name),
-                                            filename=path.name, sha256=_sha256(path))
+                upload = upload_create(team=team, file=File(fh, name=path.name),
+                                       filename=path.name, sha256=_sha256(path))
         try:
-            clip = clip_create(team=team, spec=spec)
+            if opts["start"] is not None:  # exactly this range: one /v1/-style clip
+                clip = clip_create(team=team, spec=ClipSpec(
+                    source_url=source_url, upload=upload,
+                    start_time=opts["start"], end_time=opts["end"],
+                    config={"aspectRatio": opts["aspect"], "criteria": opts["criteria"],
+                            "language": opts["language"], "platform": opts["platform"]},
+                ))
+                clip.refresh_from_db()
+                clips = [clip]
+                error = clip.error if clip.status == Clip.Status.FAILED else ""
+                details = clip.error_details
+            else:  # the best `count` clips: a job, as the Choppity API makes them
+                job = job_create(team=team, spec=JobSpec(
+                    source_url=source_url, upload=upload, criteria=opts["criteria"],
+                    target_duration=opts["target_duration"], language=opts["language"],
+                    count=opts["count"], aspect_ratio=opts["aspect"], platform=opts["platform"],
+                    render=Job.Render.NONE if opts["no_render"] else Job.Render.FULL,
+                ))
+                job.refresh_from_db()
+                clips = list(job.clips.order_by("rank"))
+                error = job.error if job.status == Job.Status.ERROR else ""
+                details = job.error_details
         except ApiError as exc:
             raise CommandError(exc.message) from exc
-        clip.refresh_from_db()
-        clips = [clip]
-        failed = [c for c in clips if c.status == Clip.Status.FAILED]
-        if failed:
-            first = failed[0]
-            detail = f" {json.dumps(first.error_details)}" if first.error_details else ""
-            raise CommandError(f"{first.error}{detail}")
+        if error:
+            detail = f" {json.dumps(details)}" if details else ""
+            raise CommandError(f"{error}{detail}")
         self._print(clips, out=Path(opts["out"]), as_json=opts["json"], render=not opts["no_render"])
 
     def _print(self, clips: list[Clip], *, out: Path, as_json: bool, render: bool) -> None:
@@ -103,6 +119,7 @@ class Command(BaseCommand):
                 "endTime": clip.end_time,
                 "duration": clip.duration,
                 "score": clip.score,
+                "reason": (clip.metadata or {}).get("reason"),
             }
             if render and clip.video:
                 out.mkdir(parents=True, exist_ok=True)
