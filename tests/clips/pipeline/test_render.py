@@ -1,0 +1,262 @@
+"""clips.pipeline.render: real renders of short ranges of the test media at preview sizes,
+checked with ffprobe and by their pixels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clips.pipeline.audio import audio_features, extract_audio
+from clips.pipeline.base import StageError
+from clips.pipeline.captions import caption_chunks, fonts_dir, write_ass
+from clips.pipeline.reframe import CropPath, Keyframe, ShotLayout, crop_path, position_at
+from clips.pipeline.render import (
+    EXPORT_QUALITIES,
+    PLATFORM_PRESETS,
+    _axis_expression,
+    export_settings,
+    full_settings,
+    full_size,
+    output_size,
+    preview_settings,
+    preview_size,
+    render_clip,
+    thumbnail,
+)
+
+MEDIA = Path(__file__).resolve().parents[3].parent / "shared" / "media"
+GRID = MEDIA / "talking_head/grid_concat_11clips_33s.mp4"
+TWO = MEDIA / "talking_head/two-speakers-dev.mp4"
+BUNNY = MEDIA / "cuts/big_buck_bunny_0-30s_720p.webm"
+
+
+def _probe(path: Path) -> dict:
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def _stream(data: dict, kind: str) -> dict:
+    return next(s for s in data["streams"] if s["codec_type"] == kind)
+
+
+def _frame(path: Path, t: float, size: tuple[int, int]) -> np.ndarray:
+    done = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", f"{t}", "-i", str(path), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+    return np.frombuffer(done.stdout, np.uint8).reshape(size[1], size[0], 3).astype(int)
+
+
+def test_a_preview_has_the_size_duration_and_codecs_asked(tmp_path):
+    width, height = preview_size("9:16")
+
+    result = render_clip(
+        GRID, tmp_path / "clip.mp4", start=4.0, end=8.0, width=width, height=height
+    )
+
+    assert (width, height) == (480, 854)
+    assert (result.width, result.height) == (480, 854)
+    data = _probe(result.path)
+    video, audio = _stream(data, "video"), _stream(data, "audio")
+    assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
+    assert audio["codec_name"] == "aac" and int(audio["sample_rate"]) == 48000
+    assert int(video["nb_frames"]) == 100  # 4 s at the source's 25 fps
+    assert float(video["duration"]) == pytest.approx(4.0, abs=0.04)
+    assert float(audio["duration"]) == pytest.approx(4.0, abs=0.05)  # one AAC frame of padding
+    assert result.duration == pytest.approx(4.0, abs=2 / 25)
+    assert result.size_bytes == result.path.stat().st_size > 10_000
+
+
+def test_captions_are_burned_into_the_caption_area(tmp_path):
+    width, height = preview_size("9:16")
+    words = [("Keep", 4.2, 4.5), ("the", 4.5, 4.6), ("speaker", 4.6, 5.2), ("in", 5.2, 5.3),
+             ("frame.", 5.3, 6.0)]  # fmt: skip
+    chunks = caption_chunks(words, start=4.0, end=7.0)
+    ass = write_ass(tmp_path / "c.ass", chunks, width=width, height=height, style={"size": 72})
+    plain = render_clip(
+        GRID, tmp_path / "plain.mp4", start=4.0, end=7.0, width=width, height=height
+    )
+
+    burned = render_clip(
+        GRID, tmp_path / "burned.mp4", start=4.0, end=7.0, width=width, height=height,
+        captions_ass=ass, fonts_dir=fonts_dir(None),
+    )  # fmt: skip
+
+    a, b = _frame(plain.path, 1.0, (width, height)), _frame(burned.path, 1.0, (width, height))
+    difference = np.abs(a - b).mean(axis=2)
+    caption_band = difference[int(height * 0.6) : int(height * 0.8)]  # above the bottom safe zone
+    above = difference[: int(height * 0.5)]
+    assert (caption_band > 60).mean() > 0.03  # letters and their outline
+    assert (above > 60).mean() < 0.001
+    # Before the first word nothing is drawn.
+    early_a, early_b = (
+        _frame(plain.path, 0.0, (width, height)),
+        _frame(burned.path, 0.0, (width, height)),
+    )
+    assert (np.abs(early_a - early_b).mean(axis=2) > 60).mean() < 0.001
+
+
+def test_webm_is_vp9_and_opus_and_mov_is_h264_and_aac(tmp_path):
+    webm = render_clip(GRID, tmp_path / "clip.webm", start=1.0, end=3.0, width=480, height=480)
+    mov = render_clip(GRID, tmp_path / "clip.mov", start=1.0, end=3.0, width=480, height=480)
+
+    data = _probe(webm.path)
+    assert _stream(data, "video")["codec_name"] == "vp9"
+    assert _stream(data, "audio")["codec_name"] == "opus"
+    assert "webm" in data["format"]["format_name"]
+    assert float(data["format"]["duration"]) == pytest.approx(2.0, abs=0.08)
+    data = _probe(mov.path)
+    assert _stream(data, "video")["codec_name"] == "h264"
+    assert _stream(data, "audio")["codec_name"] == "aac"
+    assert "mov" in data["format"]["format_name"]
+
+
+def test_a_reframed_clip_shows_the_speaker_and_switches_on_the_cut(tmp_path):
+    # Two speakers side by side: left speaks 0-3 s, right 3-6 s (two-speakers-dev.truth.json).
+    path = CropPath(
+        source_width=1920, source_height=1080, aspect="9:16", duration=2.0,
+        keyframes=[Keyframe(0.0, 256, 0, 608, 1080, "cut"), Keyframe(1.0, 1056, 0, 608, 1080, "cut")],
+        shots=[ShotLayout(0.0, 2.0, "fill")],
+    )  # fmt: skip
+    result = render_clip(
+        TWO, tmp_path / "clip.mp4", start=2.0, end=4.0, width=480, height=854, crop_path=path
+    )
+
+    left_face = _frame(result.path, 0.5, (480, 854))
+    right_face = _frame(result.path, 1.5, (480, 854))
+    # The same window of the source, cropped by ffmpeg directly, is what the clip shows.
+    for t, x, frame in ((2.5, 256, left_face), (3.5, 1056, right_face)):
+        done = subprocess.run(
+            ["ffmpeg", "-v", "error", "-ss", f"{t}", "-i", str(TWO), "-frames:v", "1",
+             "-vf", f"crop=608:1080:{x}:0,scale=480:854:flags=area", "-f", "rawvideo",
+             "-pix_fmt", "rgb24", "-"],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        expected = np.frombuffer(done.stdout, np.uint8).reshape(854, 480, 3).astype(int)
+        assert np.abs(expected - frame).mean() < 6
+
+
+def test_split_and_fit_layouts_fill_the_frame(tmp_path):
+    shots = [ShotLayout(0.0, 1.0, "split",
+                        panels=[{"x": 260, "y": 200, "w": 600, "h": 532},
+                                {"x": 1060, "y": 200, "w": 600, "h": 532}]),
+             ShotLayout(1.0, 2.0, "fit")]  # fmt: skip
+    path = CropPath(1920, 1080, "9:16", 2.0, [Keyframe(0.0, 656, 0, 608, 1080, "cut")], shots)
+
+    result = render_clip(TWO, tmp_path / "clip.mp4", start=0.0, end=2.0, width=480, height=854,
+                         crop_path=path)  # fmt: skip
+
+    assert (result.width, result.height) == (480, 854)
+    assert result.duration == pytest.approx(2.0, abs=0.08)
+    split, fit = _frame(result.path, 0.5, (480, 854)), _frame(result.path, 1.5, (480, 854))
+    top, bottom = split[:427], split[427:]
+    assert np.abs(top.mean(axis=(0, 1)) - bottom.mean(axis=(0, 1))).max() < 40  # both faces
+    assert np.abs(top - bottom).mean() > 10  # but two different people
+    # Fit: the whole 16:9 frame in the middle band, a blurred copy above and below.
+    middle = fit[427 - 120 : 427 + 120]
+    edge = fit[:150]
+    sharp = np.abs(np.diff(middle, axis=1)).mean()
+    blurred = np.abs(np.diff(edge, axis=1)).mean()
+    assert sharp > 2 * blurred
+
+
+def test_a_watermark_is_drawn_where_asked(tmp_path):
+    from PIL import Image
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (200, 100), (255, 0, 0, 255)).save(logo)
+
+    result = render_clip(
+        BUNNY, tmp_path / "clip.mp4", start=5.0, end=6.0, width=480, height=854,
+        watermark={"path": str(logo), "position": "top-right", "scale": 0.25, "opacity": 1.0,
+                   "margin": 0.05},
+    )  # fmt: skip
+
+    frame = _frame(result.path, 0.5, (480, 854))
+    patch = frame[24 + 10 : 24 + 50, 480 - 24 - 110 : 480 - 24 - 10]  # inside the 120x60 logo
+    assert patch[..., 0].mean() > 200 and patch[..., 1].mean() < 60 and patch[..., 2].mean() < 60
+
+
+def test_a_platform_preset_normalises_loudness_and_caps_the_length(tmp_path):
+    settings = export_settings(aspect="9:16", quality="low", platform="tiktok")
+    assert (settings["width"], settings["height"], settings["fps"]) == (480, 854, 30)
+    assert settings["loudness"] == -14.0 and settings["max_seconds"] == 600
+    options = {k: v for k, v in settings.items() if k != "max_seconds"}
+
+    result = render_clip(GRID, tmp_path / "clip.mp4", start=0.0, end=6.0, **options)
+
+    data = _probe(result.path)
+    assert _stream(data, "video")["r_frame_rate"] == "30/1"
+    sound = audio_features(extract_audio(result.path, tmp_path / "a.wav", sample_rate=48000))
+    assert sound.integrated_lufs == pytest.approx(-14.0, abs=2.0)
+    with pytest.raises(StageError, match="at most 140 s"):
+        render_clip(GRID, tmp_path / "long.mp4", start=0.0, end=150.0, width=480, height=854,
+                    max_seconds=PLATFORM_PRESETS["twitter"]["maxSeconds"])  # fmt: skip
+
+
+def test_the_tables_give_the_documented_sizes():
+    assert full_size("9:16") == (1080, 1920) and full_size("4:5") == (1080, 1350)
+    assert full_size("1:1") == (1080, 1080) and full_size("16:9") == (1920, 1080)
+    assert output_size("16:9", 480) == (854, 480)
+    assert (
+        preview_settings("1:1")["width"] == 480 and preview_settings("1:1")["preset"] == "veryfast"
+    )
+    assert (full_settings("9:16")["width"], full_settings("9:16")["height"]) == (1080, 1920)
+    assert set(EXPORT_QUALITIES) == {"low", "medium", "high", "ultra"}
+    assert set(PLATFORM_PRESETS) == {"youtube", "tiktok", "instagram", "twitter", "linkedin"}
+    for preset in PLATFORM_PRESETS.values():
+        assert {"size", "fps", "maxBitrate", "maxSeconds", "loudness"} <= set(preset)
+    assert export_settings(aspect="1:1", quality="ultra")["width"] == 1080
+    with pytest.raises(ValueError):
+        export_settings(aspect="9:16", quality="best")
+    with pytest.raises(ValueError):
+        export_settings(aspect="9:16", quality="low", platform="myspace")
+
+
+def test_the_crop_expression_matches_the_crop_path():
+    frames = [
+        Keyframe(0.0, 100, 0, 608, 1080, "cut"),
+        Keyframe(1.0, 100, 0, 608, 1080, "linear"),
+        Keyframe(1.8, 700, 0, 608, 1080, "inOut"),
+        Keyframe(3.0, 200, 0, 608, 1080, "cut"),
+        Keyframe(3.5, 200, 0, 608, 1080, "linear"),
+        Keyframe(4.0, 400, 0, 608, 1080, "linear"),
+    ]
+    functions = {"gte": lambda a, b: float(a >= b), "lt": lambda a, b: float(a < b)}
+    for offset in (0.0, 1.5):
+        expression = _axis_expression(frames, "x", offset, 6.0)
+        for t in np.arange(0.0, 6.0 - offset, 0.05):
+            value = eval(expression, functions, {"t": float(t)})  # noqa: S307 - our own text
+            assert value == pytest.approx(position_at(frames, t + offset)[0], abs=0.01)
+
+
+def test_the_thumbnail_is_a_sharp_frame_with_a_face_in_the_crop(tmp_path):
+    path = crop_path(source_width=360, source_height=288, start=3.0, end=9.0, faces=None)
+
+    picked = thumbnail(
+        GRID, tmp_path / "thumb.jpg", times=[3.5, 5.0, 7.5], crop=path, clip_start=3.0
+    )
+
+    assert picked["face"] is True and picked["time"] in (3.5, 5.0, 7.5)
+    from PIL import Image
+
+    with Image.open(tmp_path / "thumb.jpg") as image:
+        assert image.format == "JPEG"
+        assert image.size == (162, 288)
+
+
+def test_it_refuses_an_odd_size_and_an_unknown_container(tmp_path):
+    with pytest.raises(ValueError):
+        render_clip(GRID, tmp_path / "a.mp4", start=0, end=1, width=481, height=854)
+    with pytest.raises(ValueError):
+        render_clip(GRID, tmp_path / "a.avi", start=0, end=1, width=480, height=854)
