@@ -99,3 +99,97 @@ def sweep_job(reschedule: bool = True) -> dict:
         )
     return {"requeuedPending": report.requeued_pending, "requeuedStale": report.requeued_stale,
             "failed": report.failed}
+
+
+class _RenderHeartbeat:
+    """Beat a render's `RenderRun.heartbeat_at` from a thread while it runs (the clip's
+    own heartbeat belongs to its processing, which is over by then); the sweep goes by it."""
+
+    def __init__(self, clip_id: str):
+        import threading
+
+        self.clip_id = clip_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.beat, name=f"render-heartbeat-{clip_id}",
+                                       daemon=True)
+
+    def beat(self) -> None:
+        from django.conf import settings
+        from django.db import connection
+
+        from clypai.models import RenderRun
+
+        try:
+            while True:
+                RenderRun.objects.filter(pk=self.clip_id).update(heartbeat_at=timezone.now())
+                if self.stop.wait(settings.CLYPAI_HEARTBEAT_SECONDS):
+                    break
+        except Exception:  # a beat lost is not worth failing the render for
+            logger.warning("render heartbeat of %s failed", self.clip_id, exc_info=True)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def clip_full_render_job(clip_id: str) -> None:
+    """Render one clip at full quality on request (services.render_request queued it).
+
+    Claims the render (queued → processing) with a conditional update, renders through
+    clips.processing.clip_render(kind="full"), and records done or error in the clip's
+    render_status / render_error. A new output replaces the previous one's file.
+    """
+    from django.db import close_old_connections
+
+    from clypai.models import RenderRun
+
+    from .pipeline import StageError
+    from .processing import clip_render
+
+    with transaction.atomic():
+        claimed = Clip.objects.filter(pk=clip_id, render_status="queued").update(
+            render_status="processing", updated_at=timezone.now()
+        )
+        if claimed:
+            RenderRun.objects.update_or_create(
+                clip_id=clip_id, defaults={"heartbeat_at": timezone.now()}
+            )
+    if not claimed:
+        logger.info("render of clip %s is not queued (gone or taken); nothing to do", clip_id)
+        return
+    clip = Clip.objects.get(pk=clip_id)
+    previous = clip.video.name if clip.video else ""
+    with _RenderHeartbeat(clip_id):
+        try:
+            clip_render(clip, None, kind="full")
+        except StageError as err:
+            _render_finished(clip_id, error=err.message)
+        except Exception as exc:
+            logger.exception("full render of clip %s failed unexpectedly", clip_id)
+            _render_finished(clip_id, error=f"Render failed: internal error ({type(exc).__name__})")
+        else:
+            clip.refresh_from_db(fields=["video"])
+            if previous and clip.video and clip.video.name != previous:
+                try:  # the new output replaces the old one
+                    clip.video.storage.delete(previous)
+                except Exception:
+                    logger.warning("could not delete %s", previous, exc_info=True)
+            if not clip.video:
+                _render_finished(clip_id, error="Render failed: the renderer stored no video")
+            else:
+                _render_finished(clip_id)
+        finally:
+            close_old_connections()
+
+
+def _render_finished(clip_id: str, *, error: str = "") -> None:
+    Clip.objects.filter(pk=clip_id, render_status="processing").update(
+        render_status="error" if error else "done", render_error=error,
+        updated_at=timezone.now(),
+    )

@@ -74,6 +74,7 @@ class Analysis(models.Model):
         TRANSCRIPT = "transcript"
         SCENES = "scenes"
         AUDIO = "audio"
+        FACES = "faces"
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="analyses")
     kind = models.CharField(max_length=16, choices=Kind.choices)

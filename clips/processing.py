@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import File
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
@@ -278,7 +278,7 @@ def source_analyse(source: Source, *, language: str | None = None,
                           scenes=scenes, audio=audio)
 
 
-# The clip ----------------------------------------------------------------------------
+# Range checks -------------------------------------------------------------------------
 
 
 def _check_range(clip: Clip, duration: float | None) -> None:
@@ -436,14 +436,182 @@ def clip_select(clip: Clip, analysis: SourceAnalysis) -> None:
 # Rendering -----------------------------------------------------------------------------
 
 
+def _brand_caption_style(clip: Clip) -> tuple[dict[str, Any], int]:
+    """The caption style for the renderer from the clip's brand kit (or the defaults),
+    and how many words a caption chunk holds."""
+    from brandkits.models import DEFAULT_CAPTION_STYLE
+
+    kit = clip.brand_kit
+    brand = kit.effective_caption_style() if kit else dict(DEFAULT_CAPTION_STYLE)
+    accent = kit.accent_color if kit else "#FFD60A"
+    style: dict[str, Any] = {
+        "size": brand.get("fontSize"),
+        "color": brand.get("textColor"),
+        "highlightColor": brand.get("highlightColor") or accent,
+        "outlineColor": brand.get("outlineColor"),
+        "outline": brand.get("outlineWidth"),
+        "box": brand.get("box"),
+        "boxColor": (brand.get("boxColor") or "#000000")[:7],
+        "position": brand.get("position") if brand.get("position") in (
+            "top", "middle", "bottom") else "bottom",
+        "uppercase": brand.get("uppercase"),
+    }
+    if kit and kit.font_file:
+        style["font"] = str(local_path(kit.font_file.name, cache_dir=_work_dir("cache")))
+    elif brand.get("fontFamily") and brand["fontFamily"] != "DejaVu Sans":
+        style["font"] = brand["fontFamily"]
+    return style, int(brand.get("maxWordsPerChunk") or 4)
+
+
+def _brand_watermark(clip: Clip) -> dict[str, Any] | None:
+    kit = clip.brand_kit
+    if not kit or not kit.logo:
+        return None
+    mark = kit.effective_watermark()
+    return {
+        "path": str(local_path(kit.logo.name, cache_dir=_work_dir("cache"))),
+        "position": mark.get("position", "top-right"),
+        "scale": float(mark.get("scale", 0.15)),
+        "opacity": float(mark.get("opacity", 0.8)),
+    }
+
+
+def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> dict[str, Any]:
+    """The clip's crop path: stored with the clip once computed (an editor may reuse it)."""
+    from .pipeline.faces import detect_faces
+    from .pipeline.probe import ProbeLimits, probe
+    from .pipeline.reframe import crop_path
+
+    wanted = {"aspect": clip.aspect_ratio, "reframing": clip.reframing,
+              "start": clip.start_time, "end": clip.end_time}
+    stored = clip.crop_path or {}
+    if stored.get("request") == wanted:
+        return stored["path"]
+    info = probe(path, limits=ProbeLimits(max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS))
+    source = clip.source
+    faces = None
+    if clip.reframing:
+        key = f"mediapipe:{clip.start_time:.3f}-{clip.end_time:.3f}"
+        faces = _analysis(
+            source, Analysis.Kind.FACES, key,
+            lambda: detect_faces(path, start=clip.start_time, end=clip.end_time,
+                                 probe=info).to_dict(),
+        )
+    scenes = analysis.scenes if analysis else (Analysis.objects.filter(
+        source=source, kind=Analysis.Kind.SCENES).values_list("result", flat=True).first() or [])
+    audio = analysis.audio if analysis else (Analysis.objects.filter(
+        source=source, kind=Analysis.Kind.AUDIO).values_list("result", flat=True).first() or {})
+    result = crop_path(
+        source_width=info.video.display_width, source_height=info.video.display_height,
+        start=clip.start_time, end=clip.end_time, aspect=clip.aspect_ratio, shots=scenes,
+        faces=faces, loudness=(audio or {}).get("loudness"),
+        loudness_window=(audio or {}).get("window", 0.1), reframing=clip.reframing,
+    ).to_dict()
+    Clip.objects.filter(pk=clip.pk).update(crop_path={"request": wanted, "path": result})
+    clip.crop_path = {"request": wanted, "path": result}
+    return result
+
+
+def clip_captions(clip: Clip) -> list:
+    """Caption chunks of the clip's (possibly corrected) words, times from its start."""
+    from .pipeline.captions import caption_chunks
+
+    _, max_words = _brand_caption_style(clip)
+    return caption_chunks(clip.words or [], start=clip.start_time, end=clip.end_time,
+                          max_words=max_words)
+
+
+def clip_write_captions(clip: Clip) -> None:
+    """Store the clip's SRT (and a VTT beside it) from its words."""
+    from .pipeline.captions import to_srt, to_vtt
+
+    chunks = clip_captions(clip)
+    srt = ContentFile(to_srt(chunks).encode("utf-8"), name=f"{clip.pk}.srt")
+    if clip.captions:
+        clip.captions.storage.delete(clip.captions.name)
+    clip.captions.save(f"{clip.pk}.srt", srt, save=False)
+    vtt_name = clip.captions.name[: -len(".srt")] + ".vtt"
+    if default_storage.exists(vtt_name):
+        default_storage.delete(vtt_name)
+    default_storage.save(vtt_name, ContentFile(to_vtt(chunks).encode("utf-8")))
+    Clip.objects.filter(pk=clip.pk).update(captions=clip.captions.name)
+
+
+def render_variant(clip: Clip, out: Path, *, settings_kw: dict[str, Any], burn: bool,
+                   analysis: SourceAnalysis | None = None):
+    """Render the clip with these render_clip settings into `out` (the work dir)."""
+    from .pipeline.captions import fonts_dir, write_ass
+    from .pipeline.render import render_clip
+
+    path = local_path(clip.source.file.name, cache_dir=_work_dir("cache"))
+    crop = clip_crop_path(clip, path, analysis)
+    ass = fonts = None
+    if burn and clip.words:
+        style, _ = _brand_caption_style(clip)
+        chunks = clip_captions(clip)
+        if chunks:
+            ass = write_ass(out.with_suffix(".ass"), chunks, width=settings_kw["width"],
+                            height=settings_kw["height"], style=style,
+                            platform=clip.platform or "default")
+            fonts = fonts_dir(style)
+    try:
+        return render_clip(
+            path, out, start=clip.start_time, end=clip.end_time, crop_path=crop,
+            captions_ass=ass, fonts_dir=fonts, watermark=_brand_watermark(clip),
+            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS, **settings_kw,
+        )
+    finally:
+        if ass:
+            Path(ass).unlink(missing_ok=True)
+
+
 def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> None:
-    """Render a clip's preview ("preview") or full video ("full") with its thumbnail and
-    captions, and store them on the clip."""
-    raise StageError(
-        "Clip generation failed: rendering is not available in this build yet; the clip "
-        "was selected",
-        {"stage": "render", "startTime": clip.start_time, "endTime": clip.end_time},
-    )
+    """Render a clip's preview ("preview": 480 px on the short side, fast) or its full
+    video ("full": 1080 px), with its thumbnail and captions, and store them on the clip.
+
+    Captions are burned in when the clip's config enables them; the SRT and VTT are
+    always written. Rendering again replaces the earlier file.
+    """
+    from .pipeline.render import full_settings, preview_settings, thumbnail
+
+    if clip.start_time is None or clip.end_time is None:
+        raise StageError("The clip has no range to render", {"stage": "render"})
+    clip.refresh_from_db()
+    work = _work_dir("render", clip.pk)
+    out = work / f"{kind}.mp4"
+    settings_kw = preview_settings(clip.aspect_ratio) if kind == "preview" else full_settings(
+        clip.aspect_ratio)
+    result = render_variant(clip, out, settings_kw=settings_kw, burn=clip.enable_captions,
+                            analysis=analysis)
+    field = clip.preview if kind == "preview" else clip.video
+    if field:
+        field.storage.delete(field.name)
+    with open(out, "rb") as fh:
+        field.save(f"{clip.pk}.mp4", File(fh), save=False)
+    update = {"preview" if kind == "preview" else "video": field.name}
+
+    if not clip.thumbnail:
+        from .pipeline.reframe import CropPath
+
+        path = local_path(clip.source.file.name, cache_dir=_work_dir("cache"))
+        times = [clip.start_time + (clip.end_time - clip.start_time) * f
+                 for f in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)]
+        for hook in (clip.metadata or {}).get("hooks", [])[:2]:
+            times.append(clip.start_time + hook["time"] + 0.5)
+        jpg = work / "thumbnail.jpg"
+        crop = CropPath.from_dict(clip.crop_path["path"]) if clip.crop_path else None
+        thumbnail(path, jpg, times=[t for t in times if t < clip.end_time], crop=crop,
+                  clip_start=clip.start_time, width=min(settings_kw["width"], 720),
+                  max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS)
+        with open(jpg, "rb") as fh:
+            clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)
+        update["thumbnail"] = clip.thumbnail.name
+    Clip.objects.filter(pk=clip.pk).update(**update, updated_at=timezone.now())
+    clip_write_captions(clip)
+    for leftover in work.iterdir():
+        leftover.unlink(missing_ok=True)
+    logger.info("clip %s: %s render %dx%d in %.1f s", clip.pk, kind, result.width,
+                result.height, result.seconds)
 
 
 # The clip ----------------------------------------------------------------------------
@@ -628,9 +796,42 @@ def _stage_failed(clip: Clip, err: StageError) -> None:
 
 
 def export_process(*, export: Export) -> None:
-    """Produce an export's file, or record why it could not be made."""
+    """Produce an export's file (format, quality, platform preset, captions burned or not),
+    or record why it could not be made. The clip becomes `exported`."""
+    from .pipeline.render import export_settings
+
+    claimed = Export.objects.filter(
+        pk=export.pk, status__in=(Export.Status.QUEUED, Export.Status.FAILED)
+    ).update(status=Export.Status.PROCESSING, updated_at=timezone.now())
+    if not claimed:
+        return
+    clip = Clip.objects.select_related("source", "brand_kit").get(pk=export.clip_id)
+    work = _work_dir("export", export.pk)
+    out = work / f"{export.pk}.{export.format}"
+    try:
+        settings_kw = export_settings(aspect=clip.aspect_ratio, quality=export.quality,
+                                      platform=export.platform or None)
+        render_variant(clip, out, settings_kw={**settings_kw, "container": export.format},
+                       burn=export.burn_captions)
+        with open(out, "rb") as fh:
+            export.file.save(out.name, File(fh), save=False)
+        size = out.stat().st_size
+    except (StageError, ValueError) as err:
+        message = getattr(err, "message", None) or str(err)
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED, error=message, updated_at=timezone.now())
+        return
+    except Exception as exc:
+        logger.exception("export %s failed unexpectedly", export.pk)
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED, error=f"internal error ({type(exc).__name__})",
+            updated_at=timezone.now())
+        return
+    finally:
+        out.unlink(missing_ok=True)
+        close_old_connections()
     Export.objects.filter(pk=export.pk).update(
-        status=Export.Status.FAILED,
-        error="this build has no export renderer yet",
-        updated_at=timezone.now(),
-    )
+        status=Export.Status.COMPLETED, file=export.file.name, file_size=size, error="",
+        updated_at=timezone.now())
+    Clip.objects.filter(pk=clip.pk, status=Clip.Status.COMPLETED).update(
+        status=Clip.Status.EXPORTED, updated_at=timezone.now())

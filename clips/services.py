@@ -282,6 +282,7 @@ def clips_sweep(*, now=None) -> SweepReport:
         Clip.objects.filter(pk=clip_id, status=Clip.Status.PENDING).update(updated_at=now)
         enqueue_now("analysis", "clips.jobs.clip_process_job", clip_id, job_id=clip_id)
         report.requeued_pending.append(clip_id)
+    _sweep_renders(now=now, stale_before=stale_before, report=report)
     return report
 
 
@@ -328,3 +329,103 @@ def _sweep_jobs(*, now, stale_before, queue, report: SweepReport) -> None:
         Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(updated_at=now)
         enqueue_now("analysis", "clips.jobs.job_process_job", key, job_id=key)
         report.requeued_pending.append(key)
+
+
+# Full renders on request (the Choppity API's renders) ----------------------------------
+
+RENDER_ACTIVE = ("queued", "processing")
+
+
+def render_rq_id(clip_id: str) -> str:
+    """The RQ job id of a clip's full render: the clip's id, told apart from the id of
+    its own processing job, which RQ keeps under the clip's bare id."""
+    return f"{clip_id}-render"
+
+
+def render_request(clip: Clip) -> Clip:
+    """Queue a full-quality render of a completed clip; the clip, with its render state.
+
+    At most one full render per clip is active: the claim is a conditional update of
+    `render_status`, so a second request while one is queued or processing changes
+    nothing, charges nothing and answers the active render. A request after a render
+    finished (or failed) starts a new one, whose output replaces the earlier one. The
+    clip's duration counts against the team's monthly render minutes (QuotaExceeded);
+    the job is enqueued on commit, as `render_rq_id(clip.pk)` on the "render" queue.
+    """
+    from clypai.models import RenderRun
+    from projects.services import usage_reserve_render
+
+    if clip.status not in EXPORTABLE:
+        raise Conflict(
+            f"Clip cannot be rendered while its status is {clip.status}; wait until its "
+            "preview is ready",
+            code="clip_not_ready",
+            details={"status": clip.status},
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = (
+            Clip.objects.filter(pk=clip.pk)
+            .exclude(render_status__in=RENDER_ACTIVE)
+            .update(render_status="queued", render_error="", render_requested_at=now,
+                    updated_at=now)
+        )
+        if claimed:
+            usage_reserve_render(team=clip.team, seconds=clip.duration or 0.0)
+            RenderRun.objects.update_or_create(
+                clip_id=clip.pk, defaults={"attempts": 0, "heartbeat_at": None}
+            )
+            enqueue_on_commit("render", "clips.jobs.clip_full_render_job", clip.pk,
+                              job_id=render_rq_id(clip.pk))
+    clip.refresh_from_db()
+    return clip
+
+
+def _sweep_renders(*, now, stale_before, report: SweepReport) -> None:
+    """The same recovery for full renders: a render whose worker stopped beating goes
+    back to queued (up to CLYPAI_MAX_ATTEMPTS, then error), and a queued render with no
+    live RQ job (a lost enqueue) is enqueued again."""
+    from django.conf import settings
+
+    from clypai.models import RenderRun
+    from clypai.queues import enqueue_now, get_queue
+
+    queue = None if settings.CLYPAI_JOBS_INLINE else get_queue("render")
+    dead = Clip.objects.filter(render_status="processing").filter(
+        models.Q(render_run__heartbeat_at__lt=stale_before)
+        | models.Q(render_run__heartbeat_at__isnull=True, updated_at__lt=stale_before)
+    )
+    for clip in dead.only("id", "updated_at"):
+        run, _ = RenderRun.objects.get_or_create(clip_id=clip.pk)
+        attempts = run.attempts + 1
+        # Conditional on the row as read: a second sweep, or the worker finishing after
+        # all, makes this a no-op.
+        current = Clip.objects.filter(pk=clip.pk, render_status="processing",
+                                      updated_at=clip.updated_at)
+        if attempts >= settings.CLYPAI_MAX_ATTEMPTS:
+            if current.update(render_status="error", updated_at=now,
+                              render_error=f"Render failed: its worker was lost {attempts} times"):
+                RenderRun.objects.filter(pk=clip.pk).update(attempts=attempts)
+                report.failed.append(clip.pk)
+            continue
+        if current.update(render_status="queued", updated_at=now):
+            RenderRun.objects.filter(pk=clip.pk).update(attempts=attempts, heartbeat_at=None)
+            if queue is not None:
+                from rq.registry import StartedJobRegistry
+
+                old = queue.fetch_job(render_rq_id(clip.pk))
+                if old is not None:
+                    StartedJobRegistry(queue=queue).remove_executions(old)
+                    old.delete(remove_from_queue=True)
+            enqueue_now("render", "clips.jobs.clip_full_render_job", clip.pk,
+                        job_id=render_rq_id(clip.pk))
+            report.requeued_stale.append(clip.pk)
+
+    lost = Clip.objects.filter(render_status="queued", updated_at__lt=stale_before)
+    for clip_id in lost.values_list("id", flat=True):
+        if queue is not None and _rq_state(queue, render_rq_id(clip_id)) in _LIVE_RQ_STATES:
+            continue
+        Clip.objects.filter(pk=clip_id, render_status="queued").update(updated_at=now)
+        enqueue_now("render", "clips.jobs.clip_full_render_job", clip_id,
+                    job_id=render_rq_id(clip_id))
+        report.requeued_pending.append(clip_id)

@@ -158,6 +158,8 @@ def test_the_dockerfile_builds_the_documented_image():
     text = DOCKERFILE.read_text()
     assert "FROM python:3.11-slim-bookworm" in text.splitlines()
     assert "apt-get install -y --no-install-recommends ffmpeg" in text
-    assert "pip install ." in text
+    assert "pip install '.[openai]'" in text  # both transcription engines
+    assert "pip install --no-deps 'mediapipe==0.10.21'" in text  # as the Makefile does
+    assert "manage.py prepare_models" in text  # weights assembled at build time
     assert "collectstatic --noinput" in text
     assert '"gunicorn", "clypai.wsgi:application"' in text

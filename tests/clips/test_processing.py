@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.files import File
@@ -126,16 +127,29 @@ def test_a_v1_clip_with_a_range_keeps_it_and_gets_scored_metadata(inline_tiny, t
                                                                   shared_media):
     video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
     clip = clip_create(team=team, spec=ClipSpec(upload=_upload(team, video), start_time=3.0,
-                                                 end_time=21.0, config={"language": "en"}))
+                                                 end_time=18.0, config={"language": "en"}))
     clip.refresh_from_db()
-    assert (clip.start_time, clip.end_time, clip.duration) == (3.0, 21.0, 18.0)
+    assert clip.status == "completed", clip.error
+    assert (clip.start_time, clip.end_time, clip.duration) == (3.0, 18.0, 15.0)
     assert clip.name and clip.metadata["reason"]
     assert set(clip.metadata) >= {"hooks", "highlights", "sentiment", "topics",
                                   "scoreBreakdown", "reason"}
     assert 0 <= clip.score <= 1
-    assert all(0 <= t <= 18.0 for t in clip.metadata["highlights"])
+    assert all(0 <= t <= 15.0 for t in clip.metadata["highlights"])
     # the clip's own words, on the source's clock, inside its range
-    assert clip.words and all(3.0 - 0.06 <= w["start"] <= w["end"] <= 21.06 for w in clip.words)
+    assert clip.words and all(3.0 - 0.06 <= w["start"] <= w["end"] <= 18.06 for w in clip.words)
+    # a /v1/ clip completes with its full render: 1080x1920 H.264/AAC of the range's length
+    from clips.pipeline.probe import probe
+
+    info = probe(Path(clip.video.path))
+    assert (info.video.display_width, info.video.display_height) == (1080, 1920)
+    assert info.video.codec == "h264" and info.audio.codec == "aac"
+    assert abs(info.duration - 15.0) < 0.15
+    assert clip.thumbnail.name.endswith(".jpg") and clip.thumbnail.size > 1000
+    srt = clip.captions.read().decode()
+    assert "-->" in srt and clip.words[0]["word"].strip().strip(".,").lower() in srt.lower()
+    # the crop path is stored with the clip for reuse
+    assert clip.crop_path["path"]["keyframes"]
 
 
 @pytest.mark.slow
