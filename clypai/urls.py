@@ -17,6 +17,7 @@ urlpatterns = [
         name="openapi-schema",
     ),
     path("v1/", include("clypai.api_router")),
+    path("choppity/", include("clypai.choppity.urls")),
     path(
         "docs/",
         SpectacularSwaggerView.as_view(url_name="openapi-schema", permission_classes=[AllowAny],

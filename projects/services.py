@@ -188,3 +188,32 @@ def usage_reserve_clips(*, team: Team, count: int = 1) -> MonthlyUsage:
     MonthlyUsage.objects.filter(pk=usage.pk).update(clips_created=F("clips_created") + count)
     usage.refresh_from_db()
     return usage
+
+
+def usage_reserve_render(*, team: Team, seconds: float) -> MonthlyUsage:
+    """Count a full render of `seconds` against the team's monthly render minutes, or
+    raise QuotaExceeded (429) when it would pass `Team.monthly_render_minutes` (None:
+    no limit).
+
+    Like usage_reserve_clips: inside the transaction that queues the render, under the
+    usage row's lock, so a refused or rolled-back request counts nothing.
+    """
+    now = timezone.now()
+    month = month_start(now)
+    MonthlyUsage.objects.get_or_create(team=team, month=month)
+    usage = MonthlyUsage.objects.select_for_update().get(team=team, month=month)
+    limit = team.monthly_render_minutes
+    seconds = max(float(seconds or 0.0), 0.0)
+    if limit is not None and usage.render_seconds + seconds > limit * 60 + 1e-6:
+        raise QuotaExceeded(
+            "Monthly render minutes exceeded",
+            details={
+                "usedMinutes": round(usage.render_seconds / 60, 2),
+                "requestedMinutes": round(seconds / 60, 2),
+                "limitMinutes": limit,
+                "resetAt": next_month_start(now).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        )
+    MonthlyUsage.objects.filter(pk=usage.pk).update(render_seconds=F("render_seconds") + seconds)
+    usage.refresh_from_db()
+    return usage
