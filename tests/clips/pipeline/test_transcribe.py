@@ -509,3 +509,28 @@ def test_the_transcribe_command_reports_errors_plainly(shared_media):
         call_command(
             "transcribe", str(shared_media / "speech" / "jfk" / "jfk.flac"), "--language", "xx"
         )
+
+
+def test_our_own_wav_is_read_directly_with_the_samples_ffmpeg_decodes(shared_media, tmp_path):
+    import numpy as np
+
+    from clips.pipeline.audio import extract_audio
+
+    wav = tmp_path / "jfk.wav"
+    extract_audio(shared_media / "speech" / "jfk" / "jfk.flac", wav, sample_rate=16000)
+    direct = stage._read_pcm_wav(wav)
+    assert direct is not None and direct.dtype == np.float32
+    renamed = tmp_path / "jfk.audio"  # not .wav: decoded by ffmpeg, as before
+    renamed.write_bytes(wav.read_bytes())
+    decoded = stage.decode_audio(renamed)
+    assert len(direct) == len(decoded) > 16000 * 10
+    assert float(np.abs(direct - decoded).max()) < 1e-4
+    # anything else (another rate, stereo) is not taken for one of ours
+    other = tmp_path / "stereo.wav"
+    with wave.open(str(other), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
+        out.writeframes(b"\0\0" * 2 * 441)
+    assert stage._read_pcm_wav(other) is None
+    assert len(stage.decode_audio(other)) == 160  # 10 ms, resampled to mono 16 kHz
