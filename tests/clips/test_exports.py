@@ -1,0 +1,122 @@
+"""POST /v1/clips/{id}/export on a real clip: formats, qualities, platforms, reuse, 202."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+import pytest
+from django.core.files import File
+
+from clips.models import Clip, Export, Source
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def streams(path) -> dict:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries",
+         "stream=codec_type,codec_name,width,height,r_frame_rate:format=duration",
+         "-of", "json", str(path)],
+        capture_output=True, check=True, text=True,
+    ).stdout
+    data = json.loads(out)
+    by_type = {s["codec_type"]: s for s in data["streams"]}
+    return {"video": by_type.get("video"), "audio": by_type.get("audio"),
+            "duration": float(data["format"]["duration"])}
+
+
+@pytest.fixture
+def ready_clip(settings, team, shared_media, tmp_path):
+    """A completed 6 s clip of the GRID talking heads, with words, as processing leaves it."""
+    settings.CLYPAI_JOBS_INLINE = True
+    settings.CLYPAI_WORK_DIR = tmp_path / "work"
+    video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
+    data = video.read_bytes()
+    source = Source(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    with open(video, "rb") as fh:
+        source.file.save("sources/grid.mp4", File(fh), save=False)
+    source.save()
+    words = [{"word": w, "start": 3.2 + 0.5 * k, "end": 3.6 + 0.5 * k, "probability": 0.9}
+             for k, w in enumerate("Bin blue at F two now. Lay green with N.".split())]
+    from projects.services import default_project
+
+    return Clip.objects.create(
+        team=team, project=default_project(team=team), source=source, status="completed",
+        start_time=3.0, end_time=9.0, duration=6.0, name="Grid", words=words,
+        metadata={"hooks": [], "highlights": [], "sentiment": "neutral", "topics": [],
+                  "scoreBreakdown": {}, "reason": "test"},
+    )
+
+
+def test_an_export_renders_the_format_quality_and_platform_asked_and_is_reused(api, ready_clip):
+    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                        {"format": "webm", "quality": "low"}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()["data"]
+    assert (body["format"], body["quality"]) == ("webm", "low")
+    assert body["exportUrl"] and body["expiresAt"] and body["fileSize"] > 1000
+    export = Export.objects.get(pk=body["id"])
+    info = streams(export.file.path)
+    assert info["video"]["codec_name"] == "vp9" and info["audio"]["codec_name"] == "opus"
+    assert (info["video"]["width"], info["video"]["height"]) == (480, 854)  # low, 9:16
+    assert abs(info["duration"] - 6.0) < 0.1
+    assert export.file_size == body["fileSize"] == export.file.size
+    ready_clip.refresh_from_db()
+    assert ready_clip.status == "exported"
+
+    # the same settings again: the same export, not a second render
+    stamp = export.updated_at
+    again = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                     {"format": "webm", "quality": "low"}, format="json")
+    assert again.status_code == 200 and again.json()["data"]["id"] == export.pk
+    assert Export.objects.get(pk=export.pk).updated_at == stamp
+
+    # a platform preset: TikTok's frame rate and loudness, mp4 H.264/AAC, no captions
+    tiktok = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                      {"format": "mp4", "quality": "medium", "platform": "tiktok",
+                       "burnCaptions": False}, format="json")
+    assert tiktok.status_code == 200, tiktok.content
+    data = tiktok.json()["data"]
+    assert data["platform"] == "tiktok" and data["burnCaptions"] is False
+    info = streams(Export.objects.get(pk=data["id"]).file.path)
+    assert info["video"]["codec_name"] == "h264" and info["audio"]["codec_name"] == "aac"
+    assert (info["video"]["width"], info["video"]["height"]) == (720, 1280)
+    assert info["video"]["r_frame_rate"] == "30/1"
+
+
+def test_a_clip_longer_than_the_platform_allows_fails_its_export_with_the_reason(
+    api, ready_clip
+):
+    Clip.objects.filter(pk=ready_clip.pk).update(end_time=150.0, duration=147.0)
+    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                        {"format": "mp4", "quality": "low", "platform": "twitter"},
+                        format="json")
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "processing_failed" and "at most 140" in error["message"]
+
+
+def test_an_export_that_cannot_finish_at_once_answers_202_with_an_id_to_poll(
+    api, ready_clip, settings
+):
+    settings.CLYPAI_JOBS_INLINE = False  # no worker runs: it stays queued
+    settings.CLYPAI_EXPORT_WAIT_SECONDS = 0.3
+    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                        {"format": "mov", "quality": "high"}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()["data"]
+    assert body["status"] == "queued" and body["exportUrl"] is None
+    assert response["Location"] == f"/v1/exports/{body['id']}"
+    poll = api.get(f"/v1/exports/{body['id']}")
+    assert poll.status_code == 202 and poll.json()["data"]["id"] == body["id"]
+    # the worker's turn: run the job as RQ would, then the poll answers the file
+    from clips.jobs import export_job
+
+    export_job(body["id"])
+    done = api.get(f"/v1/exports/{body['id']}")
+    assert done.status_code == 200, done.content
+    info = streams(Export.objects.get(pk=body["id"]).file.path)
+    assert info["video"]["codec_name"] == "h264"
+    assert (info["video"]["width"], info["video"]["height"]) == (1080, 1920)
