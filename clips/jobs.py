@@ -193,3 +193,16 @@ def _render_finished(clip_id: str, *, error: str = "") -> None:
         render_status="error" if error else "done", render_error=error,
         updated_at=timezone.now(),
     )
+
+
+def clip_rerender_job(clip_id: str) -> None:
+    """Render a clip again after its transcript was corrected: its full video and its
+    preview, whichever it has, with the corrected captions."""
+    from .processing import clip_render
+
+    clip = Clip.objects.select_related("source", "brand_kit").filter(pk=clip_id).first()
+    if clip is None or clip.source is None:
+        return
+    for kind, present in (("full", clip.video), ("preview", clip.preview)):
+        if present:
+            clip_render(clip, None, kind=kind)

@@ -152,6 +152,81 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
     return job
 
 
+MAX_WORD_CHARS = 100
+
+
+def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
+    """Correct words of a clip's transcript before (or after) burn-in.
+
+    `corrections`: a list of `{"index": i, "word": text}` (times may be moved too with
+    `start`/`end`, inside the clip and in order). The SRT and VTT are rewritten at once;
+    exports with burned captions are dropped (the next export renders the correction);
+    a rendered clip is queued for a re-render. Returns whether a re-render was queued.
+    Validation is all or nothing, naming the first bad field.
+    """
+    if clip.status not in (Clip.Status.COMPLETED, Clip.Status.EXPORTED):
+        raise Conflict(
+            f"The transcript cannot be corrected while the clip is {clip.status}",
+            code="clip_not_ready", details={"status": clip.status},
+        )
+    words = [dict(w) for w in clip.words or []]
+    if not isinstance(corrections, list) or not corrections:
+        raise InvalidRequest("words must be a non-empty list of corrections", field="words")
+    seen = set()
+    for n, item in enumerate(corrections):
+        where = f"words[{n}]"
+        if not isinstance(item, dict):
+            raise InvalidRequest("Each correction is an object with index and word", field=where)
+        unknown = set(item) - {"index", "word", "start", "end"}
+        if unknown:
+            raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}",
+                                 field=f"{where}.{sorted(unknown)[0]}")
+        index = item.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(words):
+            raise InvalidRequest(
+                f"index must be an integer from 0 to {len(words) - 1}", field=f"{where}.index")
+        if index in seen:
+            raise InvalidRequest("Each word may be corrected once per request",
+                                 field=f"{where}.index")
+        seen.add(index)
+        if "word" in item:
+            text = item["word"]
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_WORD_CHARS \
+                    or any(c in text for c in "\r\n\x00{}"):
+                raise InvalidRequest(
+                    f"word must be 1 to {MAX_WORD_CHARS} characters on one line, "
+                    "without braces", field=f"{where}.word")
+            words[index]["word"] = " " + text.strip()
+        for key in ("start", "end"):
+            if key in item:
+                value = item[key]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                        clip.start_time <= value <= clip.end_time):
+                    raise InvalidRequest(
+                        f"{key} must be a time in seconds inside the clip "
+                        f"({clip.start_time:g}–{clip.end_time:g})", field=f"{where}.{key}")
+                words[index][key] = float(value)
+    for k, w in enumerate(words):
+        if w["end"] < w["start"] or (k and w["start"] < words[k - 1]["start"]):
+            raise InvalidRequest("Word times must stay in order", field="words")
+    from .processing import clip_write_captions
+
+    with transaction.atomic():
+        Clip.objects.filter(pk=clip.pk).update(words=words, updated_at=timezone.now())
+        clip.words = words
+        stale = list(clip.exports.filter(burn_captions=True))
+        Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
+        rerender = bool(clip.video or clip.preview)
+        if rerender:
+            enqueue_on_commit("render", "clips.jobs.clip_rerender_job", clip.pk,
+                              job_id=f"{clip.pk}-rerender")
+    clip_write_captions(clip)
+    for export in stale:
+        if export.file:
+            export.file.storage.delete(export.file.name)
+    return rerender
+
+
 def clip_delete(*, clip: Clip) -> None:
     """Delete a clip, its exports and their files. Its source's analysis stays shared."""
     files = [clip.video, clip.thumbnail, clip.captions]

@@ -12,6 +12,8 @@ urlpatterns = [
     path("api-keys/<str:key_id>", project_views.ApiKeyDetailView.as_view(), name="api-key-detail"),
     path("clips", clip_views.ClipListCreateView.as_view(), name="clip-list"),
     path("clips/<str:clip_id>", clip_views.ClipDetailView.as_view(), name="clip-detail"),
+    path("clips/<str:clip_id>/transcript", clip_views.ClipTranscriptView.as_view(),
+         name="clip-transcript"),
     path("clips/<str:clip_id>/export", clip_views.ClipExportView.as_view(), name="clip-export"),
     path("exports/<str:export_id>", clip_views.ExportDetailView.as_view(), name="export-detail"),
     path("uploads", clip_views.UploadCreateView.as_view(), name="upload-list"),

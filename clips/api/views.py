@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 
 from clypai.api.envelope import TeamAPIView, iso, ok
 from clypai.api.errors import ApiError, InvalidRequest, PayloadTooLarge
@@ -110,6 +110,82 @@ class ClipDetailView(TeamAPIView):
         clip = selectors.clip_get(team=self.team, clip_id=clip_id)
         services.clip_delete(clip=clip)
         return ok({"id": clip_id, "deleted": True})
+
+
+class WordOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    word = serializers.CharField()
+    start = serializers.FloatField(help_text="Seconds in the source video.")
+    end = serializers.FloatField()
+    probability = serializers.FloatField(allow_null=True, required=False)
+
+
+class TranscriptOut(serializers.Serializer):
+    clipId = serializers.CharField()
+    words = WordOut(many=True)
+    rerender = serializers.ChoiceField(("queued",), allow_null=True, required=False,
+                                       help_text="A rendered clip is rendered again.")
+
+
+class CorrectionIn(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the word in `words`.")
+    word = serializers.CharField(required=False)
+    start = serializers.FloatField(required=False)
+    end = serializers.FloatField(required=False)
+
+
+class TranscriptPatchIn(serializers.Serializer):
+    words = CorrectionIn(many=True)
+
+
+def transcript_body(clip, rerender: bool | None = None) -> dict:
+    body = {
+        "clipId": clip.pk,
+        "words": [
+            {"index": k, "word": w["word"].strip(), "start": w["start"], "end": w["end"],
+             "probability": w.get("probability")}
+            for k, w in enumerate(clip.words or [])
+        ],
+    }
+    if rerender is not None:
+        body["rerender"] = "queued" if rerender else None
+    return body
+
+
+class ClipTranscriptView(TeamAPIView):
+    @extend_schema(
+        operation_id="clips_transcript_retrieve",
+        summary="Get a clip's transcript",
+        description="The clip's words with their times, as its captions show them.",
+        responses={200: envelope(TranscriptOut), **errors(401, 404)},
+        tags=["Clips"],
+    )
+    def get(self, request, clip_id: str):
+        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
+        return ok(transcript_body(clip))
+
+    @extend_schema(
+        operation_id="clips_transcript_correct",
+        summary="Correct a clip's transcript",
+        description=(
+            "Corrections by word index (`word`, and optionally `start`/`end` inside the "
+            "clip). The SRT/VTT change at once; a rendered clip is rendered again with the "
+            "corrected captions, and exports with burned captions are made anew."
+        ),
+        request=TranscriptPatchIn,
+        responses={200: envelope(TranscriptOut), **errors(400, 401, 404, 409)},
+        tags=["Clips"],
+    )
+    def patch(self, request, clip_id: str):
+        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
+        payload = request.data
+        if not isinstance(payload, dict):
+            raise InvalidRequest("Request body must be a JSON object")
+        unknown = set(payload) - {"words"}
+        if unknown:
+            raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        rerender = services.clip_words_correct(clip=clip, corrections=payload.get("words"))
+        return ok(transcript_body(clip, rerender))
 
 
 def export_body(export: Export, request) -> dict:

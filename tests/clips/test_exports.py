@@ -120,3 +120,76 @@ def test_an_export_that_cannot_finish_at_once_answers_202_with_an_id_to_poll(
     info = streams(Export.objects.get(pk=body["id"]).file.path)
     assert info["video"]["codec_name"] == "h264"
     assert (info["video"]["width"], info["video"]["height"]) == (1080, 1920)
+
+
+def test_a_corrected_word_reaches_the_srt_the_exports_and_a_re_render(api, ready_clip):
+    from clips.processing import clip_render
+
+    clip_render(ready_clip, None, kind="preview")
+    ready_clip.refresh_from_db()
+    before = ready_clip.preview.read()
+    burned = api.post(f"/v1/clips/{ready_clip.pk}/export", {"format": "mp4", "quality": "low"},
+                      format="json").json()["data"]["id"]
+    clean = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                     {"format": "mp4", "quality": "low", "burnCaptions": False},
+                     format="json").json()["data"]["id"]
+
+    got = api.get(f"/v1/clips/{ready_clip.pk}/transcript").json()["data"]
+    assert [w["word"] for w in got["words"][:3]] == ["Bin", "blue", "at"]
+    assert "Bin blue" in ready_clip.captions.open("rb").read().decode()
+
+    response = api.patch(f"/v1/clips/{ready_clip.pk}/transcript",
+                         {"words": [{"index": 0, "word": "Put"}]}, format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()["data"]
+    assert data["words"][0]["word"] == "Put" and data["rerender"] == "queued"
+    ready_clip.refresh_from_db()
+    srt = ready_clip.captions.open("rb").read().decode()
+    assert "Put blue" in srt and "Bin" not in srt
+    vtt_name = ready_clip.captions.name[:-4] + ".vtt"
+    assert "Put blue" in ready_clip.captions.storage.open(vtt_name).read().decode()
+    # the re-render ran (inline here) and replaced the preview
+    assert ready_clip.preview.read() != before
+    # the export with burned captions is gone (the next one renders the correction);
+    # the one without captions is still good
+    assert not Export.objects.filter(pk=burned).exists()
+    assert Export.objects.filter(pk=clean).exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"words": []}, "words"),
+        ({"words": "Put"}, "words"),
+        ({"words": [{"index": 99, "word": "x"}]}, "words[0].index"),
+        ({"words": [{"index": True, "word": "x"}]}, "words[0].index"),
+        ({"words": [{"index": 0, "word": ""}]}, "words[0].word"),
+        ({"words": [{"index": 0, "word": "two\nlines"}]}, "words[0].word"),
+        ({"words": [{"index": 0, "word": "{\\b1}x"}]}, "words[0].word"),
+        ({"words": [{"index": 0, "word": "a"}, {"index": 0, "word": "b"}]}, "words[1].index"),
+        ({"words": [{"index": 0, "start": 99.0}]}, "words[0].start"),
+        ({"words": [{"index": 0, "colour": "red"}]}, "words[0].colour"),
+        ({"words": [{"index": 1, "start": 3.0}]}, "words"),  # out of order
+        ({"text": "x"}, "text"),
+    ],
+)
+def test_a_bad_correction_names_its_field_and_changes_nothing(api, ready_clip, body, field):
+    before = list(ready_clip.words)
+    response = api.patch(f"/v1/clips/{ready_clip.pk}/transcript", body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and error["field"] == field
+    ready_clip.refresh_from_db()
+    assert ready_clip.words == before
+
+
+def test_a_clip_still_processing_cannot_be_corrected_and_others_teams_clips_are_not_found(
+    api, other_caller, ready_clip
+):
+    other = other_caller.client.get(f"/v1/clips/{ready_clip.pk}/transcript")
+    assert other.status_code == 404
+    Clip.objects.filter(pk=ready_clip.pk).update(status="processing")
+    response = api.patch(f"/v1/clips/{ready_clip.pk}/transcript",
+                         {"words": [{"index": 0, "word": "Put"}]}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "clip_not_ready"
