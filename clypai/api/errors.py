@@ -182,6 +182,12 @@ def handler404(request, exception=None):
 def handler500(request):
     if request.path.startswith("/v1/"):
         return json_error(request, 500, "internal_error", "Internal server error")
+    if request.path.startswith("/choppity/"):
+        from django.http import JsonResponse
+
+        from clypai.choppity.errors import error_body
+
+        return JsonResponse(error_body("INTERNAL_ERROR", "Internal server error"), status=500)
     from django.views.defaults import server_error
 
     return server_error(request)

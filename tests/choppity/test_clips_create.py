@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -118,3 +119,15 @@ def test_an_exhausted_clip_quota_answers_429_in_the_same_shape(chop, team):
     assert error["details"]["used"] == 0 and error["details"]["limit"] == 0
     assert error["details"]["reset_at"] > time.time() * 1000
     assert Job.objects.count() == 0
+
+
+def test_a_crash_outside_the_views_still_answers_this_surface_s_json_shape(rf):
+    from clypai.api.errors import handler500
+
+    response = handler500(rf.get("/choppity/v1/clips/anything"))
+    assert response.status_code == 500
+    assert json.loads(response.content) == {
+        "error": {"code": "INTERNAL_ERROR", "message": "Internal server error"}
+    }
+    native = handler500(rf.get("/v1/clips"))
+    assert json.loads(native.content)["error"]["code"] == "internal_error"
