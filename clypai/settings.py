@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served by us: /docs/ works offline
     "django_rq",
     "clypai",
     "projects",
@@ -212,6 +213,8 @@ REST_FRAMEWORK = {
 }
 
 SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "TITLE": "ClypAI API",
     "DESCRIPTION": (
         "Self-hosted AI video clipping. The native API lives under /v1/. "

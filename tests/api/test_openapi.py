@@ -239,3 +239,17 @@ def test_the_docs_page_answers_html_that_loads_the_schema(anon):
     assert "<html" in html.lower()
     assert "swagger" in html.lower()
     assert "/v1/openapi.json" in html
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_server_not_a_cdn(anon, client):
+    import re
+
+    html = anon.get("/docs/").content.decode()
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    scripts = [s for s in sources if s.endswith(".js")]
+    assert scripts and all(s.startswith("/") for s in scripts), scripts
+    assert "cdn" not in html.lower()
+    for script in scripts:
+        from django.contrib.staticfiles import finders
+
+        assert finders.find(script.split("/static/", 1)[-1]), script
