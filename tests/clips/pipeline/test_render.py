@@ -260,3 +260,105 @@ def test_it_refuses_an_odd_size_and_an_unknown_container(tmp_path):
         render_clip(GRID, tmp_path / "a.mp4", start=0, end=1, width=481, height=854)
     with pytest.raises(ValueError):
         render_clip(GRID, tmp_path / "a.avi", start=0, end=1, width=480, height=854)
+
+
+# --- audio/video sync, measured on a synthetic source ------------------------------------
+
+FPS = 25
+EVENTS = (2.00, 4.48, 6.96)  # source seconds of each white flash and each 1 kHz beep
+RATE = 48000
+
+
+def _sync_source(path: Path) -> Path:
+    """9 s of 1280x720 black at 25 fps with a white full frame at each event, and silence
+    with a 40 ms 1 kHz beep starting at the same instants (sample-exact), as H.264/AAC with
+    a keyframe every 2 s (so a clip's start is not on one)."""
+    flashes = "+".join(f"eq(n,{round(t * FPS)})" for t in EVENTS)
+    beeps = "+".join(f"between(t,{t},{t + 0.04 - 1 / RATE:.6f})" for t in EVENTS)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"color=c=black:s=1280x720:r={FPS}:d=9,"
+                              f"drawbox=c=white:t=fill:enable='{flashes}',format=yuv420p",
+         "-f", "lavfi", "-i", f"aevalsrc='0.5*sin(2*PI*1000*t)*({beeps})':s={RATE}:d=9",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-keyint_min", "50",
+         "-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k", "-shortest", str(path)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return path
+
+
+def _flash_times(path: Path) -> list[float]:
+    """The presentation time of each frame whose mean luma is bright (a flash)."""
+    times = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "frame=best_effort_timestamp_time", "-of", "csv=p=0", str(path)],
+        capture_output=True, check=True, text=True,
+    ).stdout.split()  # fmt: skip
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-vsync", "passthrough",
+         "-vf", "scale=64:64", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    luma = np.frombuffer(raw, np.uint8).reshape(-1, 64 * 64).mean(axis=1)
+    assert len(luma) == len(times)
+    return [float(times[i]) for i in np.flatnonzero(luma > 128)]
+
+
+def _beep_onsets(path: Path) -> tuple[list[float], float]:
+    """The start of each beep (first sample over a quarter of the loudest) and the decoded
+    audio's length, in seconds. Sample 0 is time 0: the decoder drops the codec's priming
+    samples (AAC's edit list, Opus's pre-skip), as a player does. (ffmpeg 5.1 stamps the
+    first Opus frame of a WebM after its pre-skip with a pts 7 ms off, so placing samples
+    by pts, `aresample=async=1:first_pts=0`, would misread a WebM by that much.)"""
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
+         "-ar", str(RATE), "-f", "s16le", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    samples = np.abs(np.frombuffer(raw, "<i2").astype(float))
+    loud = np.flatnonzero(samples > samples.max() / 4)
+    starts = loud[np.concatenate(([True], np.diff(loud) > RATE // 5))]
+    return [float(i) / RATE for i in starts], len(samples) / RATE
+
+
+@pytest.fixture(scope="module")
+def sync_source(tmp_path_factory) -> Path:
+    return _sync_source(tmp_path_factory.mktemp("sync") / "sync.mp4")
+
+
+def test_the_sync_measurement_reads_the_source_right(sync_source):
+    flashes = _flash_times(sync_source)
+    beeps, _ = _beep_onsets(sync_source)
+
+    assert flashes == pytest.approx(list(EVENTS), abs=1e-3)
+    assert beeps == pytest.approx(list(EVENTS), abs=2e-3)
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mov", "webm"])
+def test_audio_and_video_stay_in_sync_from_an_unaligned_start(tmp_path, sync_source, suffix):
+    start, end = 1.37, 8.0  # neither on a keyframe (0, 2, 4 s) nor on a frame (40 ms)
+
+    result = render_clip(
+        sync_source, tmp_path / f"clip.{suffix}", start=start, end=end, width=480, height=854
+    )
+
+    # Measured (all three containers): flashes at 0.64, 3.12, 5.60 s (the frame after
+    # event - start, +10 ms), beeps at event - start + 0.04 ms; 166 frames, 6.64 s.
+    frame = 1 / FPS
+    flashes = _flash_times(result.path)
+    beeps, decoded = _beep_onsets(result.path)
+    assert len(flashes) == len(beeps) == len(EVENTS)
+    for flash, beep, event in zip(flashes, beeps, EVENTS, strict=True):
+        assert abs(beep - flash) <= frame + 1e-6
+        assert abs(flash - (event - start)) <= frame + 1e-6
+        # The audio is cut sample-exactly, not on frames: half a frame still catches an
+        # AAC priming (21 ms) left in, and a 30 ms shift that one frame would let pass.
+        assert abs(beep - (event - start)) <= frame / 2
+    data = _probe(result.path)
+    audio = _stream(data, "audio")
+    stated = audio.get("duration") or audio["tags"]["DURATION"]  # WebM: a tag, h:mm:ss.f
+    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(stated.split(":"))))
+    assert seconds == pytest.approx(end - start, abs=frame)
+    assert float(data["format"]["duration"]) == pytest.approx(end - start, abs=frame)
+    assert result.duration == pytest.approx(end - start, abs=frame)
+    assert decoded == pytest.approx(end - start, abs=frame)  # the audio stream's own length
