@@ -442,7 +442,7 @@ def _brand_caption_style(clip: Clip) -> tuple[dict[str, Any], int]:
     from brandkits.models import DEFAULT_CAPTION_STYLE
 
     kit = clip.brand_kit
-    brand = kit.effective_caption_style() if kit else dict(DEFAULT_CAPTION_STYLE)
+    brand = kit.effective_caption_style if kit else dict(DEFAULT_CAPTION_STYLE)
     accent = kit.accent_color if kit else "#FFD60A"
     style: dict[str, Any] = {
         "size": brand.get("fontSize"),
@@ -467,7 +467,7 @@ def _brand_watermark(clip: Clip) -> dict[str, Any] | None:
     kit = clip.brand_kit
     if not kit or not kit.logo:
         return None
-    mark = kit.effective_watermark()
+    mark = kit.effective_watermark
     return {
         "path": str(local_path(kit.logo.name, cache_dir=_work_dir("cache"))),
         "position": mark.get("position", "top-right"),
@@ -537,14 +537,28 @@ def clip_write_captions(clip: Clip) -> None:
     Clip.objects.filter(pk=clip.pk).update(captions=clip.captions.name)
 
 
+def _bumpers(clip: Clip) -> tuple[Path | None, Path | None]:
+    """The brand kit's intro and outro files, local, when it has them."""
+    kit = clip.brand_kit
+    if kit is None:
+        return None, None
+    found = []
+    for upload in (kit.intro_upload, kit.outro_upload):
+        found.append(local_path(upload.file.name, cache_dir=_work_dir("cache"))
+                     if upload is not None and upload.file else None)
+    return found[0], found[1]
+
+
 def render_variant(clip: Clip, out: Path, *, settings_kw: dict[str, Any], burn: bool,
-                   analysis: SourceAnalysis | None = None):
-    """Render the clip with these render_clip settings into `out` (the work dir)."""
+                   analysis: SourceAnalysis | None = None, bumpers: bool = True):
+    """Render the clip with these render_clip settings into `out` (the work dir), with the
+    brand kit's intro and outro around it when it has them and `bumpers` is on."""
     from .pipeline.captions import fonts_dir, write_ass
-    from .pipeline.render import render_clip
+    from .pipeline.render import join_bumpers, render_clip
 
     path = local_path(clip.source.file.name, cache_dir=_work_dir("cache"))
     crop = clip_crop_path(clip, path, analysis)
+    intro, outro = _bumpers(clip) if bumpers else (None, None)
     ass = fonts = None
     if burn and clip.words:
         style, _ = _brand_caption_style(clip)
@@ -554,15 +568,31 @@ def render_variant(clip: Clip, out: Path, *, settings_kw: dict[str, Any], burn: 
                             height=settings_kw["height"], style=style,
                             platform=clip.platform or "default")
             fonts = fonts_dir(style)
+    main = out.with_name(f"{out.stem}.main{out.suffix}") if intro or outro else out
     try:
-        return render_clip(
-            path, out, start=clip.start_time, end=clip.end_time, crop_path=crop,
+        result = render_clip(
+            path, main, start=clip.start_time, end=clip.end_time, crop_path=crop,
             captions_ass=ass, fonts_dir=fonts, watermark=_brand_watermark(clip),
             max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS, **settings_kw,
+        )
+        if main is out:
+            return result
+        from .pipeline.probe import ProbeLimits, probe
+
+        fps = settings_kw.get("fps") or probe(main, limits=ProbeLimits()).video.fps
+        return join_bumpers(
+            main, out, intro=intro, outro=outro, width=settings_kw["width"],
+            height=settings_kw["height"], fps=fps, container=settings_kw.get("container"),
+            crf=settings_kw.get("crf") or 23, vp9_crf=settings_kw.get("vp9_crf") or 34,
+            preset=settings_kw.get("preset", "veryfast"),
+            audio_bitrate=settings_kw.get("audio_bitrate", "160k"),
+            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
         )
     finally:
         if ass:
             Path(ass).unlink(missing_ok=True)
+        if main is not out:
+            main.unlink(missing_ok=True)
 
 
 def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> None:
@@ -581,8 +611,9 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     out = work / f"{kind}.mp4"
     settings_kw = preview_settings(clip.aspect_ratio) if kind == "preview" else full_settings(
         clip.aspect_ratio)
+    # Previews are for choosing: the brand kit's intro and outro join the full render.
     result = render_variant(clip, out, settings_kw=settings_kw, burn=clip.enable_captions,
-                            analysis=analysis)
+                            analysis=analysis, bumpers=kind != "preview")
     field = clip.preview if kind == "preview" else clip.video
     if field:
         field.storage.delete(field.name)

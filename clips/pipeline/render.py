@@ -947,6 +947,73 @@ def _grab(
     return np.frombuffer(data[: size[0] * size[1] * 3], np.uint8).reshape(size[1], size[0], 3)
 
 
+def join_bumpers(
+    main: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    intro: str | os.PathLike[str] | None = None,
+    outro: str | os.PathLike[str] | None = None,
+    width: int,
+    height: int,
+    fps: float = 30.0,
+    container: str | None = None,
+    crf: int = 23,
+    vp9_crf: int = 34,
+    preset: str = "veryfast",
+    audio_bitrate: str = "160k",
+    max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS,
+    timeout: float = 3600.0,
+) -> RenderResult:
+    """A brand kit's intro and/or outro around a rendered clip, in one encode.
+
+    Each bumper is fitted into the clip's frame (scaled down, padded, never cropped),
+    brought to its frame rate, and given silence where it has no sound. Bumpers are a
+    user's uploads: they open under the same input guards as sources.
+    Raises StageError when ffmpeg fails.
+    """
+    from .probe import ProbeLimits
+    from .probe import probe as probe_file
+
+    began = time.monotonic()
+    out = Path(out_path)
+    kind = (container or out.suffix.lstrip(".") or "mp4").lower()
+    if kind not in CONTAINERS:
+        raise ValueError(f"unknown container {kind!r}: {', '.join(CONTAINERS)}")
+    parts = [p for p in (intro, main, outro) if p is not None]
+    limits = ProbeLimits(max_pixels=max_pixels or ffmpeg.DEFAULT_MAX_PIXELS)
+    args: list[str] = ["-nostdin", "-y", "-loglevel", "error"]
+    for part in parts:
+        args += [*ffmpeg.safe_input_args(max_pixels), "-i", ffmpeg.input_url(part)]
+    graph, labels, silent = [], [], len(parts)
+    for k, part in enumerate(parts):
+        info = probe_file(part, limits=limits)
+        graph.append(
+            f"[{k}:v:0]scale={width}:{height}:force_original_aspect_ratio=decrease,"
+            f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={_number(fps)},"
+            f"format=yuv420p[v{k}]"
+        )
+        if info.audio is not None:
+            graph.append(f"[{k}:a:0]aresample=48000,aformat=channel_layouts=stereo[a{k}]")
+        else:  # silence as long as the picture
+            args += ["-f", "lavfi", "-t", f"{info.duration:.3f}",
+                     "-i", "anullsrc=r=48000:cl=stereo"]
+            graph.append(f"[{silent}:a]anull[a{k}]")
+            silent += 1
+        labels.append(f"[v{k}][a{k}]")
+    graph.append(f"{''.join(labels)}concat=n={len(parts)}:v=1:a=1[v][a]")
+    codec = CONTAINERS[kind]
+    video = (["-c:v", "libvpx-vp9", "-crf", str(vp9_crf), "-b:v", "0", "-row-mt", "1",
+              "-deadline", "good", "-cpu-used", "5"] if codec["codec"] == "libvpx-vp9"
+             else ["-c:v", "libx264", "-preset", preset, "-crf", str(crf)])
+    args += ["-filter_complex", ";".join(graph), "-map", "[v]", "-map", "[a]", *video,
+             "-pix_fmt", "yuv420p", "-c:a", codec["audio"], "-b:a", audio_bitrate]
+    if kind in ("mp4", "mov"):
+        args += ["-movflags", "+faststart"]
+    args.append(str(out))
+    ffmpeg.run(args, timeout=timeout, error="Could not join the brand kit's intro/outro")
+    return _result(out, time.monotonic() - began)
+
+
 def preview_settings(aspect: str) -> dict[str, Any]:
     """`render_clip` keyword arguments of the fast small preview for `aspect`."""
     width, height = preview_size(aspect)

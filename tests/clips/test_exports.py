@@ -193,3 +193,84 @@ def test_a_clip_still_processing_cannot_be_corrected_and_others_teams_clips_are_
                          {"words": [{"index": 0, "word": "Put"}]}, format="json")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "clip_not_ready"
+
+
+def _bumper(team, tmp_path, name, lavfi_video, lavfi_audio=None):
+    from clips.services import upload_create
+
+    path = tmp_path / f"{name}.mp4"
+    args = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", lavfi_video]
+    if lavfi_audio:
+        args += ["-f", "lavfi", "-i", lavfi_audio, "-shortest", "-c:a", "aac"]
+    subprocess.run([*args, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    with open(path, "rb") as fh:
+        return upload_create(team=team, file=File(fh, name=path.name), filename=path.name,
+                             sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def frame_rgb(path, at: float, width: int, height: int):
+    import numpy as np
+
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+
+
+def test_the_brand_kit_s_intro_and_outro_frame_the_export(api, ready_clip, team, tmp_path):
+    from tests.factories import BrandKitFactory
+
+    # a landscape red intro without sound, a blue outro with a tone
+    intro = _bumper(team, tmp_path, "intro", "color=c=red:s=320x240:r=25:d=1")
+    outro = _bumper(team, tmp_path, "outro", "color=c=blue:s=240x320:r=25:d=1.5",
+                    "sine=f=440:d=1.5")
+    kit = BrandKitFactory(team=team, intro_upload=intro, outro_upload=outro)
+    Clip.objects.filter(pk=ready_clip.pk).update(brand_kit=kit)
+
+    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                        {"format": "mp4", "quality": "low"}, format="json")
+    assert response.status_code == 200, response.content
+    path = Export.objects.get(pk=response.json()["data"]["id"]).file.path
+    info = streams(path)
+    assert (info["video"]["width"], info["video"]["height"]) == (480, 854)
+    assert info["audio"]["codec_name"] == "aac"
+    assert abs(info["duration"] - (1.0 + 6.0 + 1.5)) < 0.15
+    # the intro is fitted, not cropped: red in the middle, black bars above and below
+    first = frame_rgb(path, 0.5, 480, 854)
+    assert first[427, 240, 0] > 200 and first[427, 240, 2] < 60
+    assert first[20, 240].max() < 30
+    # then the clip itself (a face on blue-green), then the blue outro
+    middle = frame_rgb(path, 4.0, 480, 854)
+    assert not (middle[427, 240, 0] > 200 and middle[427, 240, 2] < 60)
+    last = frame_rgb(path, 8.0, 480, 854)
+    assert last[427, 240, 2] > 200 and last[427, 240, 0] < 60
+
+
+def test_the_brand_kit_s_logo_is_watermarked_where_and_as_large_as_it_says(
+    api, ready_clip, team, tmp_path
+):
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from tests.factories import BrandKitFactory
+
+    png = tmp_path / "logo.png"
+    Image.new("RGBA", (200, 100), (255, 0, 255, 255)).save(png)
+    kit = BrandKitFactory(team=team, watermark={"position": "top-left", "scale": 0.25,
+                                                 "opacity": 1.0})
+    kit.logo.save("logo.png", ContentFile(png.read_bytes()))
+    Clip.objects.filter(pk=ready_clip.pk).update(brand_kit=kit)
+
+    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
+                        {"format": "mp4", "quality": "low", "burnCaptions": False},
+                        format="json")
+    assert response.status_code == 200, response.content
+    frame = frame_rgb(Export.objects.get(pk=response.json()["data"]["id"]).file.path,
+                      2.0, 480, 854)
+    magenta = (frame[..., 0] > 200) & (frame[..., 1] < 60) & (frame[..., 2] > 200)
+    ys, xs = magenta.nonzero()
+    assert len(xs) > 0
+    # a quarter of the frame's width, in the top-left corner
+    assert abs((xs.max() - xs.min() + 1) - 120) <= 6
+    assert xs.min() < 40 and ys.min() < 40 and ys.max() < 854 / 4
