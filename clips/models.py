@@ -218,6 +218,7 @@ class Clip(models.Model):
     platform = models.CharField(max_length=16, blank=True, default="")
     enable_captions = models.BooleanField(default=True)
     reframing = models.BooleanField(default=True)
+    layout = models.CharField(max_length=8, default="auto")  # auto | fill | fit | split
     hook_detection = models.BooleanField(default=True)
     brand_kit = models.ForeignKey(
         "brandkits.BrandKit", null=True, blank=True, on_delete=models.SET_NULL, related_name="clips"

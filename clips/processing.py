@@ -483,7 +483,7 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
     from .pipeline.reframe import crop_path
 
     wanted = {"aspect": clip.aspect_ratio, "reframing": clip.reframing,
-              "start": clip.start_time, "end": clip.end_time}
+              "layout": clip.layout, "start": clip.start_time, "end": clip.end_time}
     stored = clip.crop_path or {}
     if stored.get("request") == wanted:
         return stored["path"]
@@ -506,6 +506,7 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
         start=clip.start_time, end=clip.end_time, aspect=clip.aspect_ratio, shots=scenes,
         faces=faces, loudness=(audio or {}).get("loudness"),
         loudness_window=(audio or {}).get("window", 0.1), reframing=clip.reframing,
+        layout=clip.layout or "auto",
     ).to_dict()
     Clip.objects.filter(pk=clip.pk).update(crop_path={"request": wanted, "path": result})
     clip.crop_path = {"request": wanted, "path": result}

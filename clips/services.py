@@ -56,6 +56,7 @@ _CONFIG_COLUMNS = {
     "platform": "platform",
     "enableCaptions": "enable_captions",
     "reframing": "reframing",
+    "layout": "layout",
     "hookDetection": "hook_detection",
     "brandKit": "brand_kit",
     "maxDuration": "max_duration",

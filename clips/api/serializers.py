@@ -23,6 +23,7 @@ from projects.models import Project
 from ..models import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES, PLATFORMS, Clip, Upload
 
 CLIP_STATUSES = tuple(Clip.Status.values)
+LAYOUTS = ("auto", "fill", "fit", "split")
 
 
 def _team_object(model, value, team, message):
@@ -57,6 +58,8 @@ class ClipConfigIn(StrictSerializer):
                                      help_text="What to look for, in free text (an extension).")
     language = serializers.CharField(required=False, allow_blank=True, max_length=8,
                                      help_text="ISO 639-1 code of the spoken language (an extension).")
+    layout = ChoiceField(LAYOUTS, required=False,
+                         help_text="auto (per shot), fill, fit or split (an extension).")
 
     def validate_brandKitId(self, value):
         return _team_object(BrandKit, value, self.context["team"], "Unknown brand kit")
@@ -150,6 +153,7 @@ class ClipConfigOut(serializers.Serializer):
     maxDuration = serializers.FloatField(source="max_duration", allow_null=True)
     criteria = serializers.SerializerMethodField()
     language = serializers.SerializerMethodField()
+    layout = serializers.ChoiceField(LAYOUTS)
 
     def get_platform(self, clip) -> str | None:
         return clip.platform or None

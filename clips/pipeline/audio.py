@@ -204,7 +204,8 @@ def _per_hop(squares: np.ndarray, hop: int) -> np.ndarray:
     import numpy as np
 
     whole = len(squares) // hop
-    means = squares[: whole * hop].reshape(whole, hop, -1).mean(axis=1)
+    # the channel count spelled out: reshape cannot infer -1 when there is no whole hop
+    means = squares[: whole * hop].reshape(whole, hop, squares.shape[1]).mean(axis=1)
     if len(squares) % hop:
         means = np.vstack([means, squares[whole * hop :].mean(axis=0, keepdims=True)])
     return means

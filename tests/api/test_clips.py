@@ -59,6 +59,7 @@ def test_it_creates_a_pending_clip_from_the_documents_example(api, team):
         "maxDuration": None,
         "criteria": None,
         "language": None,
+        "layout": "auto",
     }
     assert clip["outputs"] is None and clip["metadata"] is None and clip["error"] is None
     assert ISO_Z.match(clip["createdAt"]) and ISO_Z.match(clip["updatedAt"])

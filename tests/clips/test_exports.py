@@ -274,3 +274,28 @@ def test_the_brand_kit_s_logo_is_watermarked_where_and_as_large_as_it_says(
     # a quarter of the frame's width, in the top-left corner
     assert abs((xs.max() - xs.min() + 1) - 120) <= 6
     assert xs.min() < 40 and ys.min() < 40 and ys.max() < 854 / 4
+
+
+def test_config_layout_chooses_the_layout_of_every_shot(api, ready_clip):
+    from clips.processing import clip_crop_path
+    from clypai.lib.storage import local_path
+
+    path = local_path(ready_clip.source.file.name, cache_dir=None)
+    auto = clip_crop_path(ready_clip, path, None)
+    assert {s["layout"] for s in auto["shots"]} == {"fill"}  # one face: follow it
+    Clip.objects.filter(pk=ready_clip.pk).update(layout="fit")
+    ready_clip.refresh_from_db()
+    fit = clip_crop_path(ready_clip, path, None)
+    assert {s["layout"] for s in fit["shots"]} == {"fit"}
+    assert ready_clip.crop_path["request"]["layout"] == "fit"  # stored with the clip
+
+
+def test_the_api_takes_a_layout_and_names_a_bad_one(api, team):
+    ok = api.post("/v1/clips", {"sourceVideoUrl": "https://example.com/v.mp4",
+                                "config": {"layout": "split"}}, format="json")
+    assert ok.status_code == 201, ok.content
+    assert ok.json()["data"]["config"]["layout"] == "split"
+    bad = api.post("/v1/clips", {"sourceVideoUrl": "https://example.com/v.mp4",
+                                 "config": {"layout": "zoom"}}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["field"] == "config.layout"

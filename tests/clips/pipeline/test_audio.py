@@ -201,3 +201,13 @@ def test_silence_alone_has_no_integrated_loudness(tmp_path):
     assert features.integrated_lufs is None
     assert features.silences == [(0.0, 2.0)]
     assert features.loudness.max() == -100.0
+
+
+def test_a_last_chunk_shorter_than_one_hop_is_measured_not_a_crash(tmp_path):
+    # A source of exactly N x 30 s extracts to N x 30 s and a millisecond: the last
+    # chunk read holds less than one 10 ms hop.
+    wav = _write_wav(tmp_path / "edge.wav", _tone(30.001, 0.1))
+    features = audio_features(wav, window=0.1)
+    assert features.duration == pytest.approx(30.001, abs=1e-3)
+    assert len(features.loudness) == 301
+    assert np.all(np.isfinite(features.loudness))
