@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -362,6 +363,22 @@ def get_detector(name: str = "mediapipe", *, min_score: float = 0.5) -> FaceDete
         return HaarDetector()
 
 
+_shared = threading.local()
+
+
+def shared_detector(name: str = "mediapipe", *, min_score: float = 0.5) -> FaceDetector:
+    """The detector called `name`, built once per thread and kept: loading MediaPipe's
+    graph for every clip (faces, then the thumbnail) cost more than detecting. Never
+    close it; `get_detector` gives one of your own."""
+    cache = getattr(_shared, "detectors", None)
+    if cache is None:
+        cache = _shared.detectors = {}
+    key = (name, min_score)
+    if key not in cache:
+        cache[key] = get_detector(name, min_score=min_score)
+    return cache[key]
+
+
 # --- the decode and the tracker ---------------------------------------------------------
 
 
@@ -409,28 +426,28 @@ def detect_faces(
     if stop <= begin:
         raise ValueError(f"empty range: start {begin} >= end {stop}")
 
-    engine = get_detector(detector, min_score=min_score) if isinstance(detector, str) else detector
+    # a named detector is the thread's shared one; a detector passed in stays the caller's
+    engine = (
+        shared_detector(detector, min_score=min_score) if isinstance(detector, str) else detector
+    )
     scale_x, scale_y = source_w / width, source_h / height
     tracker = _Tracker(max_gap=max_gap)
     frames: list[FaceFrame] = []
     previous = None
     index = -1
-    try:
-        for index, rgb in enumerate(
-            _decode(path, begin, stop, width, height, fps, max_pixels, timeout)
-        ):
-            t = round(begin + index / float(fps), 4)
-            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            cut = previous is not None and _mean_difference(gray, previous) > CUT_DIFFERENCE
-            tracker.measure(gray, previous, cut)
-            if index == 0 or int(index * per_frame) > int((index - 1) * per_frame):
-                found = engine.detect(rgb, gray)
-                boxes = [_to_source(b, scale_x, scale_y, source_w, source_h) for b in found]
-                frames.append(FaceFrame(t=t, boxes=boxes))
-                tracker.update(t, found, boxes)
-            previous = gray
-    finally:
-        engine.close()
+    for index, rgb in enumerate(
+        _decode(path, begin, stop, width, height, fps, max_pixels, timeout)
+    ):
+        t = round(begin + index / float(fps), 4)
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        cut = previous is not None and _mean_difference(gray, previous) > CUT_DIFFERENCE
+        tracker.measure(gray, previous, cut)
+        if index == 0 or int(index * per_frame) > int((index - 1) * per_frame):
+            found = engine.detect(rgb, gray)
+            boxes = [_to_source(b, scale_x, scale_y, source_w, source_h) for b in found]
+            frames.append(FaceFrame(t=t, boxes=boxes))
+            tracker.update(t, found, boxes)
+        previous = gray
     if index < 0:
         raise StageError(
             "Clip generation failed: the video has no decodable frames in the range",

@@ -829,7 +829,7 @@ def thumbnail(
     import cv2
     import numpy as np
 
-    from .faces import analysis_size, get_detector
+    from .faces import analysis_size, shared_detector
 
     if not times:
         raise ValueError("no candidate times")
@@ -851,27 +851,24 @@ def thumbnail(
             return crop.at(t - clip_start)
         return tuple(int(v) for v in crop)  # type: ignore[return-value]
 
-    engine = get_detector(detector)
+    engine = shared_detector(detector)
     best: tuple[float, float, bool] | None = None
-    try:
-        for t in times:
-            t = min(max(0.0, float(t)), max(0.0, probe.duration - 0.05))
-            rgb = _grab(source_path, t, f"scale={small_w}:{small_h}:flags=area", (small_w, small_h),
-                        max_pixels, timeout)  # fmt: skip
-            if rgb is None:
-                continue
-            x, y, w, h = window(t)
-            x0, y0 = int(x / sx), int(y / sy)
-            x1, y1 = max(x0 + 2, int((x + w) / sx)), max(y0 + 2, int((y + h) / sy))
-            gray = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
-            sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
-            region = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-            face = bool(engine.detect(region, gray))
-            key = (1 if face else 0, sharpness)
-            if best is None or key > (1 if best[2] else 0, best[1]):
-                best = (t, sharpness, face)
-    finally:
-        engine.close()
+    for t in times:
+        t = min(max(0.0, float(t)), max(0.0, probe.duration - 0.05))
+        rgb = _grab(source_path, t, f"scale={small_w}:{small_h}:flags=area", (small_w, small_h),
+                    max_pixels, timeout)  # fmt: skip
+        if rgb is None:
+            continue
+        x, y, w, h = window(t)
+        x0, y0 = int(x / sx), int(y / sy)
+        x1, y1 = max(x0 + 2, int((x + w) / sx)), max(y0 + 2, int((y + h) / sy))
+        gray = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+        sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+        region = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        face = bool(engine.detect(region, gray))
+        key = (1 if face else 0, sharpness)
+        if best is None or key > (1 if best[2] else 0, best[1]):
+            best = (t, sharpness, face)
     if best is None:
         raise StageError(
             "Thumbnail failed: no candidate frame could be decoded", {"times": list(times)}
@@ -995,18 +992,52 @@ def join_bumpers(
         if info.audio is not None:
             graph.append(f"[{k}:a:0]aresample=48000,aformat=channel_layouts=stereo[a{k}]")
         else:  # silence as long as the picture
-            args += ["-f", "lavfi", "-t", f"{info.duration:.3f}",
-                     "-i", "anullsrc=r=48000:cl=stereo"]
+            args += [
+                "-f",
+                "lavfi",
+                "-t",
+                f"{info.duration:.3f}",
+                "-i",
+                "anullsrc=r=48000:cl=stereo",
+            ]
             graph.append(f"[{silent}:a]anull[a{k}]")
             silent += 1
         labels.append(f"[v{k}][a{k}]")
     graph.append(f"{''.join(labels)}concat=n={len(parts)}:v=1:a=1[v][a]")
     codec = CONTAINERS[kind]
-    video = (["-c:v", "libvpx-vp9", "-crf", str(vp9_crf), "-b:v", "0", "-row-mt", "1",
-              "-deadline", "good", "-cpu-used", "5"] if codec["codec"] == "libvpx-vp9"
-             else ["-c:v", "libx264", "-preset", preset, "-crf", str(crf)])
-    args += ["-filter_complex", ";".join(graph), "-map", "[v]", "-map", "[a]", *video,
-             "-pix_fmt", "yuv420p", "-c:a", codec["audio"], "-b:a", audio_bitrate]
+    video = (
+        [
+            "-c:v",
+            "libvpx-vp9",
+            "-crf",
+            str(vp9_crf),
+            "-b:v",
+            "0",
+            "-row-mt",
+            "1",
+            "-deadline",
+            "good",
+            "-cpu-used",
+            "5",
+        ]
+        if codec["codec"] == "libvpx-vp9"
+        else ["-c:v", "libx264", "-preset", preset, "-crf", str(crf)]
+    )
+    args += [
+        "-filter_complex",
+        ";".join(graph),
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        *video,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        codec["audio"],
+        "-b:a",
+        audio_bitrate,
+    ]
     if kind in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
     args.append(str(out))
