@@ -110,15 +110,18 @@ class ToolLog:
             text = fh.read()
             self.offset = fh.tell()
         return [
-            int(p[0]) / 1024 for p in (line.split() for line in text.splitlines())
+            int(p[0]) / 1024
+            for p in (line.split() for line in text.splitlines())
             if len(p) >= 2 and p[0].isdigit()
         ]
 
 
 def run_ffmpeg(args: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([os.environ.get("CLYPAI_FFMPEG", "ffmpeg"), "-nostdin", "-v", "error", "-y",
-                    *args], check=True)
+    subprocess.run(
+        [os.environ.get("CLYPAI_FFMPEG", "ffmpeg"), "-nostdin", "-v", "error", "-y", *args],
+        check=True,
+    )
     return time.perf_counter() - started
 
 
@@ -188,23 +191,30 @@ def run(args: argparse.Namespace, tmp: Path, say) -> dict:
     tools.take()
     say(f"running the job (model {args.model}, {COUNT} clips, preview renders) ...")
     busy_before = _busy_cpu_seconds()
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN)
+    cpu_before = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     started = time.perf_counter()
     t = time.perf_counter()
     with open(source, "rb") as fh:
         sha = _sha256(source)
-        upload = upload_create(team=team, file=File(fh, name=source.name),
-                               filename=source.name, sha256=sha)
+        upload = upload_create(
+            team=team, file=File(fh, name=source.name), filename=source.name, sha256=sha
+        )
     upload_s = time.perf_counter() - t
-    job = job_create(team=team, spec=JobSpec(upload=upload, count=COUNT,
-                                             render=Job.Render.PREVIEW))
+    job = job_create(team=team, spec=JobSpec(upload=upload, count=COUNT, render=Job.Render.PREVIEW))
     job_s = time.perf_counter() - started
     busy_after = _busy_cpu_seconds()
     own_after = resource.getrusage(resource.RUSAGE_SELF)
     kids_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    job_cpu = (own_after.ru_utime + own_after.ru_stime + kids_after.ru_utime
-               + kids_after.ru_stime - sum(r.ru_utime + r.ru_stime for r in cpu_before))
+    job_cpu = (
+        own_after.ru_utime
+        + own_after.ru_stime
+        + kids_after.ru_utime
+        + kids_after.ru_stime
+        - sum(r.ru_utime + r.ru_stime for r in cpu_before)
+    )
     peak_job = maxrss_mib()
     job_tool_peaks = tools.take()
 
@@ -235,8 +245,7 @@ def run(args: argparse.Namespace, tmp: Path, say) -> dict:
         "preview encode": max(variant_s - crop_s, 0.0),
         "thumbnail, captions, storage": max(timers.get("clip render (all)") - variant_s, 0.0),
     }
-    stages["other (db, per-clip re-analysis lookups, ...)"] = max(
-        job_s - sum(stages.values()), 0.0)
+    stages["other (db, per-clip re-analysis lookups, ...)"] = max(job_s - sum(stages.values()), 0.0)
     dominant = max(stages, key=stages.get)
 
     # --- the floor, same run ----------------------------------------------------------
@@ -291,7 +300,8 @@ def run(args: argparse.Namespace, tmp: Path, say) -> dict:
     rtf = job_s / duration
     return {
         "machine": {
-            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            "cpus": len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
             else os.cpu_count(),
             "python": platform.python_version(),
             "ffmpeg": _ffmpeg_version(),
@@ -311,9 +321,14 @@ def run(args: argparse.Namespace, tmp: Path, say) -> dict:
             "clips": [clip_row(c) for c in clips],
             "previews": sum(1 for c in clips if c.preview),
             "transcript_words": sum(
-                len(s.get("words", [])) for s in (Analysis.objects.filter(
-                    source=job.source, kind=Analysis.Kind.TRANSCRIPT).values_list(
-                    "result", flat=True).first() or {}).get("segments", [])),
+                len(s.get("words", []))
+                for s in (
+                    Analysis.objects.filter(source=job.source, kind=Analysis.Kind.TRANSCRIPT)
+                    .values_list("result", flat=True)
+                    .first()
+                    or {}
+                ).get("segments", [])
+            ),
         },
         "wall_s": round(job_s, 2),
         "cpu_s": round(job_cpu, 1),
@@ -328,8 +343,7 @@ def run(args: argparse.Namespace, tmp: Path, say) -> dict:
             "python_after_floor": round(maxrss_mib(), 1),
             "ffmpeg_own_peak_job": round(max(job_tool_peaks), 1) if job_tool_peaks else None,
             "ffmpeg_runs_job": len(job_tool_peaks),
-            "ffmpeg_own_peak_floor": round(max(floor_tool_peaks), 1)
-            if floor_tool_peaks else None,
+            "ffmpeg_own_peak_floor": round(max(floor_tool_peaks), 1) if floor_tool_peaks else None,
         },
         "floor_s": floor,
         "floor_total_s": round(floor_total, 2),
@@ -337,58 +351,84 @@ def run(args: argparse.Namespace, tmp: Path, say) -> dict:
         "ratio_to_floor": round(job_s / floor_total, 3),
         "target_ratio_to_floor": TARGET_FLOOR_RATIO,
         "other_load": other,
-        "not_counted_s": {"source build": round(build_s, 1), "django setup + migrate":
-                          round(imports_s, 1)},
+        "not_counted_s": {
+            "source build": round(build_s, 1),
+            "django setup + migrate": round(imports_s, 1),
+        },
     }
 
 
 def print_report(s: dict) -> None:
     m, src, job = s["machine"], s["source"], s["job"]
-    print(f"ClypAI whole-job benchmark: {m['cpus']} CPUs; Python {m['python']}, "
-          f"ffmpeg {m['ffmpeg']}")
+    print(
+        f"ClypAI whole-job benchmark: {m['cpus']} CPUs; Python {m['python']}, ffmpeg {m['ffmpeg']}"
+    )
     print(f"command: {s['command']}")
-    print(f"source: {src['duration_s']:.1f} s, {src['picture']} from {src['built_from']}, "
-          f"{src['size_mb']} MB (built in {src['build_s']} s, not counted)")
-    print(f"job: {job['status']}{' — ' + job['error'] if job['error'] else ''}; "
-          f"{len(job['clips'])} clips, {job['previews']} previews; "
-          f"{job['transcript_words']} words transcribed (model {s['model']})")
+    print(
+        f"source: {src['duration_s']:.1f} s, {src['picture']} from {src['built_from']}, "
+        f"{src['size_mb']} MB (built in {src['build_s']} s, not counted)"
+    )
+    print(
+        f"job: {job['status']}{' — ' + job['error'] if job['error'] else ''}; "
+        f"{len(job['clips'])} clips, {job['previews']} previews; "
+        f"{job['transcript_words']} words transcribed (model {s['model']})"
+    )
     for c in job["clips"]:
-        print(f"  #{c['rank']} {c['status']:<9} {c['start']:7.1f}–{c['end']:7.1f} s  "
-              f"score {c['score'] or 0:.2f}  preview {'yes' if c['preview'] else 'NO'}  "
-              f"{(c['title'] or '')[:60]}" + (f"  ERROR {c['error']}" if c["error"] else ""))
+        print(
+            f"  #{c['rank']} {c['status']:<9} {c['start']:7.1f}–{c['end']:7.1f} s  "
+            f"score {c['score'] or 0:.2f}  preview {'yes' if c['preview'] else 'NO'}  "
+            f"{(c['title'] or '')[:60]}" + (f"  ERROR {c['error']}" if c["error"] else "")
+        )
     print()
     print(f"{'stage':<48}{'wall s':>9}{'share':>8}{'RTF':>9}")
     for name, secs in s["stages_s"].items():
         share = secs / s["wall_s"] if s["wall_s"] else 0
         print(f"{name:<48}{secs:>9.2f}{100 * share:>7.1f}%{secs / src['duration_s']:>9.4f}")
-    print(f"{'whole job':<48}{s['wall_s']:>9.2f}{100:>7.1f}%{s['rtf']:>9.4f}"
-          f"   (CPU {s['cpu_s']:.0f} s)")
-    print(f"dominant stage: {s['dominant_stage']} ({100 * s['dominant_share']:.0f}% of the wall "
-          "time)")
+    print(
+        f"{'whole job':<48}{s['wall_s']:>9.2f}{100:>7.1f}%{s['rtf']:>9.4f}"
+        f"   (CPU {s['cpu_s']:.0f} s)"
+    )
+    print(
+        f"dominant stage: {s['dominant_stage']} ({100 * s['dominant_share']:.0f}% of the wall time)"
+    )
     pm = s["peak_memory_mib"]
-    ff = (f"; ffmpeg/ffprobe themselves at most {pm['ffmpeg_own_peak_job']:.1f} MiB over "
-          f"{pm['ffmpeg_runs_job']} runs (GNU time; moviepy's own writer not included)"
-          if pm["ffmpeg_own_peak_job"] is not None else "")
-    print(f"peak memory: Python process {pm['python_after_job']:.1f} MiB (RUSAGE_SELF "
-          f"ru_maxrss at the job's end){ff}")
+    ff = (
+        f"; ffmpeg/ffprobe themselves at most {pm['ffmpeg_own_peak_job']:.1f} MiB over "
+        f"{pm['ffmpeg_runs_job']} runs (GNU time; moviepy's own writer not included)"
+        if pm["ffmpeg_own_peak_job"] is not None
+        else ""
+    )
+    print(
+        f"peak memory: Python process {pm['python_after_job']:.1f} MiB (RUSAGE_SELF "
+        f"ru_maxrss at the job's end){ff}"
+    )
     print()
     f = s["floor_s"]
-    print(f"floor, same run: ffmpeg decode {f['decode_s']:.2f} s + model load "
-          f"{f['model_load_s']:.2f} s + transcription alone {f['transcribe_s']:.2f} s "
-          f"({s['floor_words']} words) + {len(job['clips'])} plain preview encodes "
-          f"{f['preview_encodes_s']:.2f} s = {s['floor_total_s']:.2f} s")
+    print(
+        f"floor, same run: ffmpeg decode {f['decode_s']:.2f} s + model load "
+        f"{f['model_load_s']:.2f} s + transcription alone {f['transcribe_s']:.2f} s "
+        f"({s['floor_words']} words) + {len(job['clips'])} plain preview encodes "
+        f"{f['preview_encodes_s']:.2f} s = {s['floor_total_s']:.2f} s"
+    )
     target = s["target_rtf"]
-    rtf_ok = "" if target is None else (
-        f" (target <= {target}: {'met' if s['rtf'] <= target else 'NOT met'})")
+    rtf_ok = (
+        ""
+        if target is None
+        else (f" (target <= {target}: {'met' if s['rtf'] <= target else 'NOT met'})")
+    )
     ratio_ok = "met" if s["ratio_to_floor"] <= s["target_ratio_to_floor"] else "NOT met"
     print(f"real-time factor: {s['rtf']:.4f}{rtf_ok}")
-    print(f"ratio to the floor: {s['ratio_to_floor']:.2f}x (target <= "
-          f"{s['target_ratio_to_floor']}: {ratio_ok})")
+    print(
+        f"ratio to the floor: {s['ratio_to_floor']:.2f}x (target <= "
+        f"{s['target_ratio_to_floor']}: {ratio_ok})"
+    )
     if s["other_load"]:
         o = s["other_load"]
-        print(f"other processes meanwhile: {o['other_cpu_s']:.0f} CPU s "
-              f"({o['other_cores']:.2f} of {m['cpus']} cores"
-              + ("; timings inflated)" if o["other_cores"] > 0.25 else ")"))
+        print(
+            f"other processes meanwhile: {o['other_cpu_s']:.0f} CPU s "
+            f"({o['other_cores']:.2f} of {m['cpus']} cores"
+            + ("; timings inflated)" if o["other_cores"] > 0.25 else ")")
+        )
     nc = ", ".join(f"{k} {v} s" for k, v in s["not_counted_s"].items())
     print(f"not counted: {nc}")
 
@@ -396,15 +436,20 @@ def print_report(s: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="source length (default 10)")
-    parser.add_argument("--model", default="base",
-                        help="Whisper model: base (the product default) or tiny.en")
+    parser.add_argument(
+        "--model", default="base", help="Whisper model: base (the product default) or tiny.en"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep what was made")
-    parser.add_argument("--no-tool-rss", action="store_true",
-                        help="do not run ffmpeg/ffprobe under GNU time")
+    parser.add_argument(
+        "--no-tool-rss", action="store_true", help="do not run ffmpeg/ffprobe under GNU time"
+    )
     args = parser.parse_args(argv)
-    say = ((lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json
-           else (lambda *a: print(*a, flush=True)))
+    say = (
+        (lambda *a: print(*a, file=sys.stderr, flush=True))
+        if args.json
+        else (lambda *a: print(*a, flush=True))
+    )
     if args.keep:
         Path(args.keep).mkdir(parents=True, exist_ok=True)
         workspace = contextlib.nullcontext(str(Path(args.keep).resolve()))

@@ -22,7 +22,13 @@ def brand_kit_get(*, team: Team, brand_kit_id: str) -> BrandKit:
     return brand_kit
 
 
-def brand_kit_list(*, team: Team, sort: SortField, descending: bool, limit: int,
-                   cursor: str | None) -> Page:
-    return paginate(BrandKit.objects.filter(team=team), sort=sort, descending=descending,
-                    limit=limit, cursor=cursor)
+def brand_kit_list(
+    *, team: Team, sort: SortField, descending: bool, limit: int, cursor: str | None
+) -> Page:
+    return paginate(
+        BrandKit.objects.filter(team=team),
+        sort=sort,
+        descending=descending,
+        limit=limit,
+        cursor=cursor,
+    )

@@ -27,7 +27,10 @@ def _apply(brand_kit: BrandKit, data: dict) -> None:
         if key in data:
             setattr(brand_kit, column, data[key])
     if "captionStyle" in data:
-        brand_kit.caption_style = {**(brand_kit.caption_style or {}), **(data["captionStyle"] or {})}
+        brand_kit.caption_style = {
+            **(brand_kit.caption_style or {}),
+            **(data["captionStyle"] or {}),
+        }
     if "watermark" in data:
         brand_kit.watermark = {**(brand_kit.watermark or {}), **(data["watermark"] or {})}
 
@@ -63,8 +66,13 @@ def brand_kit_set_logo(*, brand_kit: BrandKit, file: File) -> BrandKit:
             image_format = image.format
             width, height = image.size
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as exc:  # a header claiming a huge image
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:  # a header claiming a huge image
         raise InvalidRequest("Logo must be a PNG, JPEG or WebP image", field="file") from exc
     if image_format not in LOGO_FORMATS:
         raise InvalidRequest(

@@ -22,8 +22,16 @@ class UploadAdmin(admin.ModelAdmin):
 class ExportInline(admin.TabularInline):
     model = Export
     extra = 0
-    readonly_fields = ["id", "format", "quality", "platform", "burn_captions", "status",
-                       "file_size", "created_at"]
+    readonly_fields = [
+        "id",
+        "format",
+        "quality",
+        "platform",
+        "burn_captions",
+        "status",
+        "file_size",
+        "created_at",
+    ]
     fields = readonly_fields
 
 
@@ -39,7 +47,16 @@ class ClipAdmin(admin.ModelAdmin):
 
 @admin.register(Export)
 class ExportAdmin(admin.ModelAdmin):
-    list_display = ["id", "clip", "format", "quality", "platform", "status", "file_size", "created_at"]
+    list_display = [
+        "id",
+        "clip",
+        "format",
+        "quality",
+        "platform",
+        "status",
+        "file_size",
+        "created_at",
+    ]
     list_filter = ["status", "format", "quality", "platform"]
     search_fields = ["id", "clip__id"]
     readonly_fields = ["id", "created_at", "updated_at"]

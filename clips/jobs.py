@@ -23,8 +23,14 @@ def clip_claim(clip_id: str) -> Clip | None:
     return Clip.objects.get(pk=clip_id)
 
 
-def clip_fail(clip: Clip, *, message: str, code: str = "processing_failed",
-              field: str = "", details: dict | None = None) -> None:
+def clip_fail(
+    clip: Clip,
+    *,
+    message: str,
+    code: str = "processing_failed",
+    field: str = "",
+    details: dict | None = None,
+) -> None:
     Clip.objects.filter(pk=clip.pk).update(
         status=Clip.Status.FAILED,
         error=message,
@@ -95,10 +101,14 @@ def sweep_job(reschedule: bool = True) -> dict:
     if reschedule and not settings.CLYPAI_JOBS_INLINE:
         get_queue("default").enqueue_in(
             timedelta(seconds=settings.CLYPAI_SWEEP_INTERVAL_SECONDS),
-            sweep_job, job_id=SWEEP_JOB_ID,
+            sweep_job,
+            job_id=SWEEP_JOB_ID,
         )
-    return {"requeuedPending": report.requeued_pending, "requeuedStale": report.requeued_stale,
-            "failed": report.failed}
+    return {
+        "requeuedPending": report.requeued_pending,
+        "requeuedStale": report.requeued_stale,
+        "failed": report.failed,
+    }
 
 
 class _RenderHeartbeat:
@@ -110,8 +120,9 @@ class _RenderHeartbeat:
 
         self.clip_id = clip_id
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.beat, name=f"render-heartbeat-{clip_id}",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.beat, name=f"render-heartbeat-{clip_id}", daemon=True
+        )
 
     def beat(self) -> None:
         from django.conf import settings
@@ -190,7 +201,8 @@ def clip_full_render_job(clip_id: str) -> None:
 
 def _render_finished(clip_id: str, *, error: str = "") -> None:
     Clip.objects.filter(pk=clip_id, render_status="processing").update(
-        render_status="error" if error else "done", render_error=error,
+        render_status="error" if error else "done",
+        render_error=error,
         updated_at=timezone.now(),
     )
 

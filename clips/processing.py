@@ -200,7 +200,10 @@ def _analysis(source: Source, kind: str, key: str, compute) -> Any:
     try:
         with transaction.atomic():
             Analysis.objects.create(
-                source=source, kind=kind, key=key, result=result,
+                source=source,
+                kind=kind,
+                key=key,
+                result=result,
                 seconds=round(time.monotonic() - started, 3),
             )
     except IntegrityError:
@@ -243,8 +246,9 @@ def transcript_key(*, engine: str, model: str, language: str | None) -> str:
     return f"{engine}:{model}:{language or 'auto'}"
 
 
-def source_analyse(source: Source, *, language: str | None = None,
-                   on_stage=lambda stage: None) -> SourceAnalysis:
+def source_analyse(
+    source: Source, *, language: str | None = None, on_stage=lambda stage: None
+) -> SourceAnalysis:
     """Probe, transcribe, detect shots and measure audio: each once per source."""
     from .pipeline.audio import audio_features
     from .pipeline.scenes import detect_scenes
@@ -262,20 +266,26 @@ def source_analyse(source: Source, *, language: str | None = None,
     on_stage("transcribe")
     if wav is not None:
         transcript = _analysis(
-            source, Analysis.Kind.TRANSCRIPT,
+            source,
+            Analysis.Kind.TRANSCRIPT,
             transcript_key(engine=engine, model=model, language=language),
-            lambda: transcribe(wav, engine=engine, model=model,
-                               device=settings.CLYPAI_WHISPER_DEVICE, language=language).to_dict(),
+            lambda: transcribe(
+                wav,
+                engine=engine,
+                model=model,
+                device=settings.CLYPAI_WHISPER_DEVICE,
+                language=language,
+            ).to_dict(),
         )
         audio = _analysis(source, Analysis.Kind.AUDIO, "rms:0.1", lambda: audio_features(wav))
     else:  # a silent film still gets clips, from shots alone
         transcript = {"language": language, "text": "", "segments": []}
         audio = {}
     on_stage("scenes")
-    scenes = _analysis(source, Analysis.Kind.SCENES, "content:v1",
-                       lambda: detect_scenes(path))
-    return SourceAnalysis(source=source, path=path, probe=probe, transcript=transcript,
-                          scenes=scenes, audio=audio)
+    scenes = _analysis(source, Analysis.Kind.SCENES, "content:v1", lambda: detect_scenes(path))
+    return SourceAnalysis(
+        source=source, path=path, probe=probe, transcript=transcript, scenes=scenes, audio=audio
+    )
 
 
 # Range checks -------------------------------------------------------------------------
@@ -288,13 +298,15 @@ def _check_range(clip: Clip, duration: float | None) -> None:
         raise StageError(
             f"startTime {clip.start_time:g} s is past the end of the source ({duration:.2f} s)",
             {"startTime": clip.start_time, "sourceDuration": duration},
-            code="invalid_request", field="startTime",
+            code="invalid_request",
+            field="startTime",
         )
     if clip.end_time > duration + 0.05:
         raise StageError(
             f"endTime {clip.end_time:g} s is past the end of the source ({duration:.2f} s)",
             {"endTime": clip.end_time, "sourceDuration": duration},
-            code="invalid_request", field="endTime",
+            code="invalid_request",
+            field="endTime",
         )
 
 
@@ -313,9 +325,13 @@ DEFAULT_MAX_SECONDS = 59.0
 MIN_CLIP_SECONDS = 15.0
 
 
-def clip_bounds(*, platform: str = "", aspect_ratio: str = "9:16",
-                max_duration: float | None = None,
-                target_duration: float | None = None) -> tuple[float, float]:
+def clip_bounds(
+    *,
+    platform: str = "",
+    aspect_ratio: str = "9:16",
+    max_duration: float | None = None,
+    target_duration: float | None = None,
+) -> tuple[float, float]:
     """(min, max) clip length in seconds for a request.
 
     `target_duration` (the Choppity API) asks for about that length; `max_duration`
@@ -336,17 +352,33 @@ def clip_bounds(*, platform: str = "", aspect_ratio: str = "9:16",
     return (min(MIN_CLIP_SECONDS, hi), hi)
 
 
-def select_for(analysis: SourceAnalysis, *, count: int, criteria: str, min_duration: float,
-               max_duration: float, start: float | None = None, end: float | None = None,
-               hook_detection: bool = True):
+def select_for(
+    analysis: SourceAnalysis,
+    *,
+    count: int,
+    criteria: str,
+    min_duration: float,
+    max_duration: float,
+    start: float | None = None,
+    end: float | None = None,
+    hook_detection: bool = True,
+):
     """The best clips of an analysed source (see clips.pipeline.select)."""
     from .pipeline.llm import llm_from_env
     from .pipeline.select import select_clips
 
     return select_clips(
-        analysis.transcript, shots=analysis.scenes, audio=analysis.audio or None,
-        criteria=criteria, count=count, min_duration=min_duration, max_duration=max_duration,
-        start=start, end=end, hook_detection=hook_detection, llm=llm_from_env(),
+        analysis.transcript,
+        shots=analysis.scenes,
+        audio=analysis.audio or None,
+        criteria=criteria,
+        count=count,
+        min_duration=min_duration,
+        max_duration=max_duration,
+        start=start,
+        end=end,
+        hook_detection=hook_detection,
+        llm=llm_from_env(),
     )
 
 
@@ -356,17 +388,23 @@ def _clip_words(transcript: dict, start: float, end: float) -> list[dict]:
     for segment in transcript.get("segments", []):
         for w in segment.get("words", []):
             if w["start"] >= start - 0.05 and w["end"] <= end + 0.05:
-                words.append({"word": w["word"], "start": w["start"], "end": w["end"],
-                              "probability": w.get("probability")})
+                words.append(
+                    {
+                        "word": w["word"],
+                        "start": w["start"],
+                        "end": w["end"],
+                        "probability": w.get("probability"),
+                    }
+                )
     return words
 
 
 def _metadata(selected, *, shift: float = 0.0, hook_detection: bool = True) -> dict:
     """/v1/'s metadata object for a selected clip; `shift` moves times to the clip's start."""
     data = {
-        "hooks": [
-            {**h, "time": round(max(h["time"] + shift, 0.0), 2)} for h in selected.hooks
-        ] if hook_detection else [],
+        "hooks": [{**h, "time": round(max(h["time"] + shift, 0.0), 2)} for h in selected.hooks]
+        if hook_detection
+        else [],
         "highlights": [round(max(t + shift, 0.0), 2) for t in selected.highlights],
         "sentiment": selected.sentiment,
         "topics": selected.topics,
@@ -376,8 +414,9 @@ def _metadata(selected, *, shift: float = 0.0, hook_detection: bool = True) -> d
     return data
 
 
-def _no_speech_clip(analysis: SourceAnalysis, *, start: float | None, end: float | None,
-                    max_duration: float) -> tuple[float, float]:
+def _no_speech_clip(
+    analysis: SourceAnalysis, *, start: float | None, end: float | None, max_duration: float
+) -> tuple[float, float]:
     """A source without speech still gets a clip: whole shots from the start of the range."""
     duration = float(analysis.probe.get("duration") or 0.0)
     lo = start if start is not None else 0.0
@@ -393,15 +432,22 @@ def clip_select(clip: Clip, analysis: SourceAnalysis) -> None:
     and metadata. A clip that already has its metadata (a rerun, a job's clip) is kept."""
     if clip.metadata is not None:
         return
-    lo, hi = clip_bounds(platform=clip.platform, aspect_ratio=clip.aspect_ratio,
-                         max_duration=clip.max_duration)
+    lo, hi = clip_bounds(
+        platform=clip.platform, aspect_ratio=clip.aspect_ratio, max_duration=clip.max_duration
+    )
     exact = clip.start_time is not None
     if exact:  # the user's range is the clip; selection scores it and finds its moments
         span = clip.end_time - clip.start_time
         lo, hi = max(0.0, span * 0.6), span
     found = select_for(
-        analysis, count=1, criteria=clip.criteria, min_duration=lo, max_duration=hi,
-        start=clip.start_time, end=clip.end_time, hook_detection=clip.hook_detection,
+        analysis,
+        count=1,
+        criteria=clip.criteria,
+        min_duration=lo,
+        max_duration=hi,
+        start=clip.start_time,
+        end=clip.end_time,
+        hook_detection=clip.hook_detection,
     )
     update: dict[str, Any] = {}
     if found:
@@ -412,18 +458,33 @@ def clip_select(clip: Clip, analysis: SourceAnalysis) -> None:
         else:
             start, end, shift = best.start, best.end, 0.0
         update.update(
-            start_time=start, end_time=end, duration=round(end - start, 3), score=best.score,
+            start_time=start,
+            end_time=end,
+            duration=round(end - start, 3),
+            score=best.score,
             metadata=_metadata(best, shift=shift, hook_detection=clip.hook_detection),
         )
         if not clip.name:
             update["name"] = best.title
     else:
-        start, end = (clip.start_time, clip.end_time) if exact else _no_speech_clip(
-            analysis, start=None, end=None, max_duration=hi)
+        start, end = (
+            (clip.start_time, clip.end_time)
+            if exact
+            else _no_speech_clip(analysis, start=None, end=None, max_duration=hi)
+        )
         update.update(
-            start_time=start, end_time=end, duration=round(end - start, 3), score=None,
-            metadata={"hooks": [], "highlights": [], "sentiment": "neutral", "topics": [],
-                      "scoreBreakdown": {}, "reason": "No speech in this range: cut on shots"},
+            start_time=start,
+            end_time=end,
+            duration=round(end - start, 3),
+            score=None,
+            metadata={
+                "hooks": [],
+                "highlights": [],
+                "sentiment": "neutral",
+                "topics": [],
+                "scoreBreakdown": {},
+                "reason": "No speech in this range: cut on shots",
+            },
         )
         if not clip.name:
             update["name"] = f"Clip at {int(start // 60)}:{int(start % 60):02d}"
@@ -452,8 +513,9 @@ def _brand_caption_style(clip: Clip) -> tuple[dict[str, Any], int]:
         "outline": brand.get("outlineWidth"),
         "box": brand.get("box"),
         "boxColor": (brand.get("boxColor") or "#000000")[:7],
-        "position": brand.get("position") if brand.get("position") in (
-            "top", "middle", "bottom") else "bottom",
+        "position": brand.get("position")
+        if brand.get("position") in ("top", "middle", "bottom")
+        else "bottom",
         "uppercase": brand.get("uppercase"),
     }
     if kit and kit.font_file:
@@ -482,8 +544,13 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
     from .pipeline.probe import ProbeLimits, probe
     from .pipeline.reframe import crop_path
 
-    wanted = {"aspect": clip.aspect_ratio, "reframing": clip.reframing,
-              "layout": clip.layout, "start": clip.start_time, "end": clip.end_time}
+    wanted = {
+        "aspect": clip.aspect_ratio,
+        "reframing": clip.reframing,
+        "layout": clip.layout,
+        "start": clip.start_time,
+        "end": clip.end_time,
+    }
     stored = clip.crop_path or {}
     if stored.get("request") == wanted:
         return stored["path"]
@@ -493,19 +560,44 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
     if clip.reframing:
         key = f"mediapipe:{clip.start_time:.3f}-{clip.end_time:.3f}"
         faces = _analysis(
-            source, Analysis.Kind.FACES, key,
-            lambda: detect_faces(path, start=clip.start_time, end=clip.end_time,
-                                 probe=info).to_dict(),
+            source,
+            Analysis.Kind.FACES,
+            key,
+            lambda: detect_faces(
+                path, start=clip.start_time, end=clip.end_time, probe=info
+            ).to_dict(),
         )
-    scenes = analysis.scenes if analysis else (Analysis.objects.filter(
-        source=source, kind=Analysis.Kind.SCENES).values_list("result", flat=True).first() or [])
-    audio = analysis.audio if analysis else (Analysis.objects.filter(
-        source=source, kind=Analysis.Kind.AUDIO).values_list("result", flat=True).first() or {})
+    scenes = (
+        analysis.scenes
+        if analysis
+        else (
+            Analysis.objects.filter(source=source, kind=Analysis.Kind.SCENES)
+            .values_list("result", flat=True)
+            .first()
+            or []
+        )
+    )
+    audio = (
+        analysis.audio
+        if analysis
+        else (
+            Analysis.objects.filter(source=source, kind=Analysis.Kind.AUDIO)
+            .values_list("result", flat=True)
+            .first()
+            or {}
+        )
+    )
     result = crop_path(
-        source_width=info.video.display_width, source_height=info.video.display_height,
-        start=clip.start_time, end=clip.end_time, aspect=clip.aspect_ratio, shots=scenes,
-        faces=faces, loudness=(audio or {}).get("loudness"),
-        loudness_window=(audio or {}).get("window", 0.1), reframing=clip.reframing,
+        source_width=info.video.display_width,
+        source_height=info.video.display_height,
+        start=clip.start_time,
+        end=clip.end_time,
+        aspect=clip.aspect_ratio,
+        shots=scenes,
+        faces=faces,
+        loudness=(audio or {}).get("loudness"),
+        loudness_window=(audio or {}).get("window", 0.1),
+        reframing=clip.reframing,
         layout=clip.layout or "auto",
     ).to_dict()
     Clip.objects.filter(pk=clip.pk).update(crop_path={"request": wanted, "path": result})
@@ -518,8 +610,9 @@ def clip_captions(clip: Clip) -> list:
     from .pipeline.captions import caption_chunks
 
     _, max_words = _brand_caption_style(clip)
-    return caption_chunks(clip.words or [], start=clip.start_time, end=clip.end_time,
-                          max_words=max_words)
+    return caption_chunks(
+        clip.words or [], start=clip.start_time, end=clip.end_time, max_words=max_words
+    )
 
 
 def clip_write_captions(clip: Clip) -> None:
@@ -545,13 +638,23 @@ def _bumpers(clip: Clip) -> tuple[Path | None, Path | None]:
         return None, None
     found = []
     for upload in (kit.intro_upload, kit.outro_upload):
-        found.append(local_path(upload.file.name, cache_dir=_work_dir("cache"))
-                     if upload is not None and upload.file else None)
+        found.append(
+            local_path(upload.file.name, cache_dir=_work_dir("cache"))
+            if upload is not None and upload.file
+            else None
+        )
     return found[0], found[1]
 
 
-def render_variant(clip: Clip, out: Path, *, settings_kw: dict[str, Any], burn: bool,
-                   analysis: SourceAnalysis | None = None, bumpers: bool = True):
+def render_variant(
+    clip: Clip,
+    out: Path,
+    *,
+    settings_kw: dict[str, Any],
+    burn: bool,
+    analysis: SourceAnalysis | None = None,
+    bumpers: bool = True,
+):
     """Render the clip with these render_clip settings into `out` (the work dir), with the
     brand kit's intro and outro around it when it has them and `bumpers` is on."""
     from .pipeline.captions import fonts_dir, write_ass
@@ -565,16 +668,28 @@ def render_variant(clip: Clip, out: Path, *, settings_kw: dict[str, Any], burn: 
         style, _ = _brand_caption_style(clip)
         chunks = clip_captions(clip)
         if chunks:
-            ass = write_ass(out.with_suffix(".ass"), chunks, width=settings_kw["width"],
-                            height=settings_kw["height"], style=style,
-                            platform=clip.platform or "default")
+            ass = write_ass(
+                out.with_suffix(".ass"),
+                chunks,
+                width=settings_kw["width"],
+                height=settings_kw["height"],
+                style=style,
+                platform=clip.platform or "default",
+            )
             fonts = fonts_dir(style)
     main = out.with_name(f"{out.stem}.main{out.suffix}") if intro or outro else out
     try:
         result = render_clip(
-            path, main, start=clip.start_time, end=clip.end_time, crop_path=crop,
-            captions_ass=ass, fonts_dir=fonts, watermark=_brand_watermark(clip),
-            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS, **settings_kw,
+            path,
+            main,
+            start=clip.start_time,
+            end=clip.end_time,
+            crop_path=crop,
+            captions_ass=ass,
+            fonts_dir=fonts,
+            watermark=_brand_watermark(clip),
+            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+            **settings_kw,
         )
         if main is out:
             return result
@@ -582,9 +697,16 @@ def render_variant(clip: Clip, out: Path, *, settings_kw: dict[str, Any], burn: 
 
         fps = settings_kw.get("fps") or probe(main, limits=ProbeLimits()).video.fps
         return join_bumpers(
-            main, out, intro=intro, outro=outro, width=settings_kw["width"],
-            height=settings_kw["height"], fps=fps, container=settings_kw.get("container"),
-            crf=settings_kw.get("crf") or 23, vp9_crf=settings_kw.get("vp9_crf") or 34,
+            main,
+            out,
+            intro=intro,
+            outro=outro,
+            width=settings_kw["width"],
+            height=settings_kw["height"],
+            fps=fps,
+            container=settings_kw.get("container"),
+            crf=settings_kw.get("crf") or 23,
+            vp9_crf=settings_kw.get("vp9_crf") or 34,
             preset=settings_kw.get("preset", "veryfast"),
             audio_bitrate=settings_kw.get("audio_bitrate", "160k"),
             max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
@@ -610,11 +732,20 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     clip.refresh_from_db()
     work = _work_dir("render", clip.pk)
     out = work / f"{kind}.mp4"
-    settings_kw = preview_settings(clip.aspect_ratio) if kind == "preview" else full_settings(
-        clip.aspect_ratio)
+    settings_kw = (
+        preview_settings(clip.aspect_ratio)
+        if kind == "preview"
+        else full_settings(clip.aspect_ratio)
+    )
     # Previews are for choosing: the brand kit's intro and outro join the full render.
-    result = render_variant(clip, out, settings_kw=settings_kw, burn=clip.enable_captions,
-                            analysis=analysis, bumpers=kind != "preview")
+    result = render_variant(
+        clip,
+        out,
+        settings_kw=settings_kw,
+        burn=clip.enable_captions,
+        analysis=analysis,
+        bumpers=kind != "preview",
+    )
     field = clip.preview if kind == "preview" else clip.video
     if field:
         field.storage.delete(field.name)
@@ -626,15 +757,23 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
         from .pipeline.reframe import CropPath
 
         path = local_path(clip.source.file.name, cache_dir=_work_dir("cache"))
-        times = [clip.start_time + (clip.end_time - clip.start_time) * f
-                 for f in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)]
+        times = [
+            clip.start_time + (clip.end_time - clip.start_time) * f
+            for f in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)
+        ]
         for hook in (clip.metadata or {}).get("hooks", [])[:2]:
             times.append(clip.start_time + hook["time"] + 0.5)
         jpg = work / "thumbnail.jpg"
         crop = CropPath.from_dict(clip.crop_path["path"]) if clip.crop_path else None
-        thumbnail(path, jpg, times=[t for t in times if t < clip.end_time], crop=crop,
-                  clip_start=clip.start_time, width=min(settings_kw["width"], 720),
-                  max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS)
+        thumbnail(
+            path,
+            jpg,
+            times=[t for t in times if t < clip.end_time],
+            crop=crop,
+            clip_start=clip.start_time,
+            width=min(settings_kw["width"], 720),
+            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+        )
         with open(jpg, "rb") as fh:
             clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)
         update["thumbnail"] = clip.thumbnail.name
@@ -642,8 +781,14 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     clip_write_captions(clip)
     for leftover in work.iterdir():
         leftover.unlink(missing_ok=True)
-    logger.info("clip %s: %s render %dx%d in %.1f s", clip.pk, kind, result.width,
-                result.height, result.seconds)
+    logger.info(
+        "clip %s: %s render %dx%d in %.1f s",
+        clip.pk,
+        kind,
+        result.width,
+        result.height,
+        result.seconds,
+    )
 
 
 # The clip ----------------------------------------------------------------------------
@@ -656,7 +801,8 @@ def clip_process(*, clip: Clip) -> None:
             _set_stage(clip.pk, "ingest")
             source = clip_source(clip)
             analysis = source_analyse(
-                source, language=clip.language or None,
+                source,
+                language=clip.language or None,
                 on_stage=lambda stage: _set_stage(clip.pk, stage),
             )
             _check_range(clip, analysis.probe.get("duration"))
@@ -669,15 +815,22 @@ def clip_process(*, clip: Clip) -> None:
                 _set_stage(clip.pk, "render")
                 clip_render(clip, analysis, kind=kind)
             Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
-                status=Clip.Status.COMPLETED, stage="done", progress=100,
-                error="", error_code="", error_field="", error_details=None,
+                status=Clip.Status.COMPLETED,
+                stage="done",
+                progress=100,
+                error="",
+                error_code="",
+                error_field="",
+                error_details=None,
                 updated_at=timezone.now(),
             )
         except StageError as err:
             _stage_failed(clip, err)
         except Exception as exc:
             logger.exception("clip %s failed unexpectedly", clip.pk)
-            clip_fail(clip, message=f"Clip generation failed: internal error ({type(exc).__name__})")
+            clip_fail(
+                clip, message=f"Clip generation failed: internal error ({type(exc).__name__})"
+            )
         finally:
             if clip.job_id is not None:
                 job_refresh(clip.job_id)
@@ -686,8 +839,15 @@ def clip_process(*, clip: Clip) -> None:
 
 # Jobs (several clips of one source) --------------------------------------------------
 
-JOB_STAGE_PROGRESS = {"ingest": 2, "probe": 8, "audio": 10, "transcribe": 12, "scenes": 60,
-                      "select": 75, "render": 80}
+JOB_STAGE_PROGRESS = {
+    "ingest": 2,
+    "probe": 8,
+    "audio": 10,
+    "transcribe": 12,
+    "scenes": 60,
+    "select": 75,
+    "render": 80,
+}
 
 
 def _set_job_stage(job_id, stage: str) -> None:
@@ -696,10 +856,14 @@ def _set_job_stage(job_id, stage: str) -> None:
     )
 
 
-def job_fail(job: Job, *, message: str, code: str = "processing_failed",
-             details: dict | None = None) -> None:
+def job_fail(
+    job: Job, *, message: str, code: str = "processing_failed", details: dict | None = None
+) -> None:
     Job.objects.filter(pk=job.pk).update(
-        status=Job.Status.ERROR, error=message, error_code=code, error_details=details,
+        status=Job.Status.ERROR,
+        error=message,
+        error_code=code,
+        error_details=details,
         updated_at=timezone.now(),
     )
 
@@ -707,8 +871,9 @@ def job_fail(job: Job, *, message: str, code: str = "processing_failed",
 def job_source(job: Job) -> Source:
     if job.source_id:
         return job.source
-    source = source_ingest_upload(job.upload) if job.upload_id else source_ingest_url(
-        job.source_url)
+    source = (
+        source_ingest_upload(job.upload) if job.upload_id else source_ingest_url(job.source_url)
+    )
     Job.objects.filter(pk=job.pk).update(source=source)
     job.source = source
     return source
@@ -728,29 +893,42 @@ def job_process(*, job: Job) -> None:
             source = job_source(job)
             if not job.clips.exists():
                 analysis = source_analyse(
-                    source, language=job.language or None,
+                    source,
+                    language=job.language or None,
                     on_stage=lambda stage: _set_job_stage(job.pk, stage),
                 )
                 _set_job_stage(job.pk, "select")
-                lo, hi = clip_bounds(platform=job.platform, aspect_ratio=job.aspect_ratio,
-                                     target_duration=job.target_duration)
-                found = select_for(analysis, count=job.count, criteria=job.criteria,
-                                   min_duration=lo, max_duration=hi)
+                lo, hi = clip_bounds(
+                    platform=job.platform,
+                    aspect_ratio=job.aspect_ratio,
+                    target_duration=job.target_duration,
+                )
+                found = select_for(
+                    analysis,
+                    count=job.count,
+                    criteria=job.criteria,
+                    min_duration=lo,
+                    max_duration=hi,
+                )
                 with transaction.atomic():
                     if found:
                         for rank, selected in enumerate(found, start=1):
                             _job_clip(job, source, analysis, rank=rank, selected=selected)
                     else:
-                        start, end = _no_speech_clip(analysis, start=None, end=None,
-                                                     max_duration=hi)
-                        _job_clip(job, source, analysis, rank=1, selected=None,
-                                  start=start, end=end)
+                        start, end = _no_speech_clip(
+                            analysis, start=None, end=None, max_duration=hi
+                        )
+                        _job_clip(
+                            job, source, analysis, rank=1, selected=None, start=start, end=end
+                        )
             _set_job_stage(job.pk, "render")
             with transaction.atomic():
                 for clip_id in job.clips.filter(status=Clip.Status.PENDING).values_list(
-                        "id", flat=True):
-                    enqueue_on_commit("render", "clips.jobs.clip_process_job", clip_id,
-                                      job_id=clip_id)
+                    "id", flat=True
+                ):
+                    enqueue_on_commit(
+                        "render", "clips.jobs.clip_process_job", clip_id, job_id=clip_id
+                    )
         except StageError as err:
             job_fail(job, message=err.message, code=err.code, details=err.details or None)
         except Exception as exc:
@@ -761,22 +939,48 @@ def job_process(*, job: Job) -> None:
             close_old_connections()
 
 
-def _job_clip(job: Job, source: Source, analysis: SourceAnalysis, *, rank: int, selected,
-              start: float | None = None, end: float | None = None) -> Clip:
+def _job_clip(
+    job: Job,
+    source: Source,
+    analysis: SourceAnalysis,
+    *,
+    rank: int,
+    selected,
+    start: float | None = None,
+    end: float | None = None,
+) -> Clip:
     if selected is not None:
         start, end = selected.start, selected.end
         metadata = _metadata(selected)
         name, score = selected.title, selected.score
     else:
-        metadata = {"hooks": [], "highlights": [], "sentiment": "neutral", "topics": [],
-                    "scoreBreakdown": {}, "reason": "No speech in this source: cut on shots"}
+        metadata = {
+            "hooks": [],
+            "highlights": [],
+            "sentiment": "neutral",
+            "topics": [],
+            "scoreBreakdown": {},
+            "reason": "No speech in this source: cut on shots",
+        }
         name, score = f"Clip at {int(start // 60)}:{int(start % 60):02d}", None
     return Clip.objects.create(
-        team=job.team, project=job.project, job=job, rank=rank, name=name,
-        source_url=job.source_url, upload=job.upload, source=source,
-        start_time=start, end_time=end, duration=round(end - start, 3), score=score,
-        aspect_ratio=job.aspect_ratio, platform=job.platform, criteria=job.criteria,
-        language=job.language, metadata=metadata,
+        team=job.team,
+        project=job.project,
+        job=job,
+        rank=rank,
+        name=name,
+        source_url=job.source_url,
+        upload=job.upload,
+        source=source,
+        start_time=start,
+        end_time=end,
+        duration=round(end - start, 3),
+        score=score,
+        aspect_ratio=job.aspect_ratio,
+        platform=job.platform,
+        criteria=job.criteria,
+        language=job.language,
+        metadata=metadata,
         words=_clip_words(analysis.transcript, start, end),
     )
 
@@ -794,11 +998,15 @@ def job_refresh(job_id) -> None:
         failed = [error for status, error in states if status == Clip.Status.FAILED]
         if failed:
             Job.objects.filter(pk=job.pk).update(
-                status=Job.Status.ERROR, error=failed[0], error_code="processing_failed",
-                updated_at=timezone.now())
+                status=Job.Status.ERROR,
+                error=failed[0],
+                error_code="processing_failed",
+                updated_at=timezone.now(),
+            )
         elif all(status in (Clip.Status.COMPLETED, Clip.Status.EXPORTED) for status, _ in states):
             Job.objects.filter(pk=job.pk).update(
-                status=Job.Status.DONE, stage="done", progress=100, updated_at=timezone.now())
+                status=Job.Status.DONE, stage="done", progress=100, updated_at=timezone.now()
+            )
 
 
 def _stage_failed(clip: Clip, err: StageError) -> None:
@@ -808,13 +1016,17 @@ def _stage_failed(clip: Clip, err: StageError) -> None:
         message = err.message
         if err.code == "processing_failed" and not message.startswith("Clip generation failed"):
             message = f"Clip generation failed: {message}"
-        clip_fail(clip, message=message, code=err.code, field=err.field or "",
-                  details=err.details or None)
+        clip_fail(
+            clip, message=message, code=err.code, field=err.field or "", details=err.details or None
+        )
         return
     delay = settings.CLYPAI_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1)
     updated = Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
-        status=Clip.Status.PENDING, attempts=attempts, stage="retry-wait",
-        error=err.message, updated_at=timezone.now(),
+        status=Clip.Status.PENDING,
+        attempts=attempts,
+        stage="retry-wait",
+        error=err.message,
+        updated_at=timezone.now(),
     )
     if updated:
         from datetime import timedelta
@@ -841,29 +1053,42 @@ def export_process(*, export: Export) -> None:
     work = _work_dir("export", export.pk)
     out = work / f"{export.pk}.{export.format}"
     try:
-        settings_kw = export_settings(aspect=clip.aspect_ratio, quality=export.quality,
-                                      platform=export.platform or None)
-        render_variant(clip, out, settings_kw={**settings_kw, "container": export.format},
-                       burn=export.burn_captions)
+        settings_kw = export_settings(
+            aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
+        )
+        render_variant(
+            clip,
+            out,
+            settings_kw={**settings_kw, "container": export.format},
+            burn=export.burn_captions,
+        )
         with open(out, "rb") as fh:
             export.file.save(out.name, File(fh), save=False)
         size = out.stat().st_size
     except (StageError, ValueError) as err:
         message = getattr(err, "message", None) or str(err)
         Export.objects.filter(pk=export.pk).update(
-            status=Export.Status.FAILED, error=message, updated_at=timezone.now())
+            status=Export.Status.FAILED, error=message, updated_at=timezone.now()
+        )
         return
     except Exception as exc:
         logger.exception("export %s failed unexpectedly", export.pk)
         Export.objects.filter(pk=export.pk).update(
-            status=Export.Status.FAILED, error=f"internal error ({type(exc).__name__})",
-            updated_at=timezone.now())
+            status=Export.Status.FAILED,
+            error=f"internal error ({type(exc).__name__})",
+            updated_at=timezone.now(),
+        )
         return
     finally:
         out.unlink(missing_ok=True)
         close_old_connections()
     Export.objects.filter(pk=export.pk).update(
-        status=Export.Status.COMPLETED, file=export.file.name, file_size=size, error="",
-        updated_at=timezone.now())
+        status=Export.Status.COMPLETED,
+        file=export.file.name,
+        file_size=size,
+        error="",
+        updated_at=timezone.now(),
+    )
     Clip.objects.filter(pk=clip.pk, status=Clip.Status.COMPLETED).update(
-        status=Clip.Status.EXPORTED, updated_at=timezone.now())
+        status=Clip.Status.EXPORTED, updated_at=timezone.now()
+    )

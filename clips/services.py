@@ -128,8 +128,9 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
     from django.conf import settings
 
     if bool(spec.source_url) == bool(spec.upload):
-        raise InvalidRequest("Exactly one of source.url and source.upload_id is required",
-                             field="source")
+        raise InvalidRequest(
+            "Exactly one of source.url and source.upload_id is required", field="source"
+        )
     if spec.upload is not None and spec.upload.team_id != team.pk:
         raise InvalidRequest("Unknown upload", field="source.upload_id")
     with transaction.atomic():
@@ -148,8 +149,7 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
             platform=spec.platform or "",
             render=spec.render,
         )
-        enqueue_on_commit("analysis", "clips.jobs.job_process_job", str(job.pk),
-                          job_id=str(job.pk))
+        enqueue_on_commit("analysis", "clips.jobs.job_process_job", str(job.pk), job_id=str(job.pk))
     return job
 
 
@@ -168,7 +168,8 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     if clip.status not in (Clip.Status.COMPLETED, Clip.Status.EXPORTED):
         raise Conflict(
             f"The transcript cannot be corrected while the clip is {clip.status}",
-            code="clip_not_ready", details={"status": clip.status},
+            code="clip_not_ready",
+            details={"status": clip.status},
         )
     words = [dict(w) for w in clip.words or []]
     if not isinstance(corrections, list) or not corrections:
@@ -180,32 +181,45 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
             raise InvalidRequest("Each correction is an object with index and word", field=where)
         unknown = set(item) - {"index", "word", "start", "end"}
         if unknown:
-            raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}",
-                                 field=f"{where}.{sorted(unknown)[0]}")
+            raise InvalidRequest(
+                f"Unknown field {sorted(unknown)[0]!r}", field=f"{where}.{sorted(unknown)[0]}"
+            )
         index = item.get("index")
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(words):
             raise InvalidRequest(
-                f"index must be an integer from 0 to {len(words) - 1}", field=f"{where}.index")
+                f"index must be an integer from 0 to {len(words) - 1}", field=f"{where}.index"
+            )
         if index in seen:
-            raise InvalidRequest("Each word may be corrected once per request",
-                                 field=f"{where}.index")
+            raise InvalidRequest(
+                "Each word may be corrected once per request", field=f"{where}.index"
+            )
         seen.add(index)
         if "word" in item:
             text = item["word"]
-            if not isinstance(text, str) or not text.strip() or len(text) > MAX_WORD_CHARS \
-                    or any(c in text for c in "\r\n\x00{}"):
+            if (
+                not isinstance(text, str)
+                or not text.strip()
+                or len(text) > MAX_WORD_CHARS
+                or any(c in text for c in "\r\n\x00{}")
+            ):
                 raise InvalidRequest(
-                    f"word must be 1 to {MAX_WORD_CHARS} characters on one line, "
-                    "without braces", field=f"{where}.word")
+                    f"word must be 1 to {MAX_WORD_CHARS} characters on one line, without braces",
+                    field=f"{where}.word",
+                )
             words[index]["word"] = " " + text.strip()
         for key in ("start", "end"):
             if key in item:
                 value = item[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                        clip.start_time <= value <= clip.end_time):
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not (clip.start_time <= value <= clip.end_time)
+                ):
                     raise InvalidRequest(
                         f"{key} must be a time in seconds inside the clip "
-                        f"({clip.start_time:g}–{clip.end_time:g})", field=f"{where}.{key}")
+                        f"({clip.start_time:g}–{clip.end_time:g})",
+                        field=f"{where}.{key}",
+                    )
                 words[index][key] = float(value)
     for k, w in enumerate(words):
         if w["end"] < w["start"] or (k and w["start"] < words[k - 1]["start"]):
@@ -219,8 +233,9 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
-            enqueue_on_commit("render", "clips.jobs.clip_rerender_job", clip.pk,
-                              job_id=f"{clip.pk}-rerender")
+            enqueue_on_commit(
+                "render", "clips.jobs.clip_rerender_job", clip.pk, job_id=f"{clip.pk}-rerender"
+            )
     clip_write_captions(clip)
     for export in stale:
         if export.file:
@@ -327,7 +342,9 @@ def clips_sweep(*, now=None) -> SweepReport:
             failed = Clip.objects.filter(
                 pk=clip.pk, status=Clip.Status.PROCESSING, heartbeat_at=clip.heartbeat_at
             ).update(
-                status=Clip.Status.FAILED, attempts=attempts, error_code="processing_failed",
+                status=Clip.Status.FAILED,
+                attempts=attempts,
+                error_code="processing_failed",
                 error=f"Clip generation failed: its worker was lost {attempts} times",
                 updated_at=now,
             )
@@ -377,16 +394,20 @@ def _sweep_jobs(*, now, stale_before, queue, report: SweepReport) -> None:
             continue  # its clips carry the rest of the work; they are swept as clips
         attempts = job.attempts + 1
         if attempts >= settings.CLYPAI_MAX_ATTEMPTS:
-            if Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING,
-                                  heartbeat_at=job.heartbeat_at).update(
-                    status=Job.Status.ERROR, attempts=attempts, error_code="processing_failed",
-                    error=f"Clip generation failed: its worker was lost {attempts} times",
-                    updated_at=now):
+            if Job.objects.filter(
+                pk=job.pk, status=Job.Status.PROCESSING, heartbeat_at=job.heartbeat_at
+            ).update(
+                status=Job.Status.ERROR,
+                attempts=attempts,
+                error_code="processing_failed",
+                error=f"Clip generation failed: its worker was lost {attempts} times",
+                updated_at=now,
+            ):
                 report.failed.append(str(job.pk))
             continue
-        if Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING,
-                              heartbeat_at=job.heartbeat_at).update(
-                status=Job.Status.QUEUED, attempts=attempts, stage="requeued", updated_at=now):
+        if Job.objects.filter(
+            pk=job.pk, status=Job.Status.PROCESSING, heartbeat_at=job.heartbeat_at
+        ).update(status=Job.Status.QUEUED, attempts=attempts, stage="requeued", updated_at=now):
             if queue is not None:
                 from rq.registry import StartedJobRegistry
 
@@ -443,16 +464,18 @@ def render_request(clip: Clip) -> Clip:
         claimed = (
             Clip.objects.filter(pk=clip.pk)
             .exclude(render_status__in=RENDER_ACTIVE)
-            .update(render_status="queued", render_error="", render_requested_at=now,
-                    updated_at=now)
+            .update(
+                render_status="queued", render_error="", render_requested_at=now, updated_at=now
+            )
         )
         if claimed:
             usage_reserve_render(team=clip.team, seconds=clip.duration or 0.0)
             RenderRun.objects.update_or_create(
                 clip_id=clip.pk, defaults={"attempts": 0, "heartbeat_at": None}
             )
-            enqueue_on_commit("render", "clips.jobs.clip_full_render_job", clip.pk,
-                              job_id=render_rq_id(clip.pk))
+            enqueue_on_commit(
+                "render", "clips.jobs.clip_full_render_job", clip.pk, job_id=render_rq_id(clip.pk)
+            )
     clip.refresh_from_db()
     return clip
 
@@ -476,11 +499,15 @@ def _sweep_renders(*, now, stale_before, report: SweepReport) -> None:
         attempts = run.attempts + 1
         # Conditional on the row as read: a second sweep, or the worker finishing after
         # all, makes this a no-op.
-        current = Clip.objects.filter(pk=clip.pk, render_status="processing",
-                                      updated_at=clip.updated_at)
+        current = Clip.objects.filter(
+            pk=clip.pk, render_status="processing", updated_at=clip.updated_at
+        )
         if attempts >= settings.CLYPAI_MAX_ATTEMPTS:
-            if current.update(render_status="error", updated_at=now,
-                              render_error=f"Render failed: its worker was lost {attempts} times"):
+            if current.update(
+                render_status="error",
+                updated_at=now,
+                render_error=f"Render failed: its worker was lost {attempts} times",
+            ):
                 RenderRun.objects.filter(pk=clip.pk).update(attempts=attempts)
                 report.failed.append(clip.pk)
             continue
@@ -493,8 +520,9 @@ def _sweep_renders(*, now, stale_before, report: SweepReport) -> None:
                 if old is not None:
                     StartedJobRegistry(queue=queue).remove_executions(old)
                     old.delete(remove_from_queue=True)
-            enqueue_now("render", "clips.jobs.clip_full_render_job", clip.pk,
-                        job_id=render_rq_id(clip.pk))
+            enqueue_now(
+                "render", "clips.jobs.clip_full_render_job", clip.pk, job_id=render_rq_id(clip.pk)
+            )
             report.requeued_stale.append(clip.pk)
 
     lost = Clip.objects.filter(render_status="queued", updated_at__lt=stale_before)
@@ -502,6 +530,7 @@ def _sweep_renders(*, now, stale_before, report: SweepReport) -> None:
         if queue is not None and _rq_state(queue, render_rq_id(clip_id)) in _LIVE_RQ_STATES:
             continue
         Clip.objects.filter(pk=clip_id, render_status="queued").update(updated_at=now)
-        enqueue_now("render", "clips.jobs.clip_full_render_job", clip_id,
-                    job_id=render_rq_id(clip_id))
+        enqueue_now(
+            "render", "clips.jobs.clip_full_render_job", clip_id, job_id=render_rq_id(clip_id)
+        )
         report.requeued_pending.append(clip_id)

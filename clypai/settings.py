@@ -134,7 +134,9 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'clypai.sqlite3'}"
 if DATABASE_URL.startswith("sqlite:"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))}
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))
+}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Jobs run in threads of the same process in embedded mode; wait for the lock.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
@@ -188,10 +190,7 @@ STORAGES = {
 REDIS_URL = env("REDIS_URL") or ""
 CLYPAI_JOBS_INLINE = envbool("CLYPAI_JOBS_INLINE", not REDIS_URL)
 _rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}
-RQ_QUEUES = {
-    name: dict(_rq_connection)
-    for name in ("default", "analysis", "render", "webhooks")
-}
+RQ_QUEUES = {name: dict(_rq_connection) for name in ("default", "analysis", "render", "webhooks")}
 RQ_SHOW_ADMIN_LINK = True
 
 REST_FRAMEWORK = {
@@ -218,8 +217,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "ClypAI API",
     "DESCRIPTION": (
         "Self-hosted AI video clipping. The native API lives under /v1/. "
-        "Every response is wrapped in {\"success\": …, \"data\": …} or "
-        "{\"success\": false, \"error\": {…}}."
+        'Every response is wrapped in {"success": …, "data": …} or '
+        '{"success": false, "error": {…}}.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -20,8 +20,9 @@ urlpatterns = [
     path("choppity/", include("clypai.choppity.urls")),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="openapi-schema", permission_classes=[AllowAny],
-                                       authentication_classes=[]),
+        SpectacularSwaggerView.as_view(
+            url_name="openapi-schema", permission_classes=[AllowAny], authentication_classes=[]
+        ),
         name="api-docs",
     ),
     path("files/<str:token>", views.signed_file, name="signed-file"),

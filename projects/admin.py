@@ -57,10 +57,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["prefix", "name", "team", "created_at", "last_used_at", "revoked_at"]
     list_filter = [ActiveFilter, "team"]
     search_fields = ["prefix", "name", "team__name", "id"]
-    readonly_fields = ["id", "prefix", "hashed_key", "created_at", "last_used_at", "revoked_at",
-                       "created_by"]
-    fields = ["id", "team", "name", "prefix", "hashed_key", "created_by", "created_at",
-              "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "id",
+        "prefix",
+        "hashed_key",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "created_by",
+    ]
+    fields = [
+        "id",
+        "team",
+        "name",
+        "prefix",
+        "hashed_key",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     actions = [revoke_keys]
 
     def has_add_permission(self, request):

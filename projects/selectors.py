@@ -17,13 +17,17 @@ PROJECT_SORTS = {
 
 
 def project_get(*, team: Team, project_id: str) -> Project:
-    project = Project.objects.annotate(clip_count=Count("clips")).filter(team=team, pk=project_id).first()
+    project = (
+        Project.objects.annotate(clip_count=Count("clips")).filter(team=team, pk=project_id).first()
+    )
     if project is None:
         raise NotFound("Project not found")
     return project
 
 
-def project_list(*, team: Team, sort: SortField, descending: bool, limit: int, cursor: str | None) -> Page:
+def project_list(
+    *, team: Team, sort: SortField, descending: bool, limit: int, cursor: str | None
+) -> Page:
     queryset = Project.objects.filter(team=team).annotate(clip_count=Count("clips"))
     return paginate(queryset, sort=sort, descending=descending, limit=limit, cursor=cursor)
 

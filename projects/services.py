@@ -57,8 +57,12 @@ def team_create(*, name: str, owner=None, monthly_clip_quota: int | None = None)
 def membership_add(*, team: Team, user, role: str = Membership.Role.MEMBER) -> Membership:
     """Add a user to a team (or change their role there)."""
     if role not in Membership.Role.values:
-        raise InvalidRequest(f"role must be one of {', '.join(Membership.Role.values)}", field="role")
-    membership, _ = Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
+        raise InvalidRequest(
+            f"role must be one of {', '.join(Membership.Role.values)}", field="role"
+        )
+    membership, _ = Membership.objects.update_or_create(
+        team=team, user=user, defaults={"role": role}
+    )
     return membership
 
 

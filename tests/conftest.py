@@ -120,4 +120,6 @@ class S3StorageInTest:
         return f"{self.location}/{name}"
 
     def get_bytes(self, name: str) -> bytes:
-        return self.server.client().get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read()
+        return (
+            self.server.client().get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read()
+        )

@@ -35,7 +35,9 @@ class TeamFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def default_project(obj, create, extracted, **kwargs):
         if create:
-            Project.objects.get_or_create(team=obj, is_default=True, defaults={"name": "Default project"})
+            Project.objects.get_or_create(
+                team=obj, is_default=True, defaults={"name": "Default project"}
+            )
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

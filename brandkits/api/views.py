@@ -17,44 +17,67 @@ from .serializers import BrandKitIn, BrandKitOut, LogoIn
 
 
 class BrandKitListCreateView(TeamAPIView):
-    @extend_schema(operation_id="brand_kits_list", summary="List brand kits",
-                   responses={200: envelope(BrandKitOut, many=True, paginated=True), **errors(400, 401)},
-                   tags=["Brand kits"])
+    @extend_schema(
+        operation_id="brand_kits_list",
+        summary="List brand kits",
+        responses={200: envelope(BrandKitOut, many=True, paginated=True), **errors(400, 401)},
+        tags=["Brand kits"],
+    )
     def get(self, request):
         sort, descending = parse_sort(request.query_params, selectors.BRAND_KIT_SORTS)
         page = selectors.brand_kit_list(
-            team=self.team, sort=sort, descending=descending,
+            team=self.team,
+            sort=sort,
+            descending=descending,
             limit=parse_limit(request.query_params.get("limit")),
             cursor=request.query_params.get("cursor") or None,
         )
         data = BrandKitOut(page.rows, many=True, context={"request": request}).data
         return ok(data, pagination=page.pagination())
 
-    @extend_schema(operation_id="brand_kits_create", summary="Create brand kit", request=BrandKitIn,
-                   responses={201: envelope(BrandKitOut), **errors(400, 401)}, tags=["Brand kits"])
+    @extend_schema(
+        operation_id="brand_kits_create",
+        summary="Create brand kit",
+        request=BrandKitIn,
+        responses={201: envelope(BrandKitOut), **errors(400, 401)},
+        tags=["Brand kits"],
+    )
     def post(self, request):
         brand_kit = services.brand_kit_create(team=self.team, data=self.validated(BrandKitIn))
         return ok(BrandKitOut(brand_kit, context={"request": request}).data, status_code=201)
 
 
 class BrandKitDetailView(TeamAPIView):
-    @extend_schema(operation_id="brand_kits_retrieve", summary="Get brand kit",
-                   responses={200: envelope(BrandKitOut), **errors(401, 404)}, tags=["Brand kits"])
+    @extend_schema(
+        operation_id="brand_kits_retrieve",
+        summary="Get brand kit",
+        responses={200: envelope(BrandKitOut), **errors(401, 404)},
+        tags=["Brand kits"],
+    )
     def get(self, request, brand_kit_id: str):
         brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
         return ok(BrandKitOut(brand_kit, context={"request": request}).data)
 
-    @extend_schema(operation_id="brand_kits_update", summary="Update brand kit", request=BrandKitIn,
-                   responses={200: envelope(BrandKitOut), **errors(400, 401, 404)}, tags=["Brand kits"])
+    @extend_schema(
+        operation_id="brand_kits_update",
+        summary="Update brand kit",
+        request=BrandKitIn,
+        responses={200: envelope(BrandKitOut), **errors(400, 401, 404)},
+        tags=["Brand kits"],
+    )
     def patch(self, request, brand_kit_id: str):
         brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
         data = self.validated(BrandKitIn, partial=True)
         brand_kit = services.brand_kit_update(brand_kit=brand_kit, data=data)
         return ok(BrandKitOut(brand_kit, context={"request": request}).data)
 
-    @extend_schema(operation_id="brand_kits_destroy", summary="Delete brand kit",
-                   description="Clips that used it keep their renders and lose the reference.",
-                   responses={200: envelope(DeletedOut), **errors(401, 404)}, tags=["Brand kits"])
+    @extend_schema(
+        operation_id="brand_kits_destroy",
+        summary="Delete brand kit",
+        description="Clips that used it keep their renders and lose the reference.",
+        responses={200: envelope(DeletedOut), **errors(401, 404)},
+        tags=["Brand kits"],
+    )
     def delete(self, request, brand_kit_id: str):
         brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
         services.brand_kit_delete(brand_kit=brand_kit)
@@ -62,10 +85,13 @@ class BrandKitDetailView(TeamAPIView):
 
 
 class BrandKitLogoView(TeamAPIView):
-    @extend_schema(operation_id="brand_kits_logo_upload", summary="Upload or replace the logo",
-                   request={"multipart/form-data": LogoIn},
-                   responses={200: envelope(BrandKitOut), **errors(400, 401, 404, 413)},
-                   tags=["Brand kits"])
+    @extend_schema(
+        operation_id="brand_kits_logo_upload",
+        summary="Upload or replace the logo",
+        request={"multipart/form-data": LogoIn},
+        responses={200: envelope(BrandKitOut), **errors(400, 401, 404, 413)},
+        tags=["Brand kits"],
+    )
     def put(self, request, brand_kit_id: str):
         brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
         limit = settings.CLYPAI_MAX_LOGO_BYTES
@@ -82,8 +108,12 @@ class BrandKitLogoView(TeamAPIView):
         brand_kit = services.brand_kit_set_logo(brand_kit=brand_kit, file=uploaded)
         return ok(BrandKitOut(brand_kit, context={"request": request}).data)
 
-    @extend_schema(operation_id="brand_kits_logo_delete", summary="Remove the logo",
-                   responses={200: envelope(BrandKitOut), **errors(401, 404)}, tags=["Brand kits"])
+    @extend_schema(
+        operation_id="brand_kits_logo_delete",
+        summary="Remove the logo",
+        responses={200: envelope(BrandKitOut), **errors(401, 404)},
+        tags=["Brand kits"],
+    )
     def delete(self, request, brand_kit_id: str):
         brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
         brand_kit = services.brand_kit_remove_logo(brand_kit=brand_kit)

@@ -54,19 +54,30 @@ class ClipConfigIn(StrictSerializer):
     hookDetection = StrictBooleanField(required=False)
     brandKitId = serializers.CharField(required=False, allow_null=True, max_length=40)
     maxDuration = StrictFloatField(required=False, allow_null=True, min_value=15, max_value=300)
-    criteria = serializers.CharField(required=False, allow_blank=True, max_length=1000,
-                                     help_text="What to look for, in free text (an extension).")
-    language = serializers.CharField(required=False, allow_blank=True, max_length=8,
-                                     help_text="ISO 639-1 code of the spoken language (an extension).")
-    layout = ChoiceField(LAYOUTS, required=False,
-                         help_text="auto (per shot), fill, fit or split (an extension).")
+    criteria = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        help_text="What to look for, in free text (an extension).",
+    )
+    language = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=8,
+        help_text="ISO 639-1 code of the spoken language (an extension).",
+    )
+    layout = ChoiceField(
+        LAYOUTS, required=False, help_text="auto (per shot), fill, fit or split (an extension)."
+    )
 
     def validate_brandKitId(self, value):
         return _team_object(BrandKit, value, self.context["team"], "Unknown brand kit")
 
     def validate_language(self, value):
         if value and not is_supported_language(value):
-            raise serializers.ValidationError(f'"{value}" is not a supported ISO 639-1 language code')
+            raise serializers.ValidationError(
+                f'"{value}" is not a supported ISO 639-1 language code'
+            )
         return value
 
 
@@ -74,8 +85,9 @@ class ClipCreateIn(StrictSerializer):
     projectId = serializers.CharField(required=False, allow_null=True, max_length=40)
     name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=300)
     sourceVideoUrl = serializers.CharField(required=False, max_length=2048)
-    sourceUploadId = serializers.CharField(required=False, max_length=40,
-                                           help_text="An upl_… id from POST /v1/uploads.")
+    sourceUploadId = serializers.CharField(
+        required=False, max_length=40, help_text="An upl_… id from POST /v1/uploads."
+    )
     startTime = StrictFloatField(required=False, allow_null=True, min_value=0)
     endTime = StrictFloatField(required=False, allow_null=True, min_value=0)
     config = ClipConfigIn(required=False)
@@ -110,8 +122,10 @@ class ClipCreateIn(StrictSerializer):
         max_duration = (attrs.get("config") or {}).get("maxDuration")
         if start is not None and max_duration is not None and end - start > max_duration:
             raise serializers.ValidationError(
-                {"endTime": f"endTime - startTime ({end - start:g} s) exceeds config.maxDuration "
-                            f"({max_duration:g} s)"}
+                {
+                    "endTime": f"endTime - startTime ({end - start:g} s) exceeds config.maxDuration "
+                    f"({max_duration:g} s)"
+                }
             )
         return attrs
 

@@ -123,8 +123,9 @@ class WordOut(serializers.Serializer):
 class TranscriptOut(serializers.Serializer):
     clipId = serializers.CharField()
     words = WordOut(many=True)
-    rerender = serializers.ChoiceField(("queued",), allow_null=True, required=False,
-                                       help_text="A rendered clip is rendered again.")
+    rerender = serializers.ChoiceField(
+        ("queued",), allow_null=True, required=False, help_text="A rendered clip is rendered again."
+    )
 
 
 class CorrectionIn(serializers.Serializer):
@@ -142,8 +143,13 @@ def transcript_body(clip, rerender: bool | None = None) -> dict:
     body = {
         "clipId": clip.pk,
         "words": [
-            {"index": k, "word": w["word"].strip(), "start": w["start"], "end": w["end"],
-             "probability": w.get("probability")}
+            {
+                "index": k,
+                "word": w["word"].strip(),
+                "start": w["start"],
+                "end": w["end"],
+                "probability": w.get("probability"),
+            }
             for k, w in enumerate(clip.words or [])
         ],
     }
@@ -214,7 +220,9 @@ def export_response(export: Export, request):
             details={"exportId": export.pk},
         )
     body = export_body(export, request)
-    return ok(body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/v1/exports/{export.pk}"})
+    return ok(
+        body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/v1/exports/{export.pk}"}
+    )
 
 
 class ClipExportView(TeamAPIView):
@@ -227,8 +235,11 @@ class ClipExportView(TeamAPIView):
             "GET /v1/exports/{id}. Export URLs expire after 24 hours."
         ),
         request=ExportIn,
-        responses={200: envelope(ExportOut), 202: envelope(ExportPendingOut),
-                   **errors(400, 401, 404, 409)},
+        responses={
+            200: envelope(ExportOut),
+            202: envelope(ExportPendingOut),
+            **errors(400, 401, 404, 409),
+        },
         tags=["Clips"],
     )
     def post(self, request, clip_id: str):

@@ -254,7 +254,10 @@ def _read_pcm_wav(path: Path) -> Any | None:
     try:
         with wave.open(str(path), "rb") as wav:
             if (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) != (
-                    SAMPLE_RATE, 1, 2) or wav.getcomptype() != "NONE":
+                SAMPLE_RATE,
+                1,
+                2,
+            ) or wav.getcomptype() != "NONE":
                 return None
             frames = wav.readframes(wav.getnframes())
     except (wave.Error, EOFError):
@@ -262,8 +265,9 @@ def _read_pcm_wav(path: Path) -> Any | None:
     return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def decode_audio(path: str | os.PathLike, *, ffmpeg: str | None = None,
-                 timeout: float = 3600.0) -> Any:
+def decode_audio(
+    path: str | os.PathLike, *, ffmpeg: str | None = None, timeout: float = 3600.0
+) -> Any:
     """A file's first audio stream as 16 kHz mono float32 samples (a numpy array).
 
     Our own 16 kHz mono WAVs are read directly (no second decode); anything else goes
@@ -295,8 +299,11 @@ def decode_audio(path: str | os.PathLike, *, ffmpeg: str | None = None,
     except FileNotFoundError as exc:
         raise StageError("ffmpeg is not installed", {"ffmpeg": binary}, permanent=False) from exc
     except subprocess.TimeoutExpired as exc:
-        raise StageError(f"Decoding the audio of {path.name} took over {timeout:g} s",
-                         {"path": str(path)}, permanent=False) from exc
+        raise StageError(
+            f"Decoding the audio of {path.name} took over {timeout:g} s",
+            {"path": str(path)},
+            permanent=False,
+        ) from exc
     if result.returncode != 0:
         stderr = result.stderr.decode("utf-8", "replace").strip()
         if "does not contain any stream" in stderr or "Output file is empty" in stderr:

@@ -52,7 +52,9 @@ class TeamAPIView(APIView):
         if not isinstance(payload, dict):
             raise InvalidRequest("Request body must be a JSON object")
         serializer = serializer_class(
-            data=payload, partial=partial, context={"request": self.request, "team": self.team},
+            data=payload,
+            partial=partial,
+            context={"request": self.request, "team": self.team},
             **kwargs,
         )
         serializer.is_valid(raise_exception=True)

@@ -158,8 +158,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
     elif isinstance(exc, exceptions.APIException):
-        body = {"code": str(exc.get_codes()) if isinstance(exc.get_codes(), str) else "error",
-                "message": str(exc.detail)}
+        body = {
+            "code": str(exc.get_codes()) if isinstance(exc.get_codes(), str) else "error",
+            "message": str(exc.detail),
+        }
         code = exc.status_code
     else:
         return None

@@ -99,7 +99,11 @@ def paginate(
     cursor: str | None,
 ) -> Page:
     """One page of `queryset` in (sort, id) order after `cursor`: one query, limit+1 rows."""
-    key = Coalesce(F(sort.column), Value(sort.null_as)) if sort.null_as is not None else F(sort.column)
+    key = (
+        Coalesce(F(sort.column), Value(sort.null_as))
+        if sort.null_as is not None
+        else F(sort.column)
+    )
     queryset = queryset.annotate(_sort_key=key)
     if cursor:
         payload = _decode(cursor)
@@ -143,9 +147,7 @@ def parse_sort(
 ) -> tuple[SortField, bool]:
     sort_by = params.get("sortBy") or default
     if sort_by not in fields:
-        raise InvalidRequest(
-            f"sortBy must be one of: {', '.join(fields)}", field="sortBy"
-        )
+        raise InvalidRequest(f"sortBy must be one of: {', '.join(fields)}", field="sortBy")
     order = (params.get("sortOrder") or "desc").lower()
     if order not in ("asc", "desc"):
         raise InvalidRequest("sortOrder must be asc or desc", field="sortOrder")

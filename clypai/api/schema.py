@@ -81,8 +81,10 @@ def envelope(serializer_class, *, many: bool = False, paginated: bool = False):
     """`{"success": true, "data": <serializer>}` (and `pagination` for lists)."""
     name = f"{serializer_class.__name__.removesuffix('Out')}{'List' if many else ''}Envelope"
     if name not in _cache:
-        fields = {"success": serializers.BooleanField(help_text="Always true."),
-                  "data": serializer_class(many=many)}
+        fields = {
+            "success": serializers.BooleanField(help_text="Always true."),
+            "data": serializer_class(many=many),
+        }
         if paginated:
             fields["pagination"] = PaginationObject()
         _cache[name] = inline_serializer(name=name, fields=fields)
@@ -92,43 +94,70 @@ def envelope(serializer_class, *, many: bool = False, paginated: bool = False):
 ERROR_EXAMPLES = {
     400: OpenApiExample(
         "invalid_request",
-        value={"success": False, "error": {"code": "invalid_request",
-                                            "message": "Source video URL is not accessible",
-                                            "field": "sourceVideoUrl"}},
-        response_only=True, status_codes=["400"],
+        value={
+            "success": False,
+            "error": {
+                "code": "invalid_request",
+                "message": "Source video URL is not accessible",
+                "field": "sourceVideoUrl",
+            },
+        },
+        response_only=True,
+        status_codes=["400"],
     ),
     401: OpenApiExample(
         "unauthorized",
-        value={"success": False, "error": {"code": "unauthorized",
-                                            "message": "Invalid or revoked API key"}},
-        response_only=True, status_codes=["401"],
+        value={
+            "success": False,
+            "error": {"code": "unauthorized", "message": "Invalid or revoked API key"},
+        },
+        response_only=True,
+        status_codes=["401"],
     ),
     404: OpenApiExample(
         "not_found",
         value={"success": False, "error": {"code": "not_found", "message": "Not found"}},
-        response_only=True, status_codes=["404"],
+        response_only=True,
+        status_codes=["404"],
     ),
     409: OpenApiExample(
         "conflict",
-        value={"success": False, "error": {"code": "clip_not_ready",
-                                            "message": "Clip cannot be exported while its status is pending",
-                                            "details": {"status": "pending"}}},
-        response_only=True, status_codes=["409"],
+        value={
+            "success": False,
+            "error": {
+                "code": "clip_not_ready",
+                "message": "Clip cannot be exported while its status is pending",
+                "details": {"status": "pending"},
+            },
+        },
+        response_only=True,
+        status_codes=["409"],
     ),
     413: OpenApiExample(
         "payload_too_large",
-        value={"success": False, "error": {"code": "payload_too_large",
-                                            "message": "File is larger than the upload limit",
-                                            "details": {"limit": 5368709120}}},
-        response_only=True, status_codes=["413"],
+        value={
+            "success": False,
+            "error": {
+                "code": "payload_too_large",
+                "message": "File is larger than the upload limit",
+                "details": {"limit": 5368709120},
+            },
+        },
+        response_only=True,
+        status_codes=["413"],
     ),
     429: OpenApiExample(
         "quota_exceeded",
-        value={"success": False, "error": {"code": "quota_exceeded",
-                                            "message": "Monthly clip generation quota exceeded",
-                                            "details": {"used": 100, "limit": 100,
-                                                        "resetAt": "2024-02-01T00:00:00Z"}}},
-        response_only=True, status_codes=["429"],
+        value={
+            "success": False,
+            "error": {
+                "code": "quota_exceeded",
+                "message": "Monthly clip generation quota exceeded",
+                "details": {"used": 100, "limit": 100, "resetAt": "2024-02-01T00:00:00Z"},
+            },
+        },
+        response_only=True,
+        status_codes=["429"],
     ),
 }
 

@@ -42,8 +42,15 @@ _CODES = {
 class ChoppityError(exceptions.APIException):
     """An error of this surface: an HTTP status, a code, a message, maybe a field."""
 
-    def __init__(self, status_code: int, code: str, message: str, *, field: str | None = None,
-                 details: dict | None = None):
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        details: dict | None = None,
+    ):
         super().__init__(detail=message)
         self.status_code, self.code, self.message = status_code, code, message
         self.field, self.details = field, details
@@ -57,8 +64,9 @@ def not_found(message: str = "Not found") -> ChoppityError:
     return ChoppityError(404, "NOT_FOUND", message)
 
 
-def error_body(code: str, message: str, *, field: str | None = None,
-               details: dict | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, message: str, *, field: str | None = None, details: dict | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if field:
         error["field"] = field

@@ -79,10 +79,12 @@ class ErrorObject(serializers.Serializer):
         "UNSUPPORTED_MEDIA_TYPE, INTERNAL_ERROR."
     )
     message = serializers.CharField(help_text="For people; may change.")
-    field = serializers.CharField(required=False,
-                                  help_text="The request field at fault, e.g. `source.url`.")
-    details = serializers.DictField(required=False,
-                                    help_text="For programs, e.g. a quota's used and limit.")
+    field = serializers.CharField(
+        required=False, help_text="The request field at fault, e.g. `source.url`."
+    )
+    details = serializers.DictField(
+        required=False, help_text="For programs, e.g. a quota's used and limit."
+    )
 
     class Meta:
         ref_name = "ChoppityErrorObject"
@@ -96,27 +98,51 @@ class ErrorOut(serializers.Serializer):
 
 
 _EXAMPLES = {
-    400: ("BAD_REQUEST", {"code": "BAD_REQUEST",
-                          "message": "Give source.url or source.upload_id, not both",
-                          "field": "source"}),
+    400: (
+        "BAD_REQUEST",
+        {
+            "code": "BAD_REQUEST",
+            "message": "Give source.url or source.upload_id, not both",
+            "field": "source",
+        },
+    ),
     401: ("UNAUTHORIZED", {"code": "UNAUTHORIZED", "message": "Invalid or revoked API key"}),
     404: ("NOT_FOUND", {"code": "NOT_FOUND", "message": "Job not found"}),
-    409: ("CONFLICT", {"code": "CONFLICT",
-                       "message": "Clip cannot be rendered while its status is processing; "
-                                  "wait until its preview is ready",
-                       "details": {"status": "processing"}}),
-    413: ("PAYLOAD_TOO_LARGE", {"code": "PAYLOAD_TOO_LARGE",
-                                "message": "File is larger than the upload limit",
-                                "details": {"limit": 5368709120}}),
-    429: ("QUOTA_EXCEEDED", {"code": "QUOTA_EXCEEDED",
-                             "message": "Monthly render minutes exceeded",
-                             "details": {"used_minutes": 59.5, "requested_minutes": 0.97,
-                                         "limit_minutes": 60, "reset_at": 1746057600000}}),
+    409: (
+        "CONFLICT",
+        {
+            "code": "CONFLICT",
+            "message": "Clip cannot be rendered while its status is processing; "
+            "wait until its preview is ready",
+            "details": {"status": "processing"},
+        },
+    ),
+    413: (
+        "PAYLOAD_TOO_LARGE",
+        {
+            "code": "PAYLOAD_TOO_LARGE",
+            "message": "File is larger than the upload limit",
+            "details": {"limit": 5368709120},
+        },
+    ),
+    429: (
+        "QUOTA_EXCEEDED",
+        {
+            "code": "QUOTA_EXCEEDED",
+            "message": "Monthly render minutes exceeded",
+            "details": {
+                "used_minutes": 59.5,
+                "requested_minutes": 0.97,
+                "limit_minutes": 60,
+                "reset_at": 1746057600000,
+            },
+        },
+    ),
 }
 
 _DESCRIPTIONS = {
     400: "Missing source, both url and upload_id provided, malformed URL, invalid language "
-         "code, or another invalid field (`error.field` names it).",
+    "code, or another invalid field (`error.field` names it).",
     401: "Missing or invalid credential.",
     404: "The id doesn't exist on your team (or is not a valid id).",
     409: "The clip is not ready for this yet.",
@@ -132,7 +158,10 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         responses[code] = OpenApiResponse(
             response=ErrorOut,
             description=_DESCRIPTIONS[code],
-            examples=[OpenApiExample(name, value={"error": error}, response_only=True,
-                                     status_codes=[str(code)])],
+            examples=[
+                OpenApiExample(
+                    name, value={"error": error}, response_only=True, status_codes=[str(code)]
+                )
+            ],
         )
     return responses

@@ -47,8 +47,11 @@ def render_get(*, team: Team, render_id: str) -> Clip:
     """The clip whose full render this is (render_id equals the clip's id)."""
     key = parse_uuid(render_id)
     clip = (
-        Clip.objects.filter(team=team, uuid=key, job__isnull=False).exclude(render_status="")
-        .first() if key else None
+        Clip.objects.filter(team=team, uuid=key, job__isnull=False)
+        .exclude(render_status="")
+        .first()
+        if key
+        else None
     )
     if clip is None:
         raise NotFound("Render not found")

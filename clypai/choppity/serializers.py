@@ -25,10 +25,18 @@ LINK_TTL_SECONDS = 3600
 
 
 class SourceIn(StrictSerializer):
-    url = serializers.CharField(required=False, allow_null=True, max_length=2048,
-                                help_text="Public https URL to a video file.")
-    upload_id = serializers.CharField(required=False, allow_null=True, max_length=64,
-                                      help_text="upload_id returned by POST /v1/uploads.")
+    url = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=2048,
+        help_text="Public https URL to a video file.",
+    )
+    upload_id = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=64,
+        help_text="upload_id returned by POST /v1/uploads.",
+    )
 
     class Meta:
         ref_name = "ChoppitySource"
@@ -47,24 +55,36 @@ class SourceIn(StrictSerializer):
 class ClipsCreateIn(StrictSerializer):
     source = SourceIn(help_text="Exactly one of source.url or source.upload_id.")
     criteria = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=1000,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=1000,
         help_text='Free-text description of what to look for (e.g. "funny moments", "key '
-        'points"). Defaults to general highlights.')
+        'points"). Defaults to general highlights.',
+    )
     target_duration = StrictFloatField(
-        required=False, allow_null=True, min_value=5, max_value=300,
-        help_text="Target clip length in seconds. Defaults to a model-chosen length per clip.")
+        required=False,
+        allow_null=True,
+        min_value=5,
+        max_value=300,
+        help_text="Target clip length in seconds. Defaults to a model-chosen length per clip.",
+    )
     language = serializers.CharField(
-        required=False, allow_null=True, max_length=8,
+        required=False,
+        allow_null=True,
+        max_length=8,
         help_text="ISO 639-1 code for the source language, e.g. en, es. Defaults to your "
-        "team's preferred language (else detected).")
+        "team's preferred language (else detected).",
+    )
 
     class Meta:
         ref_name = "ChoppityClipsCreate"
 
     def validate_language(self, value):
         if value is not None and not is_supported_language(value):
-            raise serializers.ValidationError(f'"{value}" is not an ISO 639-1 language code '
-                                              "this service transcribes")
+            raise serializers.ValidationError(
+                f'"{value}" is not an ISO 639-1 language code this service transcribes'
+            )
         return value
 
 
@@ -77,10 +97,15 @@ class UploadFileIn(serializers.Serializer):
 
 class UploadPresignIn(StrictSerializer):
     filename = serializers.CharField(max_length=255, help_text="The video's file name.")
-    size = serializers.IntegerField(required=False, allow_null=True, min_value=1,
-                                    help_text="Its size in bytes, checked against the limit.")
-    content_type = serializers.CharField(required=False, allow_null=True, allow_blank=True,
-                                         max_length=120)
+    size = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="Its size in bytes, checked against the limit.",
+    )
+    content_type = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=120
+    )
 
     class Meta:
         ref_name = "ChoppityUploadPresign"
@@ -102,10 +127,12 @@ class JobClipOut(serializers.Serializer):
     id = serializers.UUIDField(help_text="Pass to POST /v1/clips/:clipId/renders.")
     title = serializers.CharField(help_text="Model-generated title.")
     duration = serializers.FloatField(help_text="Length in seconds, two decimal places.")
-    score = serializers.FloatField(min_value=0, max_value=1,
-                                   help_text="Composite score, 0–1. Higher = more confident.")
+    score = serializers.FloatField(
+        min_value=0, max_value=1, help_text="Composite score, 0–1. Higher = more confident."
+    )
     preview_url = serializers.URLField(
-        required=False, help_text="One-hour signed MP4. Omitted while still rendering.")
+        required=False, help_text="One-hour signed MP4. Omitted while still rendering."
+    )
 
     class Meta:
         ref_name = "ChoppityClip"
@@ -114,23 +141,25 @@ class JobClipOut(serializers.Serializer):
 class JobOut(serializers.Serializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(
-        JOB_STATUSES, help_text="done only when every clip has its preview_url.")
+        JOB_STATUSES, help_text="done only when every clip has its preview_url."
+    )
     created_at = serializers.IntegerField(help_text="Unix-ms.")
     clips = JobClipOut(many=True, help_text="Empty until the pipeline produces clips.")
-    error = serializers.CharField(required=False,
-                                  help_text='Present only when status is "error".')
+    error = serializers.CharField(required=False, help_text='Present only when status is "error".')
 
     class Meta:
         ref_name = "ChoppityJob"
 
 
 class RenderCreatedOut(serializers.Serializer):
-    render_id = serializers.UUIDField(help_text="Equals the clipId. Pass to GET "
-                                                "/v1/renders/:renderId.")
+    render_id = serializers.UUIDField(
+        help_text="Equals the clipId. Pass to GET /v1/renders/:renderId."
+    )
     status = serializers.ChoiceField(
         ["queued", "processing"],
         help_text="queued on creation; a request while this clip's render is still "
-        "active answers that render.")
+        "active answers that render.",
+    )
     created_at = serializers.IntegerField(help_text="Unix-ms.")
 
     class Meta:
@@ -141,10 +170,10 @@ class RenderOut(serializers.Serializer):
     render_id = serializers.UUIDField()
     status = serializers.ChoiceField(JOB_STATUSES)
     created_at = serializers.IntegerField(help_text="Unix-ms, when this render was requested.")
-    output_url = serializers.URLField(required=False,
-                                      help_text="One-hour signed MP4; present once done.")
-    error = serializers.CharField(required=False,
-                                  help_text='Present only when status is "error".')
+    output_url = serializers.URLField(
+        required=False, help_text="One-hour signed MP4; present once done."
+    )
+    error = serializers.CharField(required=False, help_text='Present only when status is "error".')
 
     class Meta:
         ref_name = "ChoppityRender"
@@ -154,17 +183,18 @@ class UploadOut(serializers.Serializer):
     upload_id = serializers.UUIDField(help_text="Pass as source.upload_id to POST /v1/clips.")
     status = serializers.ChoiceField(
         ["ready", "pending"],
-        help_text="ready: stored (multipart upload). pending: PUT the file to upload_url "
-        "first.")
+        help_text="ready: stored (multipart upload). pending: PUT the file to upload_url first.",
+    )
     filename = serializers.CharField()
     size = serializers.IntegerField(required=False, help_text="Bytes stored.")
     created_at = serializers.IntegerField(help_text="Unix-ms.")
-    upload_url = serializers.URLField(required=False,
-                                      help_text="Presigned URL to PUT the file's bytes to.")
+    upload_url = serializers.URLField(
+        required=False, help_text="Presigned URL to PUT the file's bytes to."
+    )
     upload_method = serializers.ChoiceField(["PUT"], required=False)
-    expires_at = serializers.IntegerField(required=False,
-                                          help_text="Unix-ms after which upload_url stops "
-                                          "working.")
+    expires_at = serializers.IntegerField(
+        required=False, help_text="Unix-ms after which upload_url stops working."
+    )
 
     class Meta:
         ref_name = "ChoppityUpload"
@@ -227,13 +257,19 @@ def job_clip_body(job: Job, clip: Clip, request) -> dict:
 
 
 def render_created_body(clip: Clip) -> dict:
-    return {"render_id": str(clip.uuid), "status": clip.render_status,
-            "created_at": unix_ms(clip.render_requested_at)}
+    return {
+        "render_id": str(clip.uuid),
+        "status": clip.render_status,
+        "created_at": unix_ms(clip.render_requested_at),
+    }
 
 
 def render_body(clip: Clip, request) -> dict:
-    body = {"render_id": str(clip.uuid), "status": clip.render_status,
-            "created_at": unix_ms(clip.render_requested_at)}
+    body = {
+        "render_id": str(clip.uuid),
+        "status": clip.render_status,
+        "created_at": unix_ms(clip.render_requested_at),
+    }
     if clip.render_status == "done" and clip.video:
         body["output_url"] = _link(clip.video, request)
     if clip.render_status == "error":
@@ -242,5 +278,10 @@ def render_body(clip: Clip, request) -> dict:
 
 
 def upload_body(upload: Upload) -> dict:
-    return {"upload_id": str(upload.uuid), "status": "ready", "filename": upload.filename,
-            "size": upload.size_bytes, "created_at": unix_ms(upload.created_at)}
+    return {
+        "upload_id": str(upload.uuid),
+        "status": "ready",
+        "filename": upload.filename,
+        "size": upload.size_bytes,
+        "created_at": unix_ms(upload.created_at),
+    }

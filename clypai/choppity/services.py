@@ -62,17 +62,25 @@ def upload_presign(*, team: Team, filename: str, size: int | None = None) -> Pre
     if not storage_takes_presigned_puts():
         raise InvalidRequest(
             "This server stores files on local disk: send the video as multipart/form-data "
-            "with one `file` part", field="file")
+            "with one `file` part",
+            field="file",
+        )
     limit = settings.CLYPAI_MAX_UPLOAD_BYTES
     if size is not None and size > limit:
         raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
     upload_id = uuid.uuid4()
     safe = _safe_filename(filename)
     now = time.time()
-    url = default_storage.url(_pending_dir(team, upload_id) + safe,
-                              expire=PRESIGN_TTL_SECONDS, http_method="PUT")
-    return PresignedUpload(upload_id=upload_id, filename=safe, url=url,
-                           expires_at=now + PRESIGN_TTL_SECONDS, created_at=now)
+    url = default_storage.url(
+        _pending_dir(team, upload_id) + safe, expire=PRESIGN_TTL_SECONDS, http_method="PUT"
+    )
+    return PresignedUpload(
+        upload_id=upload_id,
+        filename=safe,
+        url=url,
+        expires_at=now + PRESIGN_TTL_SECONDS,
+        created_at=now,
+    )
 
 
 def upload_resolve(*, team: Team, upload_id) -> Upload:
@@ -92,7 +100,8 @@ def upload_resolve(*, team: Team, upload_id) -> Upload:
         files = []
     if not files:
         raise InvalidRequest(
-            "Unknown upload, or its file has not been PUT to its upload_url yet", field=_FIELD)
+            "Unknown upload, or its file has not been PUT to its upload_url yet", field=_FIELD
+        )
     name = directory + files[0]
     size = default_storage.size(name)
     limit = settings.CLYPAI_MAX_UPLOAD_BYTES
@@ -108,8 +117,12 @@ def upload_resolve(*, team: Team, upload_id) -> Upload:
     try:
         with transaction.atomic():
             return Upload.objects.create(
-                team=team, uuid=key, file=name, filename=files[0],
-                content_type=mimetypes.guess_type(files[0])[0] or "", size_bytes=size,
+                team=team,
+                uuid=key,
+                file=name,
+                filename=files[0],
+                content_type=mimetypes.guess_type(files[0])[0] or "",
+                size_bytes=size,
                 sha256=digest.hexdigest(),
             )
     except IntegrityError:  # a concurrent request recorded it first

@@ -44,8 +44,7 @@ TAGS = ["Choppity"]
 
 
 def _path_id(name: str, description: str) -> OpenApiParameter:
-    return OpenApiParameter(name, OpenApiTypes.UUID, OpenApiParameter.PATH,
-                            description=description)
+    return OpenApiParameter(name, OpenApiTypes.UUID, OpenApiParameter.PATH, description=description)
 
 
 class ChoppityView(APIView):
@@ -104,8 +103,11 @@ class ClipsView(ChoppityView):
             ),
         )
         body = {"job_id": str(job.pk), "status": "queued", "created_at": unix_ms(job.created_at)}
-        return Response(body, status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": f"/choppity/v1/clips/{job.pk}"})
+        return Response(
+            body,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/choppity/v1/clips/{job.pk}"},
+        )
 
 
 class JobView(ChoppityView):
@@ -140,8 +142,11 @@ class ClipRendersView(ChoppityView):
     def post(self, request, clipId: str):  # noqa: N803
         clip = selectors.clip_get(team=self.team, clip_id=clipId)
         clip = clip_services.render_request(clip)
-        return Response(render_created_body(clip), status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": f"/choppity/v1/renders/{clip.uuid}"})
+        return Response(
+            render_created_body(clip),
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/choppity/v1/renders/{clip.uuid}"},
+        )
 
 
 class RenderView(ChoppityView):
@@ -149,14 +154,16 @@ class RenderView(ChoppityView):
         operation_id="choppity_renders_retrieve",
         summary="Poll a full render",
         description="Its status and, once done, a one-hour signed output_url.",
-        parameters=[_path_id("renderId", "The render_id returned by POST "
-                                         "/v1/clips/:clipId/renders.")],
+        parameters=[
+            _path_id("renderId", "The render_id returned by POST /v1/clips/:clipId/renders.")
+        ],
         responses={200: RenderOut, **errors(401, 404)},
         tags=TAGS,
     )
     def get(self, request, renderId: str):  # noqa: N803
-        return Response(render_body(selectors.render_get(team=self.team, render_id=renderId),
-                                    request))
+        return Response(
+            render_body(selectors.render_get(team=self.team, render_id=renderId), request)
+        )
 
 
 class UploadsView(ChoppityView):
@@ -178,8 +185,9 @@ class UploadsView(ChoppityView):
         content_type = (request.content_type or "").split(";")[0].strip()
         if content_type == "application/json":
             data = self.validated(UploadPresignIn)
-            presigned = services.upload_presign(team=self.team, filename=data["filename"],
-                                                size=data.get("size"))
+            presigned = services.upload_presign(
+                team=self.team, filename=data["filename"], size=data.get("size")
+            )
             body = {
                 "upload_id": str(presigned.upload_id),
                 "status": "pending",
@@ -195,8 +203,11 @@ class UploadsView(ChoppityView):
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
             raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
         if content_type != "multipart/form-data":
-            raise InvalidRequest("Send the video as multipart/form-data with one `file` part "
-                                 "(or JSON {filename, size} for a presigned PUT)", field="file")
+            raise InvalidRequest(
+                "Send the video as multipart/form-data with one `file` part "
+                "(or JSON {filename, size} for a presigned PUT)",
+                field="file",
+            )
         uploaded = request.FILES.get("file")
         if upload_too_large(request):
             raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
@@ -205,7 +216,10 @@ class UploadsView(ChoppityView):
         if uploaded.size == 0:
             raise InvalidRequest("File is empty", field="file")
         upload = clip_services.upload_create(
-            team=self.team, file=uploaded, filename=uploaded.name,
-            content_type=uploaded.content_type or "", sha256=uploaded.sha256,
+            team=self.team,
+            file=uploaded,
+            filename=uploaded.name,
+            content_type=uploaded.content_type or "",
+            sha256=uploaded.sha256,
         )
         return Response(upload_body(upload), status=status.HTTP_201_CREATED)

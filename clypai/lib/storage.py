@@ -22,8 +22,9 @@ def _is_local(storage) -> bool:
     return isinstance(storage, FileSystemStorage)
 
 
-def signed_url(name: str, *, ttl_seconds: int, storage=None, download_name: str | None = None,
-               request=None) -> str:
+def signed_url(
+    name: str, *, ttl_seconds: int, storage=None, download_name: str | None = None, request=None
+) -> str:
     """A link to the stored file `name` that stops working after `ttl_seconds`."""
     storage = storage or default_storage
     if not _is_local(storage):

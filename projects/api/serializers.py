@@ -29,8 +29,9 @@ class ProjectOut(serializers.Serializer):
 class TokenIn(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=256, trim_whitespace=False)
-    teamId = serializers.CharField(required=False, max_length=40,
-                                   help_text="Which of the user's teams; required with several.")
+    teamId = serializers.CharField(
+        required=False, max_length=40, help_text="Which of the user's teams; required with several."
+    )
 
 
 class TokenOut(serializers.Serializer):

@@ -25,20 +25,30 @@ from .serializers import (
 
 
 class ProjectListCreateView(TeamAPIView):
-    @extend_schema(operation_id="projects_list", summary="List projects",
-                   responses={200: envelope(ProjectOut, many=True, paginated=True), **errors(400, 401)},
-                   tags=["Projects"])
+    @extend_schema(
+        operation_id="projects_list",
+        summary="List projects",
+        responses={200: envelope(ProjectOut, many=True, paginated=True), **errors(400, 401)},
+        tags=["Projects"],
+    )
     def get(self, request):
         sort, descending = parse_sort(request.query_params, selectors.PROJECT_SORTS)
         page = selectors.project_list(
-            team=self.team, sort=sort, descending=descending,
+            team=self.team,
+            sort=sort,
+            descending=descending,
             limit=parse_limit(request.query_params.get("limit")),
             cursor=request.query_params.get("cursor") or None,
         )
         return ok(ProjectOut(page.rows, many=True).data, pagination=page.pagination())
 
-    @extend_schema(operation_id="projects_create", summary="Create project", request=ProjectIn,
-                   responses={201: envelope(ProjectOut), **errors(400, 401)}, tags=["Projects"])
+    @extend_schema(
+        operation_id="projects_create",
+        summary="Create project",
+        request=ProjectIn,
+        responses={201: envelope(ProjectOut), **errors(400, 401)},
+        tags=["Projects"],
+    )
     def post(self, request):
         data = self.validated(ProjectIn)
         project = services.project_create(team=self.team, **data)
@@ -47,22 +57,35 @@ class ProjectListCreateView(TeamAPIView):
 
 
 class ProjectDetailView(TeamAPIView):
-    @extend_schema(operation_id="projects_retrieve", summary="Get project",
-                   responses={200: envelope(ProjectOut), **errors(401, 404)}, tags=["Projects"])
+    @extend_schema(
+        operation_id="projects_retrieve",
+        summary="Get project",
+        responses={200: envelope(ProjectOut), **errors(401, 404)},
+        tags=["Projects"],
+    )
     def get(self, request, project_id: str):
         return ok(ProjectOut(selectors.project_get(team=self.team, project_id=project_id)).data)
 
-    @extend_schema(operation_id="projects_update", summary="Update project", request=ProjectIn,
-                   responses={200: envelope(ProjectOut), **errors(400, 401, 404)}, tags=["Projects"])
+    @extend_schema(
+        operation_id="projects_update",
+        summary="Update project",
+        request=ProjectIn,
+        responses={200: envelope(ProjectOut), **errors(400, 401, 404)},
+        tags=["Projects"],
+    )
     def patch(self, request, project_id: str):
         project = selectors.project_get(team=self.team, project_id=project_id)
         data = self.validated(ProjectIn, partial=True)
         services.project_update(project=project, **data)
         return ok(ProjectOut(selectors.project_get(team=self.team, project_id=project_id)).data)
 
-    @extend_schema(operation_id="projects_destroy", summary="Delete project",
-                   description="Only an empty project that is not the team's default.",
-                   responses={200: envelope(ProjectOut), **errors(401, 404, 409)}, tags=["Projects"])
+    @extend_schema(
+        operation_id="projects_destroy",
+        summary="Delete project",
+        description="Only an empty project that is not the team's default.",
+        responses={200: envelope(ProjectOut), **errors(401, 404, 409)},
+        tags=["Projects"],
+    )
     def delete(self, request, project_id: str):
         project = selectors.project_get(team=self.team, project_id=project_id)
         services.project_delete(project=project)
@@ -73,10 +96,15 @@ class TokenView(TeamAPIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="auth_token", summary="Get a JWT for a user's credentials",
-                   description="The token goes in `Authorization: Bearer <token>`.",
-                   request=TokenIn, responses={200: envelope(TokenOut), **errors(400, 401)},
-                   tags=["Auth"], auth=[])
+    @extend_schema(
+        operation_id="auth_token",
+        summary="Get a JWT for a user's credentials",
+        description="The token goes in `Authorization: Bearer <token>`.",
+        request=TokenIn,
+        responses={200: envelope(TokenOut), **errors(400, 401)},
+        tags=["Auth"],
+        auth=[],
+    )
     def post(self, request):
         data = self.validated(TokenIn)
         user = user_for_credentials(username=data["username"], password=data["password"])
@@ -95,8 +123,14 @@ class TokenView(TeamAPIView):
                 raise InvalidRequest("User belongs to several teams: name one", field="teamId")
             membership = found[0]
         token, expires_at = jwt_issue(user=user, team=membership.team)
-        return ok({"token": token, "tokenType": "Bearer", "expiresAt": iso(expires_at),
-                   "teamId": membership.team_id})
+        return ok(
+            {
+                "token": token,
+                "tokenType": "Bearer",
+                "expiresAt": iso(expires_at),
+                "teamId": membership.team_id,
+            }
+        )
 
     @property
     def team(self):  # no team before authentication
@@ -105,8 +139,11 @@ class TokenView(TeamAPIView):
 
 def _require_owner(principal):
     if principal.user is None:
-        raise ApiError("Managing API keys needs a user's token or session, not an API key",
-                       code="forbidden", status_code=403)
+        raise ApiError(
+            "Managing API keys needs a user's token or session, not an API key",
+            code="forbidden",
+            status_code=403,
+        )
     is_owner = Membership.objects.filter(
         team=principal.team, user=principal.user, role=Membership.Role.OWNER
     ).exists()
@@ -115,28 +152,41 @@ def _require_owner(principal):
 
 
 class ApiKeyListCreateView(TeamAPIView):
-    @extend_schema(operation_id="api_keys_list", summary="List API keys (by prefix)",
-                   responses={200: envelope(ApiKeyOut, many=True), **errors(401)}, tags=["Auth"])
+    @extend_schema(
+        operation_id="api_keys_list",
+        summary="List API keys (by prefix)",
+        responses={200: envelope(ApiKeyOut, many=True), **errors(401)},
+        tags=["Auth"],
+    )
     def get(self, request):
         return ok(ApiKeyOut(selectors.api_key_list(team=self.team), many=True).data)
 
-    @extend_schema(operation_id="api_keys_create", summary="Create an API key",
-                   description="Team owners only, with a JWT or session. The key is shown once.",
-                   request=ApiKeyIn, responses={201: envelope(ApiKeyCreatedOut), **errors(400, 401, 403)},
-                   tags=["Auth"])
+    @extend_schema(
+        operation_id="api_keys_create",
+        summary="Create an API key",
+        description="Team owners only, with a JWT or session. The key is shown once.",
+        request=ApiKeyIn,
+        responses={201: envelope(ApiKeyCreatedOut), **errors(400, 401, 403)},
+        tags=["Auth"],
+    )
     def post(self, request):
         _require_owner(self.principal)
         data = self.validated(ApiKeyIn)
-        created = services.api_key_create(team=self.team, name=data.get("name", ""),
-                                          created_by=self.principal.user)
+        created = services.api_key_create(
+            team=self.team, name=data.get("name", ""), created_by=self.principal.user
+        )
         body = ApiKeyOut(created.api_key).data
         body["key"] = created.raw_key
         return ok(body, status_code=201)
 
 
 class ApiKeyDetailView(TeamAPIView):
-    @extend_schema(operation_id="api_keys_revoke", summary="Revoke an API key",
-                   responses={200: envelope(ApiKeyOut), **errors(401, 403, 404)}, tags=["Auth"])
+    @extend_schema(
+        operation_id="api_keys_revoke",
+        summary="Revoke an API key",
+        responses={200: envelope(ApiKeyOut), **errors(401, 403, 404)},
+        tags=["Auth"],
+    )
     def delete(self, request, key_id: str):
         _require_owner(self.principal)
         api_key = selectors.api_key_get(team=self.team, key_id=key_id)

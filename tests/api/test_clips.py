@@ -78,8 +78,9 @@ def test_it_puts_a_clip_without_project_in_the_teams_default_project(api, team):
 
 
 def test_it_keeps_a_requested_time_range_and_its_duration(api):
-    response = create(api, {"sourceVideoUrl": "https://example.com/a.mp4",
-                            "startTime": 120.5, "endTime": 165.7})
+    response = create(
+        api, {"sourceVideoUrl": "https://example.com/a.mp4", "startTime": 120.5, "endTime": 165.7}
+    )
     clip = response.json()["data"]
     assert (clip["startTime"], clip["endTime"], clip["duration"]) == (120.5, 165.7, 45.2)
 
@@ -99,28 +100,51 @@ def test_it_keeps_a_requested_time_range_and_its_duration(api):
         ({"sourceVideoUrl": "https://e.com/a.mp4", "startTime": 10, "endTime": 5}, "endTime"),
         ({"sourceVideoUrl": "https://e.com/a.mp4", "startTime": -1, "endTime": 5}, "startTime"),
         ({"sourceVideoUrl": "https://e.com/a.mp4", "startTime": "10", "endTime": 20}, "startTime"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"aspectRatio": "3:2"}},
-         "config.aspectRatio"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"platform": "myspace"}},
-         "config.platform"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"maxDuration": 14}},
-         "config.maxDuration"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"maxDuration": 301}},
-         "config.maxDuration"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"enableCaptions": "yes"}},
-         "config.enableCaptions"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"brandKitId": "brand_nope"}},
-         "config.brandKitId"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"language": "xx"}},
-         "config.language"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "config": {"aspect_ratio": "9:16"}},
-         "config.aspect_ratio"),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"aspectRatio": "3:2"}},
+            "config.aspectRatio",
+        ),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"platform": "myspace"}},
+            "config.platform",
+        ),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"maxDuration": 14}},
+            "config.maxDuration",
+        ),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"maxDuration": 301}},
+            "config.maxDuration",
+        ),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"enableCaptions": "yes"}},
+            "config.enableCaptions",
+        ),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"brandKitId": "brand_nope"}},
+            "config.brandKitId",
+        ),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"language": "xx"}},
+            "config.language",
+        ),
+        (
+            {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"aspect_ratio": "9:16"}},
+            "config.aspect_ratio",
+        ),
         ({"sourceVideoUrl": "https://e.com/a.mp4", "config": "9:16"}, "config"),
         ({"sourceVideoUrl": "https://e.com/a.mp4", "projectId": "proj_nope"}, "projectId"),
         ({"sourceVideoUrl": "https://e.com/a.mp4", "colour": "red"}, "colour"),
         ({"sourceUploadId": "upl_nope"}, "sourceUploadId"),
-        ({"sourceVideoUrl": "https://e.com/a.mp4", "startTime": 0, "endTime": 100,
-          "config": {"maxDuration": 30}}, "endTime"),
+        (
+            {
+                "sourceVideoUrl": "https://e.com/a.mp4",
+                "startTime": 0,
+                "endTime": 100,
+                "config": {"maxDuration": 30},
+            },
+            "endTime",
+        ),
     ],
 )
 def test_it_rejects_a_bad_request_naming_the_field_and_creates_nothing(api, team, body, field):
@@ -155,16 +179,26 @@ def test_it_refuses_another_teams_project_and_brand_kit(api, other_caller):
     brand_kit = BrandKitFactory(team=other_caller.team)
     response = create(api, {"sourceVideoUrl": "https://e.com/a.mp4", "projectId": project.pk})
     assert error_of(response)["field"] == "projectId"
-    response = create(api, {"sourceVideoUrl": "https://e.com/a.mp4",
-                            "config": {"brandKitId": brand_kit.pk}})
+    response = create(
+        api, {"sourceVideoUrl": "https://e.com/a.mp4", "config": {"brandKitId": brand_kit.pk}}
+    )
     assert error_of(response)["field"] == "config.brandKitId"
 
 
 def test_it_applies_its_own_brand_kit(api, team):
     brand_kit = BrandKitFactory(team=team)
-    response = create(api, {"sourceVideoUrl": "https://e.com/a.mp4",
-                            "config": {"brandKitId": brand_kit.pk, "criteria": "funny moments",
-                                       "language": "en", "maxDuration": 60}})
+    response = create(
+        api,
+        {
+            "sourceVideoUrl": "https://e.com/a.mp4",
+            "config": {
+                "brandKitId": brand_kit.pk,
+                "criteria": "funny moments",
+                "language": "en",
+                "maxDuration": 60,
+            },
+        },
+    )
     config = response.json()["data"]["config"]
     assert config["brandKitId"] == brand_kit.pk
     assert config["criteria"] == "funny moments"
@@ -185,29 +219,57 @@ def test_it_rejects_a_body_that_is_not_an_object(api):
 
 
 def test_it_gets_a_clip_with_every_field(api, team):
-    clip = ClipFactory(team=team, status="completed", start_time=1.0, end_time=3.5, duration=2.5,
-                       metadata={"hooks": [{"time": 1.2, "text": "Watch this", "confidence": 0.9}],
-                                 "highlights": [1.5], "sentiment": "positive",
-                                 "topics": ["demo"]})
+    clip = ClipFactory(
+        team=team,
+        status="completed",
+        start_time=1.0,
+        end_time=3.5,
+        duration=2.5,
+        metadata={
+            "hooks": [{"time": 1.2, "text": "Watch this", "confidence": 0.9}],
+            "highlights": [1.5],
+            "sentiment": "positive",
+            "topics": ["demo"],
+        },
+    )
     response = api.get(f"/v1/clips/{clip.pk}")
     assert response.status_code == 200
     data = response.json()["data"]
-    assert set(data) >= {"id", "projectId", "name", "sourceVideoUrl", "status", "duration",
-                         "startTime", "endTime", "config", "outputs", "metadata", "createdAt",
-                         "updatedAt"}
+    assert set(data) >= {
+        "id",
+        "projectId",
+        "name",
+        "sourceVideoUrl",
+        "status",
+        "duration",
+        "startTime",
+        "endTime",
+        "config",
+        "outputs",
+        "metadata",
+        "createdAt",
+        "updatedAt",
+    }
     assert data["metadata"]["hooks"][0]["text"] == "Watch this"
     assert data["metadata"]["sentiment"] == "positive"
     assert data["duration"] == 2.5
 
 
 def test_a_failed_clip_says_why(api, team):
-    clip = ClipFactory(team=team, status="failed", error="Clip generation failed: no video stream",
-                       error_code="processing_failed", error_details={"streams": ["audio"]})
+    clip = ClipFactory(
+        team=team,
+        status="failed",
+        error="Clip generation failed: no video stream",
+        error_code="processing_failed",
+        error_details={"streams": ["audio"]},
+    )
     data = api.get(f"/v1/clips/{clip.pk}").json()["data"]
     assert data["status"] == "failed"
-    assert data["error"] == {"code": "processing_failed",
-                             "message": "Clip generation failed: no video stream",
-                             "details": {"streams": ["audio"]}}
+    assert data["error"] == {
+        "code": "processing_failed",
+        "message": "Clip generation failed: no video stream",
+        "details": {"streams": ["audio"]},
+    }
 
 
 def test_another_teams_clip_is_not_found(api, other_caller):

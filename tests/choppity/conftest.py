@@ -44,15 +44,25 @@ def other_chop(other_caller) -> APIClient:
 
 def make_job(team, *, status=Job.Status.PROCESSING, clips=0, previews=0, **fields) -> Job:
     """A job with `clips` selected clips, the first `previews` of them with a preview."""
-    job = Job.objects.create(team=team, project=default_project(team=team),
-                             source_url="https://example.com/podcast.mp4", status=status,
-                             **fields)
+    job = Job.objects.create(
+        team=team,
+        project=default_project(team=team),
+        source_url="https://example.com/podcast.mp4",
+        status=status,
+        **fields,
+    )
     for rank in range(1, clips + 1):
         clip = Clip.objects.create(
-            team=team, project=job.project, job=job, rank=rank, name=f"Moment {rank}",
-            start_time=10.0 * rank, end_time=10.0 * rank + 58.333, duration=58.333,
-            score=0.9134 - rank / 100, status=Clip.Status.COMPLETED if rank <= previews
-            else Clip.Status.PROCESSING,
+            team=team,
+            project=job.project,
+            job=job,
+            rank=rank,
+            name=f"Moment {rank}",
+            start_time=10.0 * rank,
+            end_time=10.0 * rank + 58.333,
+            duration=58.333,
+            score=0.9134 - rank / 100,
+            status=Clip.Status.COMPLETED if rank <= previews else Clip.Status.PROCESSING,
         )
         if rank <= previews:
             clip.preview.save("p.mp4", ContentFile(b"\x00\x00\x00\x18ftypmp42"), save=True)
@@ -88,7 +98,7 @@ def burst_worker(settings, media_root, tmp_path):
     env = dict(os.environ)
     env.update(
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-                     f"/{db['NAME']}",
+        f"/{db['NAME']}",
         REDIS_URL=settings.RQ_QUEUES["render"]["URL"],
         CLYPAI_JOBS_INLINE="false",
         MEDIA_ROOT=str(media_root),
@@ -105,9 +115,20 @@ def burst_worker(settings, media_root, tmp_path):
         with open(log, "ab") as out:
             # One process for every job (no fork per job): models load once per worker.
             done = subprocess.run(
-                [sys.executable, "manage.py", "rqworker", *queues, "--burst",
-                 "--worker-class", "rq.worker.SimpleWorker"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                [
+                    sys.executable,
+                    "manage.py",
+                    "rqworker",
+                    *queues,
+                    "--burst",
+                    "--worker-class",
+                    "rq.worker.SimpleWorker",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
             )
         assert done.returncode == 0, log.read_text()[-4000:]
 

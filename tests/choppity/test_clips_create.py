@@ -15,8 +15,12 @@ from tests.factories import UploadFactory
 
 pytestmark = pytest.mark.django_db
 
-URL_EXAMPLE = {"source": {"url": "https://example.com/podcast.mp4"}, "criteria": "funny moments",
-               "target_duration": 60, "language": "en"}
+URL_EXAMPLE = {
+    "source": {"url": "https://example.com/podcast.mp4"},
+    "criteria": "funny moments",
+    "target_duration": 60,
+    "language": "en",
+}
 
 
 def create(client, body, **kwargs):
@@ -33,20 +37,29 @@ def test_it_answers_202_queued_with_a_uuid_and_unix_ms_for_the_documents_url_exa
     assert before - 1000 <= body["created_at"] <= int(time.time() * 1000) + 1000
     job = Job.objects.get(pk=uuid.UUID(body["job_id"]))
     assert response["Location"] == f"/choppity/v1/clips/{job.pk}"
-    assert (job.team, job.source_url, job.criteria, job.target_duration, job.language,
-            job.render, job.status) == (team, "https://example.com/podcast.mp4", "funny moments",
-                                        60.0, "en", "preview", "queued")
+    assert (
+        job.team,
+        job.source_url,
+        job.criteria,
+        job.target_duration,
+        job.language,
+        job.render,
+        job.status,
+    ) == (team, "https://example.com/podcast.mp4", "funny moments", 60.0, "en", "preview", "queued")
     assert MonthlyUsage.objects.get(team=team).clips_created == 1
 
 
 def test_it_starts_a_job_from_an_upload_of_the_team(chop, team):
     upload = UploadFactory(team=team)
-    response = create(chop, {"source": {"upload_id": str(upload.uuid)},
-                             "criteria": "key insights"})
+    response = create(chop, {"source": {"upload_id": str(upload.uuid)}, "criteria": "key insights"})
     assert response.status_code == 202, response.content
     job = Job.objects.get(pk=response.json()["job_id"])
     assert (job.upload, job.source_url, job.criteria, job.target_duration) == (
-        upload, "", "key insights", None)
+        upload,
+        "",
+        "key insights",
+        None,
+    )
 
 
 def test_the_language_defaults_to_the_teams_preferred_language_else_auto(chop, team):
@@ -69,8 +82,15 @@ def test_the_language_defaults_to_the_teams_preferred_language_else_auto(chop, t
         ({"source": None}, "source"),
         ({"source": "https://example.com/podcast.mp4"}, "source"),
         ({"source": {"url": None, "upload_id": None}}, "source"),
-        ({"source": {"url": "https://example.com/a.mp4",
-                     "upload_id": "9f8e7d6c-5b4a-3c2b-1a09-0f8e7d6c5b4a"}}, "source"),
+        (
+            {
+                "source": {
+                    "url": "https://example.com/a.mp4",
+                    "upload_id": "9f8e7d6c-5b4a-3c2b-1a09-0f8e7d6c5b4a",
+                }
+            },
+            "source",
+        ),
         ({"source": {"url": "not a url"}}, "source.url"),
         ({"source": {"url": "ftp://example.com/podcast.mp4"}}, "source.url"),
         ({"source": {"url": "https://user:secret@example.com/podcast.mp4"}}, "source.url"),
@@ -99,15 +119,17 @@ def test_it_refuses_an_invalid_request_naming_the_field(chop, body, field):
 
 def test_a_body_that_is_not_a_json_object_is_a_bad_request(chop):
     error_of(create(chop, ["source"]), 400, "BAD_REQUEST")
-    error_of(chop.post("/choppity/v1/clips", "{not json", content_type="application/json"),
-             400, "BAD_REQUEST")
+    error_of(
+        chop.post("/choppity/v1/clips", "{not json", content_type="application/json"),
+        400,
+        "BAD_REQUEST",
+    )
     error_of(chop.post("/choppity/v1/clips", {"source": "x"}), 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 def test_another_teams_upload_is_unknown_here(chop, other_caller):
     upload = UploadFactory(team=other_caller.team)
-    error = error_of(create(chop, {"source": {"upload_id": str(upload.uuid)}}), 400,
-                     "BAD_REQUEST")
+    error = error_of(create(chop, {"source": {"upload_id": str(upload.uuid)}}), 400, "BAD_REQUEST")
     assert error["field"] == "source.upload_id"
     assert Job.objects.count() == 0
 

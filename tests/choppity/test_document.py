@@ -38,8 +38,9 @@ def document_examples() -> tuple[list[str], str]:
         pytest.fail(f"the Choppity document is not at {SEED}")
     text = SEED.read_text()
     curls = re.findall(r"curl -X POST \S+(?: \\ -H \"[^\"]*\")*(?: \\ -d '[^']*')?", text)
-    fetch = re.search(r"const res = await fetch\(.*?const \{ job_id \} = await res\.json\(\);",
-                      text, re.S)
+    fetch = re.search(
+        r"const res = await fetch\(.*?const \{ job_id \} = await res\.json\(\);", text, re.S
+    )
     assert len(curls) == 3 and fetch, "the document's examples changed"
     return curls, fetch.group(0)
 
@@ -66,8 +67,13 @@ class Client:
             "curl() { command curl --silent --show-error --write-out '\\n%{http_code}' \"$@\"; }\n"
             + command.replace(DOC_BASE, self.base).replace(" \\ ", " \\\n")
         )
-        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "CHOPPITY_KEY": self.key, **env})
+        done = subprocess.run(
+            ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CHOPPITY_KEY": self.key, **env},
+        )
         assert done.returncode == 0, done.stderr
         body, _, code = done.stdout.rpartition("\n")
         return int(code), json.loads(body)
@@ -79,11 +85,18 @@ class Client:
         code = example.replace(DOC_BASE, self.base)
         for old, new in replace.items():
             code = code.replace(old, new)
-        script = (f"(async () => {{ {code}\n"
-                  "process.stdout.write(JSON.stringify({status: res.status, job_id})); })()"
-                  ".catch((e) => { console.error(e); process.exit(1); });")
-        done = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60,
-                              env={**os.environ, "CHOPPITY_KEY": self.key})
+        script = (
+            f"(async () => {{ {code}\n"
+            "process.stdout.write(JSON.stringify({status: res.status, job_id})); })()"
+            ".catch((e) => { console.error(e); process.exit(1); });"
+        )
+        done = subprocess.run(
+            [node, "-e", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CHOPPITY_KEY": self.key},
+        )
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         return result["status"], result["job_id"]
@@ -100,8 +113,16 @@ def assert_mp4(content: bytes, *, duration: float, tmp_path, name: str) -> dict:
 
 
 def test_the_documents_examples_run_through_to_previews_and_a_full_render(
-        live_server, caller, other_caller, settings, media_server, burst_worker, rq_queues,
-        shared_media, tmp_path):
+    live_server,
+    caller,
+    other_caller,
+    settings,
+    media_server,
+    burst_worker,
+    rq_queues,
+    shared_media,
+    tmp_path,
+):
     settings.CLYPAI_URL_ALLOWLIST = ["127.0.0.1"]
     settings.CLYPAI_JOB_CLIP_COUNT = 1  # one clip a job keeps this test near a minute
     client = Client(f"{live_server.url}/choppity/v1", caller.key)
@@ -111,8 +132,9 @@ def test_the_documents_examples_run_through_to_previews_and_a_full_render(
     # A real talking-head video, through /choppity/v1/uploads.
     video = shared_media / VIDEO
     with open(video, "rb") as fh:
-        uploaded = client.session.post(f"{client.base}/uploads", timeout=60,
-                                       files={"file": (video.name, fh, "video/mp4")})
+        uploaded = client.session.post(
+            f"{client.base}/uploads", timeout=60, files={"file": (video.name, fh, "video/mp4")}
+        )
     assert uploaded.status_code == 201, uploaded.text
     upload_id = uploaded.json()["upload_id"]
 
@@ -150,21 +172,29 @@ def test_the_documents_examples_run_through_to_previews_and_a_full_render(
     burst_worker("render")
     done = {job_id: client.job(job_id) for job_id in jobs}
     for job_id, polled in done.items():
-        assert polled["status"] == "done", (polled, list(Clip.objects.filter(job_id=job_id)
-                                                         .values("status", "error")))
+        assert polled["status"] == "done", (
+            polled,
+            list(Clip.objects.filter(job_id=job_id).values("status", "error")),
+        )
         for clip in polled["clips"]:
             preview = requests.get(clip["preview_url"], timeout=30)  # no credentials: signed
             assert preview.status_code == 200
-            assert_mp4(preview.content, duration=clip["duration"], tmp_path=tmp_path,
-                       name=f"preview-{clip['id']}.mp4")
+            assert_mp4(
+                preview.content,
+                duration=clip["duration"],
+                tmp_path=tmp_path,
+                name=f"preview-{clip['id']}.mp4",
+            )
     # Another team sees none of it.
     other = Client(client.base, other_caller.key)
     assert other.get(f"/clips/{upload_job}").status_code == 404
 
     # The document's third curl: a full render of a clip picked from the previews (the
     # shortest, as full renders cost render minutes).
-    best = min((clip for polled in done.values() for clip in polled["clips"]),
-               key=lambda clip: clip["duration"])
+    best = min(
+        (clip for polled in done.values() for clip in polled["clips"]),
+        key=lambda clip: clip["duration"],
+    )
     status, render = client.curl(curl_render, CLIP_ID=best["id"])
     assert status == 202, render
     assert (render["render_id"], render["status"]) == (best["id"], "queued")
@@ -213,6 +243,9 @@ def test_every_row_of_the_error_table_over_http(live_server, caller, other_calle
     for job_id in (theirs.pk, uuid.uuid4(), "not-an-id"):
         expect(requests.get(f"{base}/clips/{job_id}", headers=key, timeout=30), 404, "NOT_FOUND")
     for clip_id in (their_clip, uuid.uuid4(), "not-an-id"):
-        expect(requests.post(f"{base}/clips/{clip_id}/renders", headers=key, timeout=30), 404,
-               "NOT_FOUND")
+        expect(
+            requests.post(f"{base}/clips/{clip_id}/renders", headers=key, timeout=30),
+            404,
+            "NOT_FOUND",
+        )
     assert not Job.objects.filter(team=caller.team).exists()

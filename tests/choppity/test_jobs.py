@@ -25,21 +25,35 @@ def poll(client, job):
 
 def test_a_queued_job_answers_its_id_status_time_and_no_clips(chop, team, job_factory):
     job = job_factory(team, status=Job.Status.QUEUED)
-    assert poll(chop, job) == {"job_id": str(job.pk), "status": "queued",
-                               "created_at": int(job.created_at.timestamp() * 1000), "clips": []}
+    assert poll(chop, job) == {
+        "job_id": str(job.pk),
+        "status": "queued",
+        "created_at": int(job.created_at.timestamp() * 1000),
+        "clips": [],
+    }
 
 
 def test_while_previews_render_it_is_processing_with_a_populated_clips_array(
-        chop, team, job_factory):
+    chop, team, job_factory
+):
     job = job_factory(team, clips=2, previews=1)
     body = poll(chop, job)
     assert body["status"] == "processing"
     first, second = body["clips"]
     clips = list(job.clips.order_by("rank"))
-    assert first == {"id": str(clips[0].uuid), "title": "Moment 1", "duration": 58.33,
-                     "score": 0.9, "preview_url": first["preview_url"]}
-    assert second == {"id": str(clips[1].uuid), "title": "Moment 2", "duration": 58.33,
-                      "score": 0.89}  # no preview_url while it renders
+    assert first == {
+        "id": str(clips[0].uuid),
+        "title": "Moment 1",
+        "duration": 58.33,
+        "score": 0.9,
+        "preview_url": first["preview_url"],
+    }
+    assert second == {
+        "id": str(clips[1].uuid),
+        "title": "Moment 2",
+        "duration": 58.33,
+        "score": 0.89,
+    }  # no preview_url while it renders
 
 
 def test_it_is_done_only_when_every_clip_has_its_preview(chop, team, job_factory):
@@ -51,7 +65,8 @@ def test_it_is_done_only_when_every_clip_has_its_preview(chop, team, job_factory
 
 
 def test_a_finished_job_with_a_clip_lacking_its_preview_is_an_error_not_done(
-        chop, team, job_factory):
+    chop, team, job_factory
+):
     # The pipeline is over, so that preview will never come: polling forever helps no one.
     job = job_factory(team, status=Job.Status.DONE, clips=2, previews=1)
     body = poll(chop, job)
@@ -96,14 +111,19 @@ def test_another_teams_job_is_not_found(chop, other_caller, job_factory):
 def test_a_key_a_bearer_key_and_a_bearer_jwt_all_work(caller, team, job_factory):
     job = job_factory(team)
     client = caller.client.__class__()
-    for header in (f"Key {caller.key}", f"Bearer {caller.key}",
-                   f"Bearer {jwt_issue(user=MembershipFactory(team=team).user, team=team)[0]}"):
+    for header in (
+        f"Key {caller.key}",
+        f"Bearer {caller.key}",
+        f"Bearer {jwt_issue(user=MembershipFactory(team=team).user, team=team)[0]}",
+    ):
         client.credentials(HTTP_AUTHORIZATION=header)
         assert client.get(f"/choppity/v1/clips/{job.pk}").status_code == 200, header
 
 
-@pytest.mark.parametrize("header", [None, "Key clyp_nope", "Bearer clyp_nope",
-                                    "Bearer not.a.jwt", "Key", "Basic dXNlcjpwdw=="])
+@pytest.mark.parametrize(
+    "header",
+    [None, "Key clyp_nope", "Bearer clyp_nope", "Bearer not.a.jwt", "Key", "Basic dXNlcjpwdw=="],
+)
 def test_a_missing_or_invalid_credential_is_unauthorized(anon, team, job_factory, header):
     job = job_factory(team)
     if header:
@@ -113,8 +133,16 @@ def test_a_missing_or_invalid_credential_is_unauthorized(anon, team, job_factory
     assert response["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("path", ["/choppity/v1/nope", "/choppity/v2/clips", "/choppity/",
-                                  "/choppity/v1/clips/x/renders/y", "/choppity/v1/clips/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/choppity/v1/nope",
+        "/choppity/v2/clips",
+        "/choppity/",
+        "/choppity/v1/clips/x/renders/y",
+        "/choppity/v1/clips/",
+    ],
+)
 def test_unknown_paths_under_choppity_answer_not_found_in_the_same_shape(anon, chop, path):
     for client in (anon, chop):
         error_of(client.get(path), 404, "NOT_FOUND")

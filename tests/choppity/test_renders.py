@@ -31,8 +31,9 @@ def render_seconds(team) -> float:
     return usage.render_seconds if usage else 0.0
 
 
-def test_it_queues_a_full_render_with_an_empty_body(chop, team, clip, rq_queues,
-                                                    django_capture_on_commit_callbacks):
+def test_it_queues_a_full_render_with_an_empty_body(
+    chop, team, clip, rq_queues, django_capture_on_commit_callbacks
+):
     before = int(time.time() * 1000)
     with django_capture_on_commit_callbacks(execute=True):
         response = trigger(chop, clip.uuid)
@@ -52,8 +53,9 @@ def test_it_queues_a_full_render_with_an_empty_body(chop, team, clip, rq_queues,
     assert render_seconds(team) == pytest.approx(58.333)
 
 
-def test_there_is_at_most_one_active_render_per_clip(chop, team, clip, rq_queues,
-                                                     django_capture_on_commit_callbacks):
+def test_there_is_at_most_one_active_render_per_clip(
+    chop, team, clip, rq_queues, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         first = trigger(chop, clip.uuid).json()
     for active in ("queued", "processing"):
@@ -104,11 +106,11 @@ def test_a_clip_whose_preview_is_not_ready_cannot_be_rendered_yet(chop, team, jo
 
 
 def test_another_teams_clip_a_job_id_and_malformed_ids_are_not_found(
-        chop, other_caller, job_factory, team):
+    chop, other_caller, job_factory, team
+):
     theirs = job_factory(other_caller.team, status=Job.Status.DONE, clips=1, previews=1)
     mine = job_factory(team, status=Job.Status.DONE, clips=1, previews=1)
-    for clip_id in (theirs.clips.get().uuid, mine.pk, uuid.uuid4(), "nope",
-                    mine.clips.get().pk):
+    for clip_id in (theirs.clips.get().uuid, mine.pk, uuid.uuid4(), "nope", mine.clips.get().pk):
         error_of(trigger(chop, clip_id), 404, "NOT_FOUND")
         error_of(chop.get(f"/choppity/v1/renders/{clip_id}"), 404, "NOT_FOUND")
     assert not Clip.objects.exclude(render_status="").exists()
@@ -136,8 +138,9 @@ def test_the_render_answers_its_status_and_once_done_a_signed_output_url(chop, c
     output = chop.__class__().get(body["output_url"].removeprefix("http://testserver"))
     assert b"".join(output.streaming_content) == b"\x00\x00\x00\x18ftypisom-full"
 
-    Clip.objects.filter(pk=clip.pk).update(render_status="error",
-                                           render_error="Render failed: disk full")
+    Clip.objects.filter(pk=clip.pk).update(
+        render_status="error", render_error="Render failed: disk full"
+    )
     body = chop.get(f"/choppity/v1/renders/{clip.uuid}").json()
     assert (body["status"], body["error"]) == ("error", "Render failed: disk full")
     assert "output_url" not in body

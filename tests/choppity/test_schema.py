@@ -32,15 +32,23 @@ def test_it_is_a_valid_openapi_document_of_exactly_the_choppity_routes(document)
     routes = {}
     for pattern in choppity_urls.urlpatterns:
         view = getattr(pattern.callback, "view_class", None)
-        if isinstance(pattern, URLPattern) and view and view.__module__.startswith(
-                "clypai.choppity"):
+        if (
+            isinstance(pattern, URLPattern)
+            and view
+            and view.__module__.startswith("clypai.choppity")
+        ):
             path = "/choppity/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
             routes[path] = {m for m in HTTP_METHODS if hasattr(view, m)}
-    assert set(routes) == {"/choppity/v1/clips", "/choppity/v1/clips/{jobId}",
-                           "/choppity/v1/clips/{clipId}/renders",
-                           "/choppity/v1/renders/{renderId}", "/choppity/v1/uploads"}
-    assert {path: {m for m in item if m in HTTP_METHODS}
-            for path, item in document["paths"].items()} == routes
+    assert set(routes) == {
+        "/choppity/v1/clips",
+        "/choppity/v1/clips/{jobId}",
+        "/choppity/v1/clips/{clipId}/renders",
+        "/choppity/v1/renders/{renderId}",
+        "/choppity/v1/uploads",
+    }
+    assert {
+        path: {m for m in item if m in HTTP_METHODS} for path, item in document["paths"].items()
+    } == routes
 
 
 def test_every_4xx_answer_is_the_documents_error_shape(document):
@@ -67,9 +75,15 @@ def test_the_native_document_leaves_this_surface_out(anon, document):
 
 def test_spectacular_validates_it_without_warnings(tmp_path):
     out = tmp_path / "choppity.yaml"
-    call_command("spectacular", "--generator-class",
-                 "clypai.choppity.schema.ChoppitySchemaGenerator", "--validate",
-                 "--fail-on-warn", "--file", str(out))
+    call_command(
+        "spectacular",
+        "--generator-class",
+        "clypai.choppity.schema.ChoppitySchemaGenerator",
+        "--validate",
+        "--fail-on-warn",
+        "--file",
+        str(out),
+    )
     assert "/choppity/v1/clips/{jobId}:" in out.read_text()
 
 
@@ -79,25 +93,52 @@ def test_real_answers_match_the_documented_schemas(document, chop, team, job_fac
         schema = schema_of(document["paths"][path][method], code)
         assert conforms(document, schema, response.json()) == []
 
-    check("/choppity/v1/clips", "post", "202", chop.post(
-        "/choppity/v1/clips", {"source": {"url": "https://example.com/podcast.mp4"}},
-        format="json"))
-    check("/choppity/v1/clips", "post", "400", chop.post(
-        "/choppity/v1/clips", {"source": {"url": "nope"}}, format="json"))
+    check(
+        "/choppity/v1/clips",
+        "post",
+        "202",
+        chop.post(
+            "/choppity/v1/clips",
+            {"source": {"url": "https://example.com/podcast.mp4"}},
+            format="json",
+        ),
+    )
+    check(
+        "/choppity/v1/clips",
+        "post",
+        "400",
+        chop.post("/choppity/v1/clips", {"source": {"url": "nope"}}, format="json"),
+    )
     job = job_factory(team, clips=2, previews=1)
     check("/choppity/v1/clips/{jobId}", "get", "200", chop.get(f"/choppity/v1/clips/{job.pk}"))
     check("/choppity/v1/clips/{jobId}", "get", "404", chop.get("/choppity/v1/clips/nope"))
     failed = job_factory(team, status=Job.Status.ERROR, error="boom")
     check("/choppity/v1/clips/{jobId}", "get", "200", chop.get(f"/choppity/v1/clips/{failed.pk}"))
     clip = job.clips.get(rank=1)
-    check("/choppity/v1/clips/{clipId}/renders", "post", "202",
-          chop.post(f"/choppity/v1/clips/{clip.uuid}/renders"))
-    check("/choppity/v1/clips/{clipId}/renders", "post", "409",
-          chop.post(f"/choppity/v1/clips/{job.clips.get(rank=2).uuid}/renders"))
-    check("/choppity/v1/renders/{renderId}", "get", "200",
-          chop.get(f"/choppity/v1/renders/{clip.uuid}"))
-    check("/choppity/v1/clips/{jobId}", "get", "401",
-          chop.__class__().get(f"/choppity/v1/clips/{job.pk}"))
+    check(
+        "/choppity/v1/clips/{clipId}/renders",
+        "post",
+        "202",
+        chop.post(f"/choppity/v1/clips/{clip.uuid}/renders"),
+    )
+    check(
+        "/choppity/v1/clips/{clipId}/renders",
+        "post",
+        "409",
+        chop.post(f"/choppity/v1/clips/{job.clips.get(rank=2).uuid}/renders"),
+    )
+    check(
+        "/choppity/v1/renders/{renderId}",
+        "get",
+        "200",
+        chop.get(f"/choppity/v1/renders/{clip.uuid}"),
+    )
+    check(
+        "/choppity/v1/clips/{jobId}",
+        "get",
+        "401",
+        chop.__class__().get(f"/choppity/v1/clips/{job.pk}"),
+    )
 
     # And a wrong answer is caught, so the checks above mean something.
     body = chop.get(f"/choppity/v1/clips/{job.pk}").json()

@@ -69,15 +69,27 @@ def test_an_upload_needs_credentials(anon, video):
 
 
 def test_on_s3_a_presigned_put_upload_starts_a_job_once_its_bytes_are_there(
-        s3_storage, chop, other_chop, team, video):
-    response = chop.post("/choppity/v1/uploads", {"filename": "my talk.mpg", "size": len(video)},
-                         format="json")
+    s3_storage, chop, other_chop, team, video
+):
+    response = chop.post(
+        "/choppity/v1/uploads", {"filename": "my talk.mpg", "size": len(video)}, format="json"
+    )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"upload_id", "status", "filename", "created_at", "upload_url",
-                         "upload_method", "expires_at"}
+    assert set(body) == {
+        "upload_id",
+        "status",
+        "filename",
+        "created_at",
+        "upload_url",
+        "upload_method",
+        "expires_at",
+    }
     assert (body["status"], body["upload_method"], body["filename"]) == (
-        "pending", "PUT", "my_talk.mpg")
+        "pending",
+        "PUT",
+        "my_talk.mpg",
+    )
     assert 3500_000 < body["expires_at"] - body["created_at"] <= 3600_000
     assert "X-Amz-Signature=" in body["upload_url"]
     upload_id = body["upload_id"]
@@ -90,12 +102,17 @@ def test_on_s3_a_presigned_put_upload_starts_a_job_once_its_bytes_are_there(
 
     # Another team cannot use it, though it exists.
     assert error_of(start_job(other_chop, upload_id), 400, "BAD_REQUEST")["field"] == (
-        "source.upload_id")
+        "source.upload_id"
+    )
     first = start_job(chop, upload_id)
     assert first.status_code == 202, first.content
     row = Upload.objects.get(uuid=uuid.UUID(upload_id))
     assert (row.team, row.size_bytes, row.sha256, row.filename) == (
-        team, len(video), hashlib.sha256(video).hexdigest(), "my_talk.mpg")
+        team,
+        len(video),
+        hashlib.sha256(video).hexdigest(),
+        "my_talk.mpg",
+    )
     assert s3_storage.get_bytes(row.file.name) == video
     assert Job.objects.get(pk=first.json()["job_id"]).upload == row
     # A second job reuses the recorded upload.
@@ -104,11 +121,13 @@ def test_on_s3_a_presigned_put_upload_starts_a_job_once_its_bytes_are_there(
     assert Upload.objects.count() == 1
 
 
-def test_on_s3_a_declared_or_stored_size_past_the_limit_is_refused(s3_storage, chop, settings,
-                                                                   video):
+def test_on_s3_a_declared_or_stored_size_past_the_limit_is_refused(
+    s3_storage, chop, settings, video
+):
     settings.CLYPAI_MAX_UPLOAD_BYTES = 100_000
-    response = chop.post("/choppity/v1/uploads", {"filename": "a.mpg", "size": 100_001},
-                         format="json")
+    response = chop.post(
+        "/choppity/v1/uploads", {"filename": "a.mpg", "size": 100_001}, format="json"
+    )
     error_of(response, 413, "PAYLOAD_TOO_LARGE")
     body = chop.post("/choppity/v1/uploads", {"filename": "a.mpg"}, format="json").json()
     assert requests.put(body["upload_url"], data=video, timeout=30).status_code == 200

@@ -16,15 +16,27 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 def streams(path) -> dict:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries",
-         "stream=codec_type,codec_name,width,height,r_frame_rate:format=duration",
-         "-of", "json", str(path)],
-        capture_output=True, check=True, text=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height,r_frame_rate:format=duration",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
     ).stdout
     data = json.loads(out)
     by_type = {s["codec_type"]: s for s in data["streams"]}
-    return {"video": by_type.get("video"), "audio": by_type.get("audio"),
-            "duration": float(data["format"]["duration"])}
+    return {
+        "video": by_type.get("video"),
+        "audio": by_type.get("audio"),
+        "duration": float(data["format"]["duration"]),
+    }
 
 
 @pytest.fixture
@@ -38,21 +50,37 @@ def ready_clip(settings, team, shared_media, tmp_path):
     with open(video, "rb") as fh:
         source.file.save("sources/grid.mp4", File(fh), save=False)
     source.save()
-    words = [{"word": w, "start": 3.2 + 0.5 * k, "end": 3.6 + 0.5 * k, "probability": 0.9}
-             for k, w in enumerate("Bin blue at F two now. Lay green with N.".split())]
+    words = [
+        {"word": w, "start": 3.2 + 0.5 * k, "end": 3.6 + 0.5 * k, "probability": 0.9}
+        for k, w in enumerate("Bin blue at F two now. Lay green with N.".split())
+    ]
     from projects.services import default_project
 
     return Clip.objects.create(
-        team=team, project=default_project(team=team), source=source, status="completed",
-        start_time=3.0, end_time=9.0, duration=6.0, name="Grid", words=words,
-        metadata={"hooks": [], "highlights": [], "sentiment": "neutral", "topics": [],
-                  "scoreBreakdown": {}, "reason": "test"},
+        team=team,
+        project=default_project(team=team),
+        source=source,
+        status="completed",
+        start_time=3.0,
+        end_time=9.0,
+        duration=6.0,
+        name="Grid",
+        words=words,
+        metadata={
+            "hooks": [],
+            "highlights": [],
+            "sentiment": "neutral",
+            "topics": [],
+            "scoreBreakdown": {},
+            "reason": "test",
+        },
     )
 
 
 def test_an_export_renders_the_format_quality_and_platform_asked_and_is_reused(api, ready_clip):
-    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                        {"format": "webm", "quality": "low"}, format="json")
+    response = api.post(
+        f"/v1/clips/{ready_clip.pk}/export", {"format": "webm", "quality": "low"}, format="json"
+    )
     assert response.status_code == 200, response.content
     body = response.json()["data"]
     assert (body["format"], body["quality"]) == ("webm", "low")
@@ -68,15 +96,18 @@ def test_an_export_renders_the_format_quality_and_platform_asked_and_is_reused(a
 
     # the same settings again: the same export, not a second render
     stamp = export.updated_at
-    again = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                     {"format": "webm", "quality": "low"}, format="json")
+    again = api.post(
+        f"/v1/clips/{ready_clip.pk}/export", {"format": "webm", "quality": "low"}, format="json"
+    )
     assert again.status_code == 200 and again.json()["data"]["id"] == export.pk
     assert Export.objects.get(pk=export.pk).updated_at == stamp
 
     # a platform preset: TikTok's frame rate and loudness, mp4 H.264/AAC, no captions
-    tiktok = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                      {"format": "mp4", "quality": "medium", "platform": "tiktok",
-                       "burnCaptions": False}, format="json")
+    tiktok = api.post(
+        f"/v1/clips/{ready_clip.pk}/export",
+        {"format": "mp4", "quality": "medium", "platform": "tiktok", "burnCaptions": False},
+        format="json",
+    )
     assert tiktok.status_code == 200, tiktok.content
     data = tiktok.json()["data"]
     assert data["platform"] == "tiktok" and data["burnCaptions"] is False
@@ -86,13 +117,13 @@ def test_an_export_renders_the_format_quality_and_platform_asked_and_is_reused(a
     assert info["video"]["r_frame_rate"] == "30/1"
 
 
-def test_a_clip_longer_than_the_platform_allows_fails_its_export_with_the_reason(
-    api, ready_clip
-):
+def test_a_clip_longer_than_the_platform_allows_fails_its_export_with_the_reason(api, ready_clip):
     Clip.objects.filter(pk=ready_clip.pk).update(end_time=150.0, duration=147.0)
-    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                        {"format": "mp4", "quality": "low", "platform": "twitter"},
-                        format="json")
+    response = api.post(
+        f"/v1/clips/{ready_clip.pk}/export",
+        {"format": "mp4", "quality": "low", "platform": "twitter"},
+        format="json",
+    )
     assert response.status_code == 422, response.content
     error = response.json()["error"]
     assert error["code"] == "processing_failed" and "at most 140" in error["message"]
@@ -103,8 +134,9 @@ def test_an_export_that_cannot_finish_at_once_answers_202_with_an_id_to_poll(
 ):
     settings.CLYPAI_JOBS_INLINE = False  # no worker runs: it stays queued
     settings.CLYPAI_EXPORT_WAIT_SECONDS = 0.3
-    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                        {"format": "mov", "quality": "high"}, format="json")
+    response = api.post(
+        f"/v1/clips/{ready_clip.pk}/export", {"format": "mov", "quality": "high"}, format="json"
+    )
     assert response.status_code == 202, response.content
     body = response.json()["data"]
     assert body["status"] == "queued" and body["exportUrl"] is None
@@ -128,18 +160,24 @@ def test_a_corrected_word_reaches_the_srt_the_exports_and_a_re_render(api, ready
     clip_render(ready_clip, None, kind="preview")
     ready_clip.refresh_from_db()
     before = ready_clip.preview.read()
-    burned = api.post(f"/v1/clips/{ready_clip.pk}/export", {"format": "mp4", "quality": "low"},
-                      format="json").json()["data"]["id"]
-    clean = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                     {"format": "mp4", "quality": "low", "burnCaptions": False},
-                     format="json").json()["data"]["id"]
+    burned = api.post(
+        f"/v1/clips/{ready_clip.pk}/export", {"format": "mp4", "quality": "low"}, format="json"
+    ).json()["data"]["id"]
+    clean = api.post(
+        f"/v1/clips/{ready_clip.pk}/export",
+        {"format": "mp4", "quality": "low", "burnCaptions": False},
+        format="json",
+    ).json()["data"]["id"]
 
     got = api.get(f"/v1/clips/{ready_clip.pk}/transcript").json()["data"]
     assert [w["word"] for w in got["words"][:3]] == ["Bin", "blue", "at"]
     assert "Bin blue" in ready_clip.captions.open("rb").read().decode()
 
-    response = api.patch(f"/v1/clips/{ready_clip.pk}/transcript",
-                         {"words": [{"index": 0, "word": "Put"}]}, format="json")
+    response = api.patch(
+        f"/v1/clips/{ready_clip.pk}/transcript",
+        {"words": [{"index": 0, "word": "Put"}]},
+        format="json",
+    )
     assert response.status_code == 200, response.content
     data = response.json()["data"]
     assert data["words"][0]["word"] == "Put" and data["rerender"] == "queued"
@@ -189,8 +227,11 @@ def test_a_clip_still_processing_cannot_be_corrected_and_others_teams_clips_are_
     other = other_caller.client.get(f"/v1/clips/{ready_clip.pk}/transcript")
     assert other.status_code == 404
     Clip.objects.filter(pk=ready_clip.pk).update(status="processing")
-    response = api.patch(f"/v1/clips/{ready_clip.pk}/transcript",
-                         {"words": [{"index": 0, "word": "Put"}]}, format="json")
+    response = api.patch(
+        f"/v1/clips/{ready_clip.pk}/transcript",
+        {"words": [{"index": 0, "word": "Put"}]},
+        format="json",
+    )
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "clip_not_ready"
 
@@ -204,16 +245,36 @@ def _bumper(team, tmp_path, name, lavfi_video, lavfi_audio=None):
         args += ["-f", "lavfi", "-i", lavfi_audio, "-shortest", "-c:a", "aac"]
     subprocess.run([*args, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
     with open(path, "rb") as fh:
-        return upload_create(team=team, file=File(fh, name=path.name), filename=path.name,
-                             sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        return upload_create(
+            team=team,
+            file=File(fh, name=path.name),
+            filename=path.name,
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
 
 
 def frame_rgb(path, at: float, width: int, height: int):
     import numpy as np
 
     raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1",
-         "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-ss",
+            str(at),
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "pipe:1",
+        ],
+        capture_output=True,
+        check=True,
     ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
 
@@ -223,13 +284,15 @@ def test_the_brand_kit_s_intro_and_outro_frame_the_export(api, ready_clip, team,
 
     # a landscape red intro without sound, a blue outro with a tone
     intro = _bumper(team, tmp_path, "intro", "color=c=red:s=320x240:r=25:d=1")
-    outro = _bumper(team, tmp_path, "outro", "color=c=blue:s=240x320:r=25:d=1.5",
-                    "sine=f=440:d=1.5")
+    outro = _bumper(
+        team, tmp_path, "outro", "color=c=blue:s=240x320:r=25:d=1.5", "sine=f=440:d=1.5"
+    )
     kit = BrandKitFactory(team=team, intro_upload=intro, outro_upload=outro)
     Clip.objects.filter(pk=ready_clip.pk).update(brand_kit=kit)
 
-    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                        {"format": "mp4", "quality": "low"}, format="json")
+    response = api.post(
+        f"/v1/clips/{ready_clip.pk}/export", {"format": "mp4", "quality": "low"}, format="json"
+    )
     assert response.status_code == 200, response.content
     path = Export.objects.get(pk=response.json()["data"]["id"]).file.path
     info = streams(path)
@@ -257,17 +320,19 @@ def test_the_brand_kit_s_logo_is_watermarked_where_and_as_large_as_it_says(
 
     png = tmp_path / "logo.png"
     Image.new("RGBA", (200, 100), (255, 0, 255, 255)).save(png)
-    kit = BrandKitFactory(team=team, watermark={"position": "top-left", "scale": 0.25,
-                                                 "opacity": 1.0})
+    kit = BrandKitFactory(
+        team=team, watermark={"position": "top-left", "scale": 0.25, "opacity": 1.0}
+    )
     kit.logo.save("logo.png", ContentFile(png.read_bytes()))
     Clip.objects.filter(pk=ready_clip.pk).update(brand_kit=kit)
 
-    response = api.post(f"/v1/clips/{ready_clip.pk}/export",
-                        {"format": "mp4", "quality": "low", "burnCaptions": False},
-                        format="json")
+    response = api.post(
+        f"/v1/clips/{ready_clip.pk}/export",
+        {"format": "mp4", "quality": "low", "burnCaptions": False},
+        format="json",
+    )
     assert response.status_code == 200, response.content
-    frame = frame_rgb(Export.objects.get(pk=response.json()["data"]["id"]).file.path,
-                      2.0, 480, 854)
+    frame = frame_rgb(Export.objects.get(pk=response.json()["data"]["id"]).file.path, 2.0, 480, 854)
     magenta = (frame[..., 0] > 200) & (frame[..., 1] < 60) & (frame[..., 2] > 200)
     ys, xs = magenta.nonzero()
     assert len(xs) > 0
@@ -291,11 +356,17 @@ def test_config_layout_chooses_the_layout_of_every_shot(api, ready_clip):
 
 
 def test_the_api_takes_a_layout_and_names_a_bad_one(api, team):
-    ok = api.post("/v1/clips", {"sourceVideoUrl": "https://example.com/v.mp4",
-                                "config": {"layout": "split"}}, format="json")
+    ok = api.post(
+        "/v1/clips",
+        {"sourceVideoUrl": "https://example.com/v.mp4", "config": {"layout": "split"}},
+        format="json",
+    )
     assert ok.status_code == 201, ok.content
     assert ok.json()["data"]["config"]["layout"] == "split"
-    bad = api.post("/v1/clips", {"sourceVideoUrl": "https://example.com/v.mp4",
-                                 "config": {"layout": "zoom"}}, format="json")
+    bad = api.post(
+        "/v1/clips",
+        {"sourceVideoUrl": "https://example.com/v.mp4", "config": {"layout": "zoom"}},
+        format="json",
+    )
     assert bad.status_code == 400
     assert bad.json()["error"]["field"] == "config.layout"

@@ -21,8 +21,12 @@ from projects.services import default_project
 
 def _upload(team, video):
     with open(video, "rb") as fh:
-        return upload_create(team=team, file=File(fh, name=video.name), filename=video.name,
-                             sha256=hashlib.sha256(video.read_bytes()).hexdigest())
+        return upload_create(
+            team=team,
+            file=File(fh, name=video.name),
+            filename=video.name,
+            sha256=hashlib.sha256(video.read_bytes()).hexdigest(),
+        )
 
 
 # Clip length bounds --------------------------------------------------------------------
@@ -51,26 +55,43 @@ def test_max_duration_caps_and_target_duration_aims():
 
 @pytest.mark.django_db
 def test_a_job_is_done_when_all_its_clips_are_and_errors_when_one_fails(team):
-    job = Job.objects.create(team=team, project=default_project(team=team),
-                             source_url="https://example.com/v.mp4", status=Job.Status.PROCESSING)
+    job = Job.objects.create(
+        team=team,
+        project=default_project(team=team),
+        source_url="https://example.com/v.mp4",
+        status=Job.Status.PROCESSING,
+    )
     job_refresh(job.pk)  # no clips yet: still analysing
     assert Job.objects.get(pk=job.pk).status == "processing"
-    a = Clip.objects.create(team=team, project=job.project, job=job, rank=1,
-                            status=Clip.Status.COMPLETED)
-    b = Clip.objects.create(team=team, project=job.project, job=job, rank=2,
-                            status=Clip.Status.PROCESSING)
+    a = Clip.objects.create(
+        team=team, project=job.project, job=job, rank=1, status=Clip.Status.COMPLETED
+    )
+    b = Clip.objects.create(
+        team=team, project=job.project, job=job, rank=2, status=Clip.Status.PROCESSING
+    )
     job_refresh(job.pk)
     assert Job.objects.get(pk=job.pk).status == "processing"
     Clip.objects.filter(pk=b.pk).update(status=Clip.Status.COMPLETED)
     job_refresh(job.pk)
     assert Job.objects.get(pk=job.pk).status == "done"
 
-    job2 = Job.objects.create(team=team, project=job.project, source_url="https://e.com/v.mp4",
-                              status=Job.Status.PROCESSING)
-    Clip.objects.create(team=team, project=job.project, job=job2, rank=1,
-                        status=Clip.Status.FAILED, error="Clip generation failed: disk full")
-    Clip.objects.create(team=team, project=job.project, job=job2, rank=2,
-                        status=Clip.Status.COMPLETED)
+    job2 = Job.objects.create(
+        team=team,
+        project=job.project,
+        source_url="https://e.com/v.mp4",
+        status=Job.Status.PROCESSING,
+    )
+    Clip.objects.create(
+        team=team,
+        project=job.project,
+        job=job2,
+        rank=1,
+        status=Clip.Status.FAILED,
+        error="Clip generation failed: disk full",
+    )
+    Clip.objects.create(
+        team=team, project=job.project, job=job2, rank=2, status=Clip.Status.COMPLETED
+    )
     job_refresh(job2.pk)
     job2.refresh_from_db()
     assert job2.status == "error" and job2.error == "Clip generation failed: disk full"
@@ -78,9 +99,7 @@ def test_a_job_is_done_when_all_its_clips_are_and_errors_when_one_fails(team):
 
 
 @pytest.mark.django_db(transaction=True)  # django-rq holds enqueues until commit
-def test_the_sweep_requeues_a_job_whose_worker_died_and_one_whose_enqueue_was_lost(
-    settings, team
-):
+def test_the_sweep_requeues_a_job_whose_worker_died_and_one_whose_enqueue_was_lost(settings, team):
     settings.CLYPAI_JOBS_INLINE = False
     from clypai.queues import get_queue
 
@@ -88,14 +107,24 @@ def test_the_sweep_requeues_a_job_whose_worker_died_and_one_whose_enqueue_was_lo
     queue.connection.flushdb()
     project = default_project(team=team)
     old = timezone.now() - timedelta(seconds=settings.CLYPAI_STALE_SECONDS + 5)
-    dead = Job.objects.create(team=team, project=project, source_url="https://e.com/a.mp4",
-                              status=Job.Status.PROCESSING, stage="transcribe",
-                              heartbeat_at=old)
+    dead = Job.objects.create(
+        team=team,
+        project=project,
+        source_url="https://e.com/a.mp4",
+        status=Job.Status.PROCESSING,
+        stage="transcribe",
+        heartbeat_at=old,
+    )
     lost = Job.objects.create(team=team, project=project, source_url="https://e.com/b.mp4")
     Job.objects.filter(pk=lost.pk).update(updated_at=old)
-    fresh = Job.objects.create(team=team, project=project, source_url="https://e.com/c.mp4",
-                               status=Job.Status.PROCESSING, stage="transcribe",
-                               heartbeat_at=timezone.now())
+    fresh = Job.objects.create(
+        team=team,
+        project=project,
+        source_url="https://e.com/c.mp4",
+        status=Job.Status.PROCESSING,
+        stage="transcribe",
+        heartbeat_at=timezone.now(),
+    )
 
     report = clips_sweep()
     assert str(dead.pk) in report.requeued_stale
@@ -123,17 +152,26 @@ def inline_tiny(settings, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_v1_clip_with_a_range_keeps_it_and_gets_scored_metadata(inline_tiny, team,
-                                                                  shared_media):
+def test_a_v1_clip_with_a_range_keeps_it_and_gets_scored_metadata(inline_tiny, team, shared_media):
     video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
-    clip = clip_create(team=team, spec=ClipSpec(upload=_upload(team, video), start_time=3.0,
-                                                 end_time=18.0, config={"language": "en"}))
+    clip = clip_create(
+        team=team,
+        spec=ClipSpec(
+            upload=_upload(team, video), start_time=3.0, end_time=18.0, config={"language": "en"}
+        ),
+    )
     clip.refresh_from_db()
     assert clip.status == "completed", clip.error
     assert (clip.start_time, clip.end_time, clip.duration) == (3.0, 18.0, 15.0)
     assert clip.name and clip.metadata["reason"]
-    assert set(clip.metadata) >= {"hooks", "highlights", "sentiment", "topics",
-                                  "scoreBreakdown", "reason"}
+    assert set(clip.metadata) >= {
+        "hooks",
+        "highlights",
+        "sentiment",
+        "topics",
+        "scoreBreakdown",
+        "reason",
+    }
     assert 0 <= clip.score <= 1
     assert all(0 <= t <= 15.0 for t in clip.metadata["highlights"])
     # the clip's own words, on the source's clock, inside its range
@@ -156,8 +194,9 @@ def test_a_v1_clip_with_a_range_keeps_it_and_gets_scored_metadata(inline_tiny, t
 @pytest.mark.django_db(transaction=True)
 def test_a_silent_source_still_gets_a_clip_cut_on_its_shots(inline_tiny, team, shared_media):
     video = shared_media / "cuts" / "big_buck_bunny_0-30s_720p.webm"
-    job = job_create(team=team, spec=JobSpec(upload=_upload(team, video), count=3,
-                                             render=Job.Render.NONE))
+    job = job_create(
+        team=team, spec=JobSpec(upload=_upload(team, video), count=3, render=Job.Render.NONE)
+    )
     job.refresh_from_db()
     assert job.status == "done", job.error
     (clip,) = job.clips.all()
@@ -177,8 +216,17 @@ def test_the_clip_command_answers_a_topic_criteria_with_clips_inside_that_topic(
     truth = json.loads((shared_media / f"{TOPICS}.truth.json").read_text())["segments"]
     segment = truth[3]
     out = io.StringIO()
-    call_command("clip", str(shared_media / f"{TOPICS}.mp4"), "--criteria", segment["criteria"],
-                 "--count", "3", "--no-render", "--json", stdout=out)
+    call_command(
+        "clip",
+        str(shared_media / f"{TOPICS}.mp4"),
+        "--criteria",
+        segment["criteria"],
+        "--count",
+        "3",
+        "--no-render",
+        "--json",
+        stdout=out,
+    )
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(rows) == 3
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
@@ -188,8 +236,9 @@ def test_the_clip_command_answers_a_topic_criteria_with_clips_inside_that_topic(
         assert row["duration"] == pytest.approx(row["endTime"] - row["startTime"], abs=0.01)
         assert 15 - 0.5 <= row["duration"] <= 59
     top = rows[0]
-    overlap = max(0.0, min(top["endTime"], segment["end"]) - max(top["startTime"],
-                                                                  segment["start"]))
+    overlap = max(
+        0.0, min(top["endTime"], segment["end"]) - max(top["startTime"], segment["start"])
+    )
     assert overlap / top["duration"] >= 0.8, (top, segment)
     # The rows are the job's clips, ranked, and visible as /v1/ clips.
     clips = {c.pk: c for c in Clip.objects.filter(pk__in=[r["id"] for r in rows])}

@@ -75,8 +75,13 @@ def test_it_leaves_a_processing_clip_with_a_live_heartbeat(team, queue):
 
 def test_it_fails_a_clip_whose_worker_was_lost_too_often(team, queue):
     clip = ClipFactory(team=team)
-    _age(clip, 300, status="processing", attempts=2,
-         heartbeat_at=timezone.now() - timedelta(seconds=300))
+    _age(
+        clip,
+        300,
+        status="processing",
+        attempts=2,
+        heartbeat_at=timezone.now() - timedelta(seconds=300),
+    )
     report = clips_sweep()
     assert report.failed == [clip.pk]
     clip.refresh_from_db()

@@ -42,8 +42,11 @@ def _worker_env(settings, media_root, work_dir) -> dict:
 def _start_worker(env):
     return subprocess.Popen(
         [sys.executable, "manage.py", "rqworker", "analysis", "--burst"],
-        cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -97,8 +100,12 @@ def test_a_killed_worker_s_clip_is_finished_after_the_sweep_without_duplicates(
     import hashlib
 
     with open(video, "rb") as fh:
-        upload = upload_create(team=team, file=File(fh, name=video.name), filename=video.name,
-                               sha256=hashlib.sha256(video.read_bytes()).hexdigest())
+        upload = upload_create(
+            team=team,
+            file=File(fh, name=video.name),
+            filename=video.name,
+            sha256=hashlib.sha256(video.read_bytes()).hexdigest(),
+        )
     clip = clip_create(team=team, spec=ClipSpec(upload=upload, config={"language": "en"}))
     assert queue.job_ids == [clip.pk]
 
@@ -136,8 +143,11 @@ def test_a_killed_worker_s_clip_is_finished_after_the_sweep_without_duplicates(
     assert clip.video and clip.thumbnail and clip.captions
     # Nothing duplicated: one source, one analysis of each kind, the transcript reused.
     assert Source.objects.filter(sha256=upload.sha256).count() == 1
-    kinds = list(Analysis.objects.filter(source__sha256=upload.sha256)
-                 .values_list("kind", flat=True).order_by("kind"))
+    kinds = list(
+        Analysis.objects.filter(source__sha256=upload.sha256)
+        .values_list("kind", flat=True)
+        .order_by("kind")
+    )
     assert kinds == ["audio", "faces", "scenes", "transcript"]
     again = Analysis.objects.get(source__sha256=upload.sha256, kind="transcript")
     assert (again.pk, again.created_at) == (transcript.pk, transcript.created_at)

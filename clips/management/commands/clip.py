@@ -46,10 +46,15 @@ class Command(BaseCommand):
         parser.add_argument("--start", type=float, help="clip exactly this range: start (s)")
         parser.add_argument("--end", type=float, help="… and end (s)")
         parser.add_argument("--aspect", default="9:16", choices=ASPECT_RATIOS)
-        parser.add_argument("--platform", default="", choices=("",) + PLATFORMS,
-                            help="platform whose length limit applies (default: under 60 s)")
-        parser.add_argument("--target-duration", type=float,
-                            help="aim for clips of about this many seconds")
+        parser.add_argument(
+            "--platform",
+            default="",
+            choices=("",) + PLATFORMS,
+            help="platform whose length limit applies (default: under 60 s)",
+        )
+        parser.add_argument(
+            "--target-duration", type=float, help="aim for clips of about this many seconds"
+        )
         parser.add_argument("--language", default="", help="ISO 639-1 code of the speech")
         parser.add_argument("--out", default="clips-out", help="folder for the clip files")
         parser.add_argument("--no-render", action="store_true", help="select clips, render nothing")
@@ -78,27 +83,48 @@ class Command(BaseCommand):
             if not path.is_file():
                 raise CommandError(f"no such file: {source}")
             with open(path, "rb") as fh:
-                upload = upload_create(team=team, file=File(fh, name=path.name),
-                                       filename=path.name, sha256=_sha256(path))
+                upload = upload_create(
+                    team=team,
+                    file=File(fh, name=path.name),
+                    filename=path.name,
+                    sha256=_sha256(path),
+                )
         try:
             if opts["start"] is not None:  # exactly this range: one /v1/-style clip
-                clip = clip_create(team=team, spec=ClipSpec(
-                    source_url=source_url, upload=upload,
-                    start_time=opts["start"], end_time=opts["end"],
-                    config={"aspectRatio": opts["aspect"], "criteria": opts["criteria"],
-                            "language": opts["language"], "platform": opts["platform"]},
-                ))
+                clip = clip_create(
+                    team=team,
+                    spec=ClipSpec(
+                        source_url=source_url,
+                        upload=upload,
+                        start_time=opts["start"],
+                        end_time=opts["end"],
+                        config={
+                            "aspectRatio": opts["aspect"],
+                            "criteria": opts["criteria"],
+                            "language": opts["language"],
+                            "platform": opts["platform"],
+                        },
+                    ),
+                )
                 clip.refresh_from_db()
                 clips = [clip]
                 error = clip.error if clip.status == Clip.Status.FAILED else ""
                 details = clip.error_details
             else:  # the best `count` clips: a job, as the Choppity API makes them
-                job = job_create(team=team, spec=JobSpec(
-                    source_url=source_url, upload=upload, criteria=opts["criteria"],
-                    target_duration=opts["target_duration"], language=opts["language"],
-                    count=opts["count"], aspect_ratio=opts["aspect"], platform=opts["platform"],
-                    render=Job.Render.NONE if opts["no_render"] else Job.Render.FULL,
-                ))
+                job = job_create(
+                    team=team,
+                    spec=JobSpec(
+                        source_url=source_url,
+                        upload=upload,
+                        criteria=opts["criteria"],
+                        target_duration=opts["target_duration"],
+                        language=opts["language"],
+                        count=opts["count"],
+                        aspect_ratio=opts["aspect"],
+                        platform=opts["platform"],
+                        render=Job.Render.NONE if opts["no_render"] else Job.Render.FULL,
+                    ),
+                )
                 job.refresh_from_db()
                 clips = list(job.clips.order_by("rank"))
                 error = job.error if job.status == Job.Status.ERROR else ""
@@ -108,7 +134,9 @@ class Command(BaseCommand):
         if error:
             detail = f" {json.dumps(details)}" if details else ""
             raise CommandError(f"{error}{detail}")
-        self._print(clips, out=Path(opts["out"]), as_json=opts["json"], render=not opts["no_render"])
+        self._print(
+            clips, out=Path(opts["out"]), as_json=opts["json"], render=not opts["no_render"]
+        )
 
     def _print(self, clips: list[Clip], *, out: Path, as_json: bool, render: bool) -> None:
         for clip in sorted(clips, key=lambda c: -(c.score or 0)):

@@ -15,9 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="sweep every --interval seconds")
-        parser.add_argument("--interval", type=float, default=settings.CLYPAI_SWEEP_INTERVAL_SECONDS)
         parser.add_argument(
-            "--schedule", action="store_true",
+            "--interval", type=float, default=settings.CLYPAI_SWEEP_INTERVAL_SECONDS
+        )
+        parser.add_argument(
+            "--schedule",
+            action="store_true",
             help="instead, start the self-rescheduling sweep job on RQ (workers need "
             "--with-scheduler); starting it twice keeps one",
         )
@@ -31,15 +34,21 @@ class Command(BaseCommand):
             existing = queue.fetch_job(SWEEP_JOB_ID)
             if existing is None or existing.get_status() not in ("queued", "scheduled", "started"):
                 queue.enqueue(sweep_job, job_id=SWEEP_JOB_ID)
-            self.stdout.write(f"sweep job scheduled every {settings.CLYPAI_SWEEP_INTERVAL_SECONDS:g} s")
+            self.stdout.write(
+                f"sweep job scheduled every {settings.CLYPAI_SWEEP_INTERVAL_SECONDS:g} s"
+            )
             return
         while True:
             report = clips_sweep()
-            self.stdout.write(json.dumps({
-                "requeuedPending": report.requeued_pending,
-                "requeuedStale": report.requeued_stale,
-                "failed": report.failed,
-            }))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "requeuedPending": report.requeued_pending,
+                        "requeuedStale": report.requeued_stale,
+                        "failed": report.failed,
+                    }
+                )
+            )
             if not loop:
                 return
             time.sleep(interval)
