@@ -50,6 +50,7 @@ class Command(BaseCommand):
                     )
             except StageError as exc:
                 raise CommandError(f"{name}: {exc.message}") from exc
-            self.stdout.write(f"{line} ({time.monotonic() - started:.1f} s)")
+            if options.get("verbosity", 1) >= 1:  # make install runs it quietly
+                self.stdout.write(f"{line} ({time.monotonic() - started:.1f} s)")
         if not convert and not no_openai:
             self.stdout.write("openai-whisper is not installed: no checkpoints converted")
