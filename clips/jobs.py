@@ -39,6 +39,9 @@ def clip_fail(
         error_details=details,
         updated_at=timezone.now(),
     )
+    from .services import clip_generation_refund
+
+    clip_generation_refund(clip_id=clip.pk)
 
 
 def clip_process_job(clip_id: str) -> None:
@@ -200,11 +203,15 @@ def clip_full_render_job(clip_id: str) -> None:
 
 
 def _render_finished(clip_id: str, *, error: str = "") -> None:
-    Clip.objects.filter(pk=clip_id, render_status="processing").update(
+    finished = Clip.objects.filter(pk=clip_id, render_status="processing").update(
         render_status="error" if error else "done",
         render_error=error,
         updated_at=timezone.now(),
     )
+    if finished and error:
+        from .services import render_minutes_refund
+
+        render_minutes_refund(clip_id=clip_id)
 
 
 def clip_rerender_job(clip_id: str) -> None:

@@ -161,6 +161,8 @@ class Job(models.Model):
     error_details = models.JSONField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Set once its generation was given back (it failed); never counted twice.
+    usage_refunded = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -207,6 +209,8 @@ class Clip(models.Model):
     # Liveness of the worker that holds a processing clip; the sweep goes by it.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Set once its generation was given back (it failed); never counted twice.
+    usage_refunded = models.BooleanField(default=False)
 
     start_time = models.FloatField(null=True, blank=True)
     end_time = models.FloatField(null=True, blank=True)

@@ -814,6 +814,14 @@ def clip_process(*, clip: Clip) -> None:
             if kind != Job.Render.NONE:
                 _set_stage(clip.pk, "render")
                 clip_render(clip, analysis, kind=kind)
+                if kind == Job.Render.FULL:
+                    # Counted once made; the request was checked for minutes left.
+                    from projects.services import usage_charge_render
+
+                    clip.refresh_from_db(fields=["start_time", "end_time"])
+                    usage_charge_render(
+                        team_id=clip.team_id, seconds=clip.end_time - clip.start_time
+                    )
             Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
                 status=Clip.Status.COMPLETED,
                 stage="done",
@@ -866,6 +874,9 @@ def job_fail(
         error_details=details,
         updated_at=timezone.now(),
     )
+    from .services import job_generation_refund
+
+    job_generation_refund(job_id=job.pk)
 
 
 def job_source(job: Job) -> Source:
@@ -1003,6 +1014,9 @@ def job_refresh(job_id) -> None:
                 error_code="processing_failed",
                 updated_at=timezone.now(),
             )
+            from .services import job_generation_refund
+
+            job_generation_refund(job_id=job.pk)
         elif all(status in (Clip.Status.COMPLETED, Clip.Status.EXPORTED) for status, _ in states):
             Job.objects.filter(pk=job.pk).update(
                 status=Job.Status.DONE, stage="done", progress=100, updated_at=timezone.now()

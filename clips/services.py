@@ -13,7 +13,7 @@ from django.utils import timezone
 from clypai.api.errors import Conflict, InvalidRequest
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
-from projects.services import default_project, usage_reserve_clips
+from projects.services import default_project, usage_check_render_minutes, usage_reserve_clips
 
 from .models import Clip, Export, Job, Upload
 
@@ -82,6 +82,7 @@ def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
     brand_kit = spec.config.get("brandKit")
     if brand_kit is not None and brand_kit.team_id != team.pk:
         raise InvalidRequest("Unknown brand kit", field="config.brandKitId")
+    usage_check_render_minutes(team=team)  # its full render comes with it
     with transaction.atomic():
         usage_reserve_clips(team=team, count=1)
         clip = Clip(
@@ -133,6 +134,8 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
         )
     if spec.upload is not None and spec.upload.team_id != team.pk:
         raise InvalidRequest("Unknown upload", field="source.upload_id")
+    if spec.render == Job.Render.FULL:
+        usage_check_render_minutes(team=team)
     with transaction.atomic():
         usage_reserve_clips(team=team, count=1)
         job = Job.objects.create(
@@ -291,6 +294,62 @@ def export_request(
     return export
 
 
+# Usage given back -------------------------------------------------------------------
+
+
+def clip_generation_refund(*, clip_id: str) -> bool:
+    """Give a failed clip's generation back to its team's month, once. A job's clips
+    share the job's one generation, so only a clip made on its own is refunded here.
+    Returns whether anything was given back."""
+    from projects.services import usage_refund_clips
+
+    with transaction.atomic():
+        if not Clip.objects.filter(
+            pk=clip_id, job__isnull=True, usage_refunded=False, status=Clip.Status.FAILED
+        ).update(usage_refunded=True):
+            return False
+        team_id, created_at = Clip.objects.values_list("team_id", "created_at").get(pk=clip_id)
+        usage_refund_clips(team_id=team_id, created_at=created_at)
+    return True
+
+
+def job_generation_refund(*, job_id) -> bool:
+    """Give a failed job's generation back, once."""
+    from projects.services import usage_refund_clips
+
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job_id, usage_refunded=False, status=Job.Status.ERROR).update(
+            usage_refunded=True
+        ):
+            return False
+        team_id, created_at = Job.objects.values_list("team_id", "created_at").get(pk=job_id)
+        usage_refund_clips(team_id=team_id, created_at=created_at)
+    return True
+
+
+def render_minutes_refund(*, clip_id: str) -> bool:
+    """Give a failed full render's minutes back, once."""
+    from clypai.models import RenderRun
+    from projects.services import usage_refund_render
+
+    with transaction.atomic():
+        run = (
+            RenderRun.objects.select_for_update()
+            .filter(pk=clip_id, charged_seconds__gt=0)
+            .select_related("clip")
+            .first()
+        )
+        if run is None or run.clip.render_status != "error":
+            return False
+        usage_refund_render(
+            team_id=run.clip.team_id,
+            seconds=run.charged_seconds,
+            charged_at=run.charged_at or run.clip.render_requested_at or timezone.now(),
+        )
+        RenderRun.objects.filter(pk=clip_id).update(charged_seconds=0.0)
+    return True
+
+
 # Recovery ------------------------------------------------------------------------------
 
 _LIVE_RQ_STATES = ("queued", "started", "scheduled", "deferred")
@@ -349,6 +408,7 @@ def clips_sweep(*, now=None) -> SweepReport:
                 updated_at=now,
             )
             if failed:
+                clip_generation_refund(clip_id=clip.pk)
                 report.failed.append(clip.pk)
             continue
         released = Clip.objects.filter(
@@ -403,6 +463,7 @@ def _sweep_jobs(*, now, stale_before, queue, report: SweepReport) -> None:
                 error=f"Clip generation failed: its worker was lost {attempts} times",
                 updated_at=now,
             ):
+                job_generation_refund(job_id=job.pk)
                 report.failed.append(str(job.pk))
             continue
         if Job.objects.filter(
@@ -469,9 +530,16 @@ def render_request(clip: Clip) -> Clip:
             )
         )
         if claimed:
-            usage_reserve_render(team=clip.team, seconds=clip.duration or 0.0)
+            seconds = float(clip.duration or 0.0)
+            usage_reserve_render(team=clip.team, seconds=seconds)
             RenderRun.objects.update_or_create(
-                clip_id=clip.pk, defaults={"attempts": 0, "heartbeat_at": None}
+                clip_id=clip.pk,
+                defaults={
+                    "attempts": 0,
+                    "heartbeat_at": None,
+                    "charged_seconds": seconds,
+                    "charged_at": now,
+                },
             )
             enqueue_on_commit(
                 "render", "clips.jobs.clip_full_render_job", clip.pk, job_id=render_rq_id(clip.pk)
@@ -509,6 +577,7 @@ def _sweep_renders(*, now, stale_before, report: SweepReport) -> None:
                 render_error=f"Render failed: its worker was lost {attempts} times",
             ):
                 RenderRun.objects.filter(pk=clip.pk).update(attempts=attempts)
+                render_minutes_refund(clip_id=clip.pk)
                 report.failed.append(clip.pk)
             continue
         if current.update(render_status="queued", updated_at=now):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/token", project_views.TokenView.as_view(), name="auth-token"),
     path("api-keys", project_views.ApiKeyListCreateView.as_view(), name="api-key-list"),
     path("api-keys/<str:key_id>", project_views.ApiKeyDetailView.as_view(), name="api-key-detail"),
+    path("usage", project_views.UsageView.as_view(), name="usage"),
     path("clips", clip_views.ClipListCreateView.as_view(), name="clip-list"),
     path("clips/<str:clip_id>", clip_views.ClipDetailView.as_view(), name="clip-detail"),
     path(

@@ -208,7 +208,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "clypai.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": [],
+    "DEFAULT_THROTTLE_CLASSES": ["clypai.api.limits.RateLimitThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -243,6 +243,15 @@ CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", 
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
+# API requests a minute: per API key (or user), unless the team's plan says otherwise;
+# per address for anonymous requests (the token endpoint). Counted in Redis.
+CLYPAI_RATE_LIMIT_PER_MINUTE = envint("CLYPAI_RATE_LIMIT_PER_MINUTE", 600)
+CLYPAI_RATE_LIMIT_ANON_PER_MINUTE = envint("CLYPAI_RATE_LIMIT_ANON_PER_MINUTE", 60)
+# Idempotency-Key: how long a response is replayed, when a request holding a key is
+# presumed dead, how long a concurrent request with the same key waits for it.
+CLYPAI_IDEMPOTENCY_TTL_SECONDS = envint("CLYPAI_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
+CLYPAI_IDEMPOTENCY_LOCK_SECONDS = envint("CLYPAI_IDEMPOTENCY_LOCK_SECONDS", 300)
+CLYPAI_IDEMPOTENCY_WAIT_SECONDS = envfloat("CLYPAI_IDEMPOTENCY_WAIT_SECONDS", 10.0)
 # Sources refused at probe time: longer than MAX_SOURCE_SECONDS, or a frame larger
 # than MAX_SOURCE_WIDTH x HEIGHT (either orientation); FFMPEG_MAX_PIXELS caps what
 # any decoder will allocate for one frame of a user's file.

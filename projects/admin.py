@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import ApiKey, Membership, MonthlyUsage, Project, Team
+from .models import ApiKey, Membership, MonthlyUsage, Plan, Project, Team
 from .services import api_key_revoke
 
 
@@ -11,11 +11,40 @@ class MembershipInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "id",
+        "monthly_clip_generations",
+        "monthly_render_minutes",
+        "requests_per_minute",
+    ]
+    search_fields = ["name", "id"]
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "monthly_clip_quota", "created_at"]
+    list_display = ["name", "id", "plan", "monthly_clip_quota", "monthly_render_minutes"]
+    list_filter = ["plan"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "preferred_language", "created_at", "updated_at"]}),
+        (
+            "Plan and limits",
+            {
+                "description": "A team's own limits override its plan's; empty: the plan's "
+                "(no plan: no limit).",
+                "fields": [
+                    "plan",
+                    "monthly_clip_quota",
+                    "monthly_render_minutes",
+                    "requests_per_minute",
+                ],
+            },
+        ),
+    ]
     inlines = [MembershipInline]
 
 

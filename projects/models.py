@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -9,12 +11,54 @@ from django.utils import timezone
 from clypai.ids import new_api_key_id, new_project_id, new_team_id
 
 
+class Plan(models.Model):
+    """A named set of monthly limits that staff give teams; a team may override each."""
+
+    id = models.SlugField(primary_key=True, max_length=40)
+    name = models.CharField(max_length=80)
+    monthly_clip_generations = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Clip generations a month; empty: no limit."
+    )
+    monthly_render_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Minutes of full renders a month; empty: no limit."
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="API requests a minute per key; empty: the default."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A team's effective limits: its own overrides, else its plan's; None: no limit."""
+
+    clip_generations: int | None
+    render_minutes: int | None
+    requests_per_minute: int | None
+
+
 class Team(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=new_team_id, editable=False)
     name = models.CharField(max_length=120, unique=True)
-    # None means unlimited; the default comes from CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA.
-    monthly_clip_quota = models.PositiveIntegerField(null=True, blank=True)
-    monthly_render_minutes = models.PositiveIntegerField(null=True, blank=True)
+    plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="teams"
+    )
+    # Overrides of the plan's limits; empty means the plan's (no plan: no limit). New
+    # teams get CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA here.
+    monthly_clip_quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the plan's clip generations a month."
+    )
+    monthly_render_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the plan's render minutes a month."
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the plan's API requests a minute per key."
+    )
     preferred_language = models.CharField(max_length=8, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -24,6 +68,20 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def limits(self) -> Limits:
+        plan = self.plan
+
+        def pick(own, plan_field):
+            if own is not None:
+                return own
+            return getattr(plan, plan_field) if plan is not None else None
+
+        return Limits(
+            clip_generations=pick(self.monthly_clip_quota, "monthly_clip_generations"),
+            render_minutes=pick(self.monthly_render_minutes, "monthly_render_minutes"),
+            requests_per_minute=pick(self.requests_per_minute, "requests_per_minute"),
+        )
 
 
 class Membership(models.Model):

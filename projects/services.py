@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from clypai.api.errors import Conflict, InvalidRequest, QuotaExceeded
@@ -111,7 +112,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(API_KEY_PREFIX) or len(raw_key) > 200:
         return None
     api_key = (
-        ApiKey.objects.select_related("team")
+        ApiKey.objects.select_related("team", "team__plan")
         .filter(hashed_key=hash_api_key(raw_key), revoked_at__isnull=True)
         .first()
     )
@@ -169,55 +170,116 @@ def next_month_start(now: datetime) -> datetime:
     return datetime(now.year, now.month + 1, 1, tzinfo=UTC)
 
 
+def _usage_row(team: Team, month) -> MonthlyUsage:
+    """The team's usage row for `month`, locked until the transaction ends.
+
+    ON CONFLICT DO NOTHING makes the first use of a month safe under concurrency: a
+    second inserter waits for the first to commit, then finds its row.
+    """
+    MonthlyUsage.objects.bulk_create([MonthlyUsage(team=team, month=month)], ignore_conflicts=True)
+    return MonthlyUsage.objects.select_for_update().get(team=team, month=month)
+
+
+def _reset_at(now: datetime) -> str:
+    return next_month_start(now).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def usage_reserve_clips(*, team: Team, count: int = 1) -> MonthlyUsage:
-    """Count `count` new clips against the team's monthly quota, or raise QuotaExceeded.
+    """Count `count` clip generations against the team's monthly limit, or raise
+    QuotaExceeded (429, details used/limit/resetAt as the API document shows).
 
     Must run inside the transaction that creates the clips, so a refused or rolled-back
-    request counts nothing. The row lock makes concurrent requests queue, not overshoot.
+    request counts nothing. The row lock makes concurrent requests queue, not overshoot:
+    twenty creates at once against a limit of ten admit exactly ten.
     """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("usage_reserve_clips must run inside the creating transaction")
     now = timezone.now()
-    month = month_start(now)
-    MonthlyUsage.objects.get_or_create(team=team, month=month)
-    usage = MonthlyUsage.objects.select_for_update().get(team=team, month=month)
-    limit = team.monthly_clip_quota
+    usage = _usage_row(team, month_start(now))
+    limit = Team.objects.select_related("plan").get(pk=team.pk).limits().clip_generations
     if limit is not None and usage.clips_created + count > limit:
         raise QuotaExceeded(
             "Monthly clip generation quota exceeded",
-            details={
-                "used": usage.clips_created,
-                "limit": limit,
-                "resetAt": next_month_start(now).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            },
+            details={"used": usage.clips_created, "limit": limit, "resetAt": _reset_at(now)},
         )
     MonthlyUsage.objects.filter(pk=usage.pk).update(clips_created=F("clips_created") + count)
     usage.refresh_from_db()
     return usage
 
 
+def usage_refund_clips(*, team_id: str, created_at: datetime, count: int = 1) -> None:
+    """Give back generations counted in the month of `created_at` (a failed clip or job).
+
+    The caller makes sure it refunds once (a conditional update of its own row)."""
+    MonthlyUsage.objects.filter(team_id=team_id, month=month_start(created_at)).update(
+        clips_created=Greatest(F("clips_created") - count, 0)
+    )
+
+
+def _render_minutes_exceeded(
+    *, used_seconds: float, limit: int, now: datetime, requested_seconds: float | None = None
+) -> QuotaExceeded:
+    """Render minutes over the limit: used and limit in minutes, as clip generations'."""
+    details = {"used": round(used_seconds / 60, 2), "limit": limit}
+    if requested_seconds is not None:
+        details["requested"] = round(requested_seconds / 60, 2)
+    details["resetAt"] = _reset_at(now)
+    return QuotaExceeded("Monthly render minutes exceeded", details=details)
+
+
+def usage_check_render_minutes(*, team: Team) -> None:
+    """Raise QuotaExceeded when the team has no render minutes left this month; for
+    requests whose render length is not known yet (a /v1 clip picks its own range)."""
+    now = timezone.now()
+    limit = Team.objects.select_related("plan").get(pk=team.pk).limits().render_minutes
+    if limit is None:
+        return
+    used = (
+        MonthlyUsage.objects.filter(team=team, month=month_start(now))
+        .values_list("render_seconds", flat=True)
+        .first()
+        or 0.0
+    )
+    if used >= limit * 60 - 1e-6:
+        raise _render_minutes_exceeded(used_seconds=used, limit=limit, now=now)
+
+
 def usage_reserve_render(*, team: Team, seconds: float) -> MonthlyUsage:
     """Count a full render of `seconds` against the team's monthly render minutes, or
-    raise QuotaExceeded (429) when it would pass `Team.monthly_render_minutes` (None:
-    no limit).
+    raise QuotaExceeded (429) when it would pass the limit (None: no limit).
 
     Like usage_reserve_clips: inside the transaction that queues the render, under the
     usage row's lock, so a refused or rolled-back request counts nothing.
     """
     now = timezone.now()
-    month = month_start(now)
-    MonthlyUsage.objects.get_or_create(team=team, month=month)
-    usage = MonthlyUsage.objects.select_for_update().get(team=team, month=month)
-    limit = team.monthly_render_minutes
+    usage = _usage_row(team, month_start(now))
+    limit = Team.objects.select_related("plan").get(pk=team.pk).limits().render_minutes
     seconds = max(float(seconds or 0.0), 0.0)
     if limit is not None and usage.render_seconds + seconds > limit * 60 + 1e-6:
-        raise QuotaExceeded(
-            "Monthly render minutes exceeded",
-            details={
-                "usedMinutes": round(usage.render_seconds / 60, 2),
-                "requestedMinutes": round(seconds / 60, 2),
-                "limitMinutes": limit,
-                "resetAt": next_month_start(now).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            },
+        raise _render_minutes_exceeded(
+            used_seconds=usage.render_seconds, limit=limit, now=now, requested_seconds=seconds
         )
     MonthlyUsage.objects.filter(pk=usage.pk).update(render_seconds=F("render_seconds") + seconds)
     usage.refresh_from_db()
     return usage
+
+
+def usage_charge_render(*, team_id: str, seconds: float, at: datetime | None = None) -> None:
+    """Count a render that has been made (a /v1 clip's own full render), without a limit
+    check: its request was checked when it was made, and the work is done."""
+    seconds = max(float(seconds or 0.0), 0.0)
+    month = month_start(at or timezone.now())
+    with transaction.atomic():
+        MonthlyUsage.objects.bulk_create(
+            [MonthlyUsage(team_id=team_id, month=month)], ignore_conflicts=True
+        )
+        MonthlyUsage.objects.filter(team_id=team_id, month=month).update(
+            render_seconds=F("render_seconds") + seconds
+        )
+
+
+def usage_refund_render(*, team_id: str, seconds: float, charged_at: datetime) -> None:
+    """Give back render seconds counted in the month of `charged_at` (a failed render)."""
+    MonthlyUsage.objects.filter(team_id=team_id, month=month_start(charged_at)).update(
+        render_seconds=Greatest(F("render_seconds") - max(float(seconds or 0.0), 0.0), 0.0)
+    )

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from brandkits.models import BrandKit
 from clips.models import Clip, Export, Source, Upload
-from projects.models import ApiKey, Membership, MonthlyUsage, Project, Team
+from projects.models import ApiKey, Membership, MonthlyUsage, Plan, Project, Team
 from projects.services import api_key_create
 from tests.factories import (
     BrandKitFactory,
@@ -73,6 +73,12 @@ def _monthly_usage():
     return wanted, other, "Zephyr"
 
 
+def _plans():
+    wanted = Plan.objects.create(id="zephyr-pro", name="Zephyr Pro", monthly_clip_generations=500)
+    other = Plan.objects.create(id="starter", name="Starter", monthly_clip_generations=10)
+    return wanted, other, "Zephyr"
+
+
 def _brand_kits():
     team = TeamFactory()
     return BrandKitFactory(team=team, name="Zephyr brand"), BrandKitFactory(team=team), "Zephyr"
@@ -115,6 +121,7 @@ BUILDERS: dict[type, Callable[[], tuple[object, object, str]]] = {
     ApiKey: _api_keys,
     Project: _projects,
     MonthlyUsage: _monthly_usage,
+    Plan: _plans,
     BrandKit: _brand_kits,
     Source: _sources,
     Upload: _uploads,

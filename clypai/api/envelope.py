@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from .authentication import Principal
 from .errors import InvalidRequest, NotFound
+from .limits import ApiLimitsMixin
 
 
 def ok(
@@ -26,7 +27,7 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class TeamAPIView(APIView):
+class TeamAPIView(ApiLimitsMixin, APIView):
     """Base of every /v1/ view: the caller's team in one place, never per endpoint."""
 
     @property

@@ -8,6 +8,7 @@ Shapes, exactly as seeds/clypai-clips-api.txt shows:
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -149,14 +150,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = {"code": "not_acceptable", "message": str(exc.detail)}
         code = status.HTTP_406_NOT_ACCEPTABLE
     elif isinstance(exc, exceptions.Throttled):
+        wait = math.ceil(exc.wait) if exc.wait is not None else None
         body = {
             "code": "rate_limited",
-            "message": "Too many requests",
-            "details": {"retryAfter": exc.wait},
+            "message": "Too many requests: slow down and retry after the time given",
+            "details": {"retryAfter": wait},
         }
         code = status.HTTP_429_TOO_MANY_REQUESTS
-        if exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+        if wait is not None:
+            headers["Retry-After"] = str(wait)
     elif isinstance(exc, exceptions.APIException):
         body = {
             "code": str(exc.get_codes()) if isinstance(exc.get_codes(), str) else "error",

@@ -13,6 +13,7 @@ NOT_ACCEPTABLE (406), TOO_MANY_REQUESTS (429), INTERNAL_ERROR (500).
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -131,7 +132,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(exc, exceptions.Throttled):
         code, status_code, message = "TOO_MANY_REQUESTS", 429, "Too many requests"
         if exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+            headers["Retry-After"] = str(math.ceil(exc.wait))
     elif isinstance(exc, exceptions.APIException):
         code = str(exc.default_code).upper()
         status_code, message = exc.status_code, str(exc.detail)

@@ -19,6 +19,7 @@ from clips import services as clip_services
 from clips.models import Job
 from clypai.api.authentication import ApiKeyAuthentication, IsTeamMember, JWTAuthentication
 from clypai.api.errors import InvalidRequest, PayloadTooLarge
+from clypai.api.limits import ApiLimitsMixin
 from clypai.lib.uploads import upload_too_large
 
 from . import selectors, services
@@ -47,7 +48,7 @@ def _path_id(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, OpenApiTypes.UUID, OpenApiParameter.PATH, description=description)
 
 
-class ChoppityView(APIView):
+class ChoppityView(ApiLimitsMixin, APIView):
     """Base of every /choppity/v1/ view: `Key <api key>` or `Bearer <JWT or api key>`,
     JSON in and out, errors in the document's shape, the caller's team in one place."""
 
@@ -55,7 +56,6 @@ class ChoppityView(APIView):
     permission_classes = [IsTeamMember]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
-    throttle_classes: list = []
     schema = ChoppityAutoSchema()
 
     def get_exception_handler(self):

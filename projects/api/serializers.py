@@ -66,3 +66,55 @@ class ApiKeyOut(serializers.Serializer):
 
 class ApiKeyCreatedOut(ApiKeyOut):
     key = serializers.CharField(help_text="The full key. Shown once; store it now.")
+
+
+class PlanOut(serializers.Serializer):
+    id = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+
+
+class AllowanceOut(serializers.Serializer):
+    used = serializers.FloatField()
+    limit = serializers.FloatField(allow_null=True, help_text="null: no limit")
+    remaining = serializers.FloatField(allow_null=True)
+
+
+class RateLimitOut(serializers.Serializer):
+    limit = serializers.IntegerField(help_text="Requests per window, per API key")
+    windowSeconds = serializers.IntegerField()
+
+
+class UsageOut(serializers.Serializer):
+    plan = PlanOut()
+    periodStart = serializers.CharField()
+    resetAt = serializers.CharField()
+    clipGenerations = AllowanceOut()
+    renderMinutes = AllowanceOut()
+    rateLimit = RateLimitOut()
+
+
+def usage_data(report) -> dict:
+    def allowance(a, whole: bool):
+        number = (lambda v: v if v is None else int(v)) if whole else (lambda v: v)
+        return {
+            "used": number(a.used),
+            "limit": number(a.limit),
+            "remaining": number(a.remaining),
+        }
+
+    from clypai.api.limits import RATE_LIMIT_WINDOW_SECONDS
+
+    return {
+        "plan": {
+            "id": report.plan.pk if report.plan else None,
+            "name": report.plan.name if report.plan else "Custom",
+        },
+        "periodStart": iso(report.period_start),
+        "resetAt": iso(report.reset_at),
+        "clipGenerations": allowance(report.clip_generations, True),
+        "renderMinutes": allowance(report.render_minutes, False),
+        "rateLimit": {
+            "limit": report.requests_per_minute,
+            "windowSeconds": RATE_LIMIT_WINDOW_SECONDS,
+        },
+    }

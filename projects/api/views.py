@@ -21,6 +21,8 @@ from .serializers import (
     ProjectOut,
     TokenIn,
     TokenOut,
+    UsageOut,
+    usage_data,
 )
 
 
@@ -191,3 +193,20 @@ class ApiKeyDetailView(TeamAPIView):
         _require_owner(self.principal)
         api_key = selectors.api_key_get(team=self.team, key_id=key_id)
         return ok(ApiKeyOut(services.api_key_revoke(api_key=api_key)).data)
+
+
+class UsageView(TeamAPIView):
+    @extend_schema(
+        operation_id="usage_retrieve",
+        summary="Get the team's plan and this month's usage",
+        description=(
+            "Clip generations and render minutes used this calendar month (UTC) against "
+            "the team's limits (`limit` null: no limit), when they reset, and the API "
+            "rate limit per key. A failed clip gives its generation back; a failed "
+            "render its minutes."
+        ),
+        responses={200: envelope(UsageOut), **errors(401)},
+        tags=["Usage"],
+    )
+    def get(self, request):
+        return ok(usage_data(selectors.usage_get(team=self.team)))

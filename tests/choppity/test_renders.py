@@ -89,9 +89,9 @@ def test_a_render_past_the_teams_render_minutes_is_refused_and_costs_nothing(cho
     assert trigger(chop, clip.uuid).status_code == 202  # 0.97 of 1 minute
     Clip.objects.filter(pk=clip.pk).update(render_status="done")
     error = error_of(trigger(chop, clip.uuid), 429, "QUOTA_EXCEEDED")
-    assert error["details"]["used_minutes"] == 0.97
-    assert error["details"]["requested_minutes"] == 0.97
-    assert error["details"]["limit_minutes"] == 1
+    assert error["details"]["used"] == 0.97  # minutes
+    assert error["details"]["requested"] == 0.97
+    assert error["details"]["limit"] == 1
     assert error["details"]["reset_at"] > time.time() * 1000
     clip.refresh_from_db()
     assert clip.render_status == "done"  # the earlier render stays as it was
