@@ -27,6 +27,14 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def anonymous_rate_limit(settings):
+    """Every test's anonymous requests come from 127.0.0.1 and Redis counts them across
+    tests: the per-address limit would trip on the suite, not on what a test checks.
+    Rate-limit tests set it (and fresh addresses) themselves."""
+    settings.CLYPAI_RATE_LIMIT_ANON_PER_MINUTE = 100_000
+
+
 @pytest.fixture
 def shared_media() -> Path:
     if not SHARED_MEDIA.is_dir():

@@ -16,6 +16,7 @@ from django.utils import timezone
 from clips.models import Clip, Job
 from clips.processing import clip_bounds, job_refresh
 from clips.services import ClipSpec, JobSpec, clip_create, clips_sweep, job_create, upload_create
+from projects.models import MonthlyUsage
 from projects.services import default_project
 
 
@@ -164,6 +165,8 @@ def test_a_v1_clip_with_a_range_keeps_it_and_gets_scored_metadata(inline_tiny, t
     assert clip.status == "completed", clip.error
     assert (clip.start_time, clip.end_time, clip.duration) == (3.0, 18.0, 15.0)
     assert clip.name and clip.metadata["reason"]
+    # Its full render was made, so its length counts against the month's render minutes.
+    assert MonthlyUsage.objects.get(team=team).render_seconds == pytest.approx(15.0)
     assert set(clip.metadata) >= {
         "hooks",
         "highlights",

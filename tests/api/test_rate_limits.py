@@ -1,0 +1,121 @@
+"""Per-key rate limits counted in Redis: headers on every answer, 429 rate_limited beyond."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from clypai.api import limits
+from projects.models import Plan
+from projects.services import api_key_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def limited(team):
+    team.plan = Plan.objects.create(id="tight", name="Tight", requests_per_minute=3)
+    team.save()
+    return team
+
+
+def client_for(team) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(team=team).raw_key}")
+    return client
+
+
+def test_every_answer_carries_the_limit_headers(api):
+    response = api.get("/v1/projects")
+    assert response.status_code == 200
+    assert response["X-RateLimit-Limit"] == "600"
+    assert int(response["X-RateLimit-Remaining"]) == 599
+    reset = int(response["X-RateLimit-Reset"])
+    assert time.time() < reset <= time.time() + 61
+    second = api.get("/v1/projects")
+    assert int(second["X-RateLimit-Remaining"]) == 598
+
+
+def test_past_the_plans_limit_a_key_gets_429_rate_limited_with_retry_after(limited):
+    client = client_for(limited)
+    for remaining in (2, 1, 0):
+        response = client.get("/v1/projects")
+        assert response.status_code == 200
+        assert response["X-RateLimit-Remaining"] == str(remaining)
+    refused = client.get("/v1/projects")
+    assert refused.status_code == 429
+    error = refused.json()["error"]
+    assert error["code"] == "rate_limited"
+    retry_after = int(refused["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert error["details"] == {"retryAfter": retry_after}
+    assert refused["X-RateLimit-Limit"] == "3"
+    assert refused["X-RateLimit-Remaining"] == "0"
+    # A refused POST does nothing.
+    assert client.post("/v1/projects", {"name": "x"}, format="json").status_code == 429
+    assert not limited.projects.filter(name="x").exists()
+
+
+def test_each_key_has_its_own_count(limited):
+    first, second = client_for(limited), client_for(limited)
+    for _ in range(3):
+        first.get("/v1/projects")
+    assert first.get("/v1/projects").status_code == 429
+    assert second.get("/v1/projects").status_code == 200
+
+
+def test_the_window_resets(limited):
+    """The next window starts from zero (checked on the counter, without waiting)."""
+    now = time.time()
+    scope = f"key:test-window-{uuid.uuid4()}"
+    for _ in range(3):
+        state, over = limits.rate_limit_hit(scope=scope, limit=3, window=60, now=now)
+    assert not over and state.remaining == 0
+    state, over = limits.rate_limit_hit(scope=scope, limit=3, window=60, now=now)
+    assert over
+    state, over = limits.rate_limit_hit(scope=scope, limit=3, window=60, now=now + 60)
+    assert not over and state.remaining == 2
+
+
+def test_the_choppity_api_is_limited_in_its_own_shape(limited):
+    chop = APIClient()
+    chop.credentials(HTTP_AUTHORIZATION=f"Key {api_key_create(team=limited).raw_key}")
+    for _ in range(3):
+        assert (
+            chop.get("/choppity/v1/clips/00000000-0000-0000-0000-000000000000").status_code == 404
+        )
+    refused = chop.get("/choppity/v1/clips/00000000-0000-0000-0000-000000000000")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "TOO_MANY_REQUESTS"
+    assert int(refused["Retry-After"]) >= 1
+    assert refused["X-RateLimit-Remaining"] == "0"
+
+
+def test_anonymous_token_requests_are_limited_per_address(settings, db):
+    settings.CLYPAI_RATE_LIMIT_ANON_PER_MINUTE = 2
+    # Fresh addresses, so an earlier run's count in this minute does not weigh here.
+    first, second = (f"127.{random.randrange(1, 255)}.{random.randrange(256)}.7" for _ in "ab")
+    client = APIClient(REMOTE_ADDR=first)
+    body = {"username": "nobody", "password": "wrong"}
+    for _ in range(2):
+        assert client.post("/v1/auth/token", body, format="json").status_code == 401
+    refused = client.post("/v1/auth/token", body, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    other = APIClient(REMOTE_ADDR=second)
+    assert other.post("/v1/auth/token", body, format="json").status_code == 401
+
+
+def test_when_redis_fails_requests_pass(api, monkeypatch):
+    """A real client to a closed port: the limiter's outage is logged, not served."""
+    import redis
+
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    monkeypatch.setattr(limits, "_redis", lambda: dead)
+    response = api.get("/v1/projects")
+    assert response.status_code == 200
+    assert "X-RateLimit-Limit" not in response
