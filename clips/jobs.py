@@ -101,6 +101,9 @@ def sweep_job(reschedule: bool = True) -> dict:
     from .services import clips_sweep
 
     report = clips_sweep()
+    from clypai.api.limits import idempotency_purge
+
+    purged = idempotency_purge()
     if reschedule and not settings.CLYPAI_JOBS_INLINE:
         get_queue("default").enqueue_in(
             timedelta(seconds=settings.CLYPAI_SWEEP_INTERVAL_SECONDS),
@@ -111,6 +114,7 @@ def sweep_job(reschedule: bool = True) -> dict:
         "requeuedPending": report.requeued_pending,
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,
+        "idempotencyKeysPurged": purged,
     }
 
 

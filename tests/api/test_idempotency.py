@@ -101,6 +101,13 @@ def test_the_sweep_purges_keys_older_than_24_hours(api):
     )
     assert idempotency_purge() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    IdempotencyRecord.objects.filter(key="new").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    from clips.jobs import sweep_job
+
+    assert sweep_job(reschedule=False)["idempotencyKeysPurged"] == 1
+    assert not IdempotencyRecord.objects.exists()
 
 
 def test_a_key_held_by_a_request_that_died_is_taken_over(api, caller, team, settings):
