@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "projects",
     "brandkits",
     "clips",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clypai.api.schema.add_limits",
+    ],
     # Security schemes come from the extensions in clypai/api/schema.py.
     # Same field name, different choices: name each set, or spectacular guesses a hash.
     "ENUM_NAME_OVERRIDES": {
@@ -232,6 +237,7 @@ SPECTACULAR_SETTINGS = {
         "ExportPendingStatusEnum": ["queued", "processing"],
         "CaptionPositionEnum": "brandkits.api.serializers.POSITIONS",
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
+        "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",
     },
 }
 
@@ -272,6 +278,25 @@ CLYPAI_WHISPER_MODEL = env("CLYPAI_WHISPER_MODEL", "base")
 CLYPAI_WHISPER_DEVICE = env("CLYPAI_WHISPER_DEVICE", "cpu")
 # How many clips a multi-clip job (the Choppity API) returns unless asked otherwise.
 CLYPAI_JOB_CLIP_COUNT = envint("CLYPAI_JOB_CLIP_COUNT", 5)
+
+# Webhooks: seconds one delivery attempt may take; the delays in seconds before each
+# retry of a failed delivery, with jitter (Standard Webhooks' schedule, about 27 h in
+# all); the longest Retry-After obeyed; days of continuous failure that disable an
+# endpoint; seconds a rotated-out secret keeps signing beside the new one.
+CLYPAI_WEBHOOK_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_TIMEOUT_SECONDS", 15.0)
+try:
+    CLYPAI_WEBHOOK_RETRY_SCHEDULE = [
+        float(delay)
+        for delay in envlist("CLYPAI_WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000")
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured("CLYPAI_WEBHOOK_RETRY_SCHEDULE must list seconds") from exc
+CLYPAI_WEBHOOK_RETRY_AFTER_MAX_SECONDS = envfloat("CLYPAI_WEBHOOK_RETRY_AFTER_MAX_SECONDS", 86400.0)
+CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS = envfloat("CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS", 5.0)
+CLYPAI_WEBHOOK_SECRET_OVERLAP_SECONDS = envint("CLYPAI_WEBHOOK_SECRET_OVERLAP_SECONDS", 86400)
+# This site's public base URL (https://clyp.example.org): links in webhook payloads to
+# files on local disk are made absolute with it (S3 links are absolute anyway).
+CLYPAI_PUBLIC_URL = (env("CLYPAI_PUBLIC_URL") or "").rstrip("/")
 
 # Durable jobs: a processing clip's worker beats every HEARTBEAT seconds; one silent
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most

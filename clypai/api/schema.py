@@ -181,3 +181,57 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         )
         for code in codes
     }
+
+
+_RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed in the current one-minute window.",
+    "X-RateLimit-Remaining": "Requests left in the current window.",
+    "X-RateLimit-Reset": "Unix time (seconds) when the window ends.",
+}
+
+
+def add_limits(result, generator, request, public):
+    """drf-spectacular postprocessing hook for the /v1/ document: what every operation
+    shares because of clypai.api.limits (rate-limit headers and 429 `rate_limited`; an
+    optional Idempotency-Key on each POST, 409 when it is reused with another body)."""
+    headers = {
+        name: {"description": text, "schema": {"type": "integer"}}
+        for name, text in _RATE_LIMIT_HEADERS.items()
+    }
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            for response in responses.values():
+                if "$ref" not in response:
+                    response.setdefault("headers", {}).update(headers)
+            if not operation.get("security") == [] or method == "post":
+                responses.setdefault(
+                    "429",
+                    {
+                        "description": _DESCRIPTIONS[429],
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
+                            }
+                        },
+                    },
+                )
+            if method == "post" and operation.get("security") != []:
+                operation.setdefault("parameters", []).append(
+                    {
+                        "in": "header",
+                        "name": "Idempotency-Key",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "description": (
+                            "Do this POST at most once: the same key and body within 24 "
+                            "hours return the first response (`Idempotent-Replayed: true`); "
+                            "another body with the key is 409 `idempotency_conflict`."
+                        ),
+                    }
+                )
+    return result

@@ -254,3 +254,21 @@ def test_the_docs_page_loads_swagger_ui_from_this_server_not_a_cdn(anon, client)
         from django.contrib.staticfiles import finders
 
         assert finders.find(script.split("/static/", 1)[-1]), script
+
+
+def test_it_documents_idempotency_keys_and_rate_limits(document):
+    assert "ErrorEnvelope" in document["components"]["schemas"]
+    create = document["paths"]["/v1/clips"]["post"]
+    names = [p["name"] for p in create.get("parameters", []) if p["in"] == "header"]
+    assert names == ["Idempotency-Key"]
+    assert "429" in create["responses"]
+    assert set(create["responses"]["201"]["headers"]) >= {
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    }
+    listing = document["paths"]["/v1/clips"]["get"]
+    assert "429" in listing["responses"]
+    assert not [p for p in listing.get("parameters", []) if p["name"] == "Idempotency-Key"]
+    usage = document["paths"]["/v1/usage"]["get"]
+    assert "200" in usage["responses"]
