@@ -14,6 +14,7 @@ from clypai.api.errors import Conflict, InvalidRequest
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
 from projects.services import default_project, usage_check_render_minutes, usage_reserve_clips
+from webhooks.services import deliveries_sweep
 
 from .models import Clip, Export, Job, Upload
 
@@ -436,6 +437,7 @@ def clips_sweep(*, now=None) -> SweepReport:
         enqueue_now("analysis", "clips.jobs.clip_process_job", clip_id, job_id=clip_id)
         report.requeued_pending.append(clip_id)
     _sweep_renders(now=now, stale_before=stale_before, report=report)
+    deliveries_sweep(now=now)  # webhook deliveries whose RQ job was lost
     return report
 
 

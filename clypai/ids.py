@@ -50,3 +50,11 @@ def new_webhook_id() -> str:
 
 def new_source_id() -> str:
     return new_id("src")
+
+
+def new_webhook_event_id() -> str:
+    return new_id("evt")
+
+
+def new_webhook_delivery_id() -> str:
+    return new_id("whd")

@@ -108,6 +108,118 @@ def fetch_url(
         deadline.cancel()
 
 
+@dataclass(frozen=True)
+class PostResponse:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes  # the first `max_body` bytes only
+
+
+def post_checked(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    allowlist: Sequence[str] = (),
+    resolver: Resolver | None = None,
+    max_body: int = 1024,
+) -> PostResponse:
+    """POST `body` to `url` once, under the same guard as fetch_url (webhook deliveries).
+
+    Inputs: an http or https URL; the body and headers to send; the seconds the whole
+    exchange may take; `allowlist` and `resolver` as for fetch_url; how much of the
+    answer's body to keep. Output: the answer's status, headers and first `max_body`
+    bytes. Redirects are not followed: a 3xx is returned as it is. Side effects: network
+    I/O. Raises StageError (field `url`, `details["reason"]`) when no answer came: a
+    refused address, a bad URL, a timeout, a connection that failed.
+    """
+    deadline = _Deadline(timeout)
+    try:
+        return _post(
+            url,
+            body,
+            headers,
+            deadline=deadline,
+            allowlist=_Allowlist.parse(allowlist),
+            resolver=resolver or system_resolver,
+            max_body=max_body,
+        )
+    except _Failure as failure:
+        raise StageError(
+            f"URL is not accessible: {failure.reason}",
+            details={"reason": failure.reason, "url": _without_password(url)},
+            permanent=failure.permanent,
+            code="invalid_request",
+            field="url",
+        ) from failure
+    finally:
+        deadline.cancel()
+
+
+def check_url(url: str, *, allowlist: Sequence[str] = (), resolver: Resolver | None = None):
+    """Refuse (StageError, field `url`) a URL that the guard would refuse to reach: a bad
+    form, credentials, or an address (literal or resolved) that is not public and not
+    allowlisted. A name that does not resolve now passes: each request checks again."""
+    try:
+        target = _parse_url(url)
+        answers: list[str] = []
+        if target.literal is None:
+            try:
+                answers = list((resolver or system_resolver)(target.host))
+            except OSError:
+                return
+            if not answers:
+                return
+        _checked_addresses(target, lambda host: answers, _Allowlist.parse(allowlist))
+    except _Failure as failure:
+        raise StageError(
+            f"URL is not accessible: {failure.reason}",
+            details={"reason": failure.reason, "url": _without_password(url)},
+            code="invalid_request",
+            field="url",
+        ) from failure
+
+
+def _post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    deadline: _Deadline,
+    allowlist: _Allowlist,
+    resolver: Resolver,
+    max_body: int,
+) -> PostResponse:
+    target = _parse_url(url)
+    addresses = _checked_addresses(target, resolver, allowlist)
+    deadline.check()
+    pool = response = None
+    try:
+        pool, response = _open(
+            target, addresses, deadline, method="POST", body=body, headers=headers
+        )
+        status = response.status
+        answer_headers = {k.lower(): v for k, v in response.headers.items()}
+        kept = b""
+        try:  # the status is the answer; a body cut short by the deadline still counts
+            while len(kept) < max_body:
+                chunk = response.read1(max_body - len(kept))
+                if not chunk:
+                    break
+                kept += chunk
+        except (Urllib3Error, http.client.HTTPException, OSError):
+            pass
+        return PostResponse(status=status, headers=answer_headers, body=kept)
+    except (_PeerMismatch, Urllib3Error, http.client.HTTPException, OSError) as exc:
+        raise _network_failure(exc, target, deadline) from exc
+    finally:
+        if response is not None:
+            response.close()
+        if pool is not None:
+            pool.close()
+
+
 class _Failure(Exception):
     def __init__(self, reason: str, *, permanent: bool = True):
         super().__init__(reason)
@@ -473,15 +585,24 @@ def _pinned_connection(base: type[HTTPConnection], expected: IPAddress, deadline
 
 
 def _open(
-    target: _Target, addresses: list[IPAddress], deadline: _Deadline
+    target: _Target,
+    addresses: list[IPAddress],
+    deadline: _Deadline,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
-    """A response from the first address that accepts a connection."""
+    """A response from the first address that accepts a connection (`headers` are added
+    to, or replace, the defaults; Host is always the target's)."""
+    extra = {k: v for k, v in (headers or {}).items() if k.lower() != "host"}
     headers = {
         "Host": target.host_header,
         "User-Agent": USER_AGENT,
         "Accept": "*/*",
         "Accept-Encoding": "identity",
         "Connection": "close",
+        **extra,
     }
     tls_name = str(target.literal) if target.literal is not None else target.host
     for index, ip in enumerate(addresses):
@@ -505,8 +626,9 @@ def _open(
         pool.ConnectionCls = _pinned_connection(base, ip, deadline)
         try:
             response = pool.urlopen(
-                "GET",
+                method,
                 target.request_target,
+                body=body,
                 headers=headers,
                 redirect=False,
                 retries=False,
