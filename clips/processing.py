@@ -10,6 +10,7 @@ sweep re-enqueues a clip whose worker died) reuses what an earlier run finished:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -137,6 +138,14 @@ def source_ingest_upload(upload: Upload) -> Source:
     """The source of an upload: its stored file, shared by every upload of the same bytes."""
     if upload.source_id:
         return upload.source
+    if not upload.sha256:
+        # A presigned upload, recorded without hashing inside its request.
+        digest = hashlib.sha256()
+        with upload.file.storage.open(upload.file.name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                digest.update(chunk)
+        upload.sha256 = digest.hexdigest()
+        Upload.objects.filter(pk=upload.pk).update(sha256=upload.sha256)
     source = Source.objects.filter(sha256=upload.sha256).first()
     if source is None:
         try:

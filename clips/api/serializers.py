@@ -309,8 +309,13 @@ class UploadOut(serializers.Serializer):
     filename = serializers.CharField()
     contentType = serializers.CharField(source="content_type")
     size = serializers.IntegerField(source="size_bytes")
-    sha256 = serializers.CharField()
+    sha256 = serializers.SerializerMethodField(
+        help_text="null until the bytes of a presigned upload are ingested"
+    )
     createdAt = serializers.SerializerMethodField()
+
+    def get_sha256(self, upload) -> str | None:
+        return upload.sha256 or None
 
     def get_createdAt(self, upload) -> str:
         return iso(upload.created_at)

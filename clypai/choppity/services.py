@@ -3,14 +3,14 @@ presigned PUT.
 
 A presigned upload needs no row until its bytes exist: its UUID and the caller's team
 are in the object's key (`uploads/<team>/pending/<uuid>/<filename>`), so another team
-cannot name it. When a job first names it, the object is hashed and recorded as an
-ordinary `Upload` with that UUID (sources are keyed by the SHA-256 of their bytes, so
-the hash is computed here, never taken from the client).
+cannot name it. When a job first names it, the object is recorded as an ordinary
+`Upload` with that UUID, without its SHA-256: hashing gigabytes has no place inside a
+request, so the worker that ingests it hashes it (sources are keyed by the SHA-256 of
+their bytes, computed by us, never taken from the client).
 """
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import re
 import time
@@ -110,10 +110,6 @@ def upload_resolve(*, team: Team, upload_id) -> Upload:
         raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
     if size == 0:
         raise InvalidRequest("The uploaded file is empty", field=_FIELD)
-    digest = hashlib.sha256()
-    with default_storage.open(name, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
     try:
         with transaction.atomic():
             return Upload.objects.create(
@@ -123,7 +119,7 @@ def upload_resolve(*, team: Team, upload_id) -> Upload:
                 filename=files[0],
                 content_type=mimetypes.guess_type(files[0])[0] or "",
                 size_bytes=size,
-                sha256=digest.hexdigest(),
+                sha256="",  # the ingesting worker hashes it
             )
     except IntegrityError:  # a concurrent request recorded it first
         return Upload.objects.get(team=team, uuid=key)
