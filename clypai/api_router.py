@@ -5,6 +5,7 @@ from django.urls import path
 from brandkits.api import views as brandkit_views
 from clips.api import views as clip_views
 from projects.api import views as project_views
+from webhooks.api import views as webhook_views
 
 urlpatterns = [
     path("auth/token", project_views.TokenView.as_view(), name="auth-token"),
@@ -38,5 +39,36 @@ urlpatterns = [
         "brand-kits/<str:brand_kit_id>/logo",
         brandkit_views.BrandKitLogoView.as_view(),
         name="brand-kit-logo",
+    ),
+    path("webhooks", webhook_views.WebhookListCreateView.as_view(), name="webhook-list"),
+    path(
+        "webhooks/<str:webhook_id>",
+        webhook_views.WebhookDetailView.as_view(),
+        name="webhook-detail",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/rotate-secret",
+        webhook_views.WebhookRotateSecretView.as_view(),
+        name="webhook-rotate-secret",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/test",
+        webhook_views.WebhookTestView.as_view(),
+        name="webhook-test",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries",
+        webhook_views.DeliveryListView.as_view(),
+        name="webhook-delivery-list",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>",
+        webhook_views.DeliveryDetailView.as_view(),
+        name="webhook-delivery-detail",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver",
+        webhook_views.DeliveryRedeliverView.as_view(),
+        name="webhook-delivery-redeliver",
     ),
 ]

@@ -136,14 +136,14 @@ def endpoint_disable(*, endpoint_id: str, reason: str) -> bool:
             enabled=False, disabled_reason=reason[:300], disabled_at=now, updated_at=now
         )
         if disabled:
-            WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status__in=ACTIVE).filter(
-                Q(locked_until__isnull=True) | Q(locked_until__lte=now)
-            ).update(
-                status=WebhookDelivery.Status.FAILED,
-                next_attempt_at=None,
-                last_error="Not sent: the endpoint was disabled",
-                updated_at=now,
+            waiting = WebhookDelivery.objects.filter(
+                endpoint_id=endpoint_id, status__in=ACTIVE
+            ).filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+            failed = {"status": WebhookDelivery.Status.FAILED, "next_attempt_at": None}
+            waiting.filter(attempts=0).update(
+                **failed, last_error="Not sent: the endpoint was disabled", updated_at=now
             )
+            waiting.update(**failed, updated_at=now)  # the others keep their last error
     if disabled:
         logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
     return bool(disabled)
@@ -452,7 +452,6 @@ def _attempt_finished(delivery: WebhookDelivery, attempt: WebhookAttempt, out: _
         error=error,
         response_body=out.excerpt,
     )
-    endpoint_id = delivery.endpoint_id
     fields = {
         "locked_until": None,
         "last_response_code": out.code,
@@ -460,40 +459,45 @@ def _attempt_finished(delivery: WebhookDelivery, attempt: WebhookAttempt, out: _
         "last_error": error,
         "updated_at": now,
     }
+    succeeded = out.code is not None and 200 <= out.code < 300
     next_at = None
-    if out.code is not None and 200 <= out.code < 300:
+    if succeeded:
         fields.update(
             status=WebhookDelivery.Status.SUCCEEDED, next_attempt_at=None, succeeded_at=now
         )
-        WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=False).update(
-            failing_since=None
-        )
     elif out.code == 410:
         fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
-        endpoint_disable(
-            endpoint_id=endpoint_id, reason=f"The endpoint answered 410 Gone ({iso(now)})"
-        )
     else:
-        _endpoint_failing(endpoint_id, now, error)
-        enabled = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).exists()
         delay = retry_delay(attempt.number - delivery.round_start, out.retry_after)
-        if delay is None or not enabled:
+        if delay is None:
             fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
         else:
             next_at = now + timedelta(seconds=delay)
             fields.update(status=WebhookDelivery.Status.RETRYING, next_attempt_at=next_at)
-    # Conditional on this attempt still being the latest: a redelivery or a sweep that
-    # presumed this worker lost has moved on, and its state wins.
+    # Conditional on this attempt still being the latest: when a redelivery, or a sweep
+    # that presumed this worker lost, has moved on, the newer attempt's state wins.
     updated = WebhookDelivery.objects.filter(pk=delivery.pk, attempts=attempt.number).update(
         **fields
     )
+    endpoint_id = delivery.endpoint_id
+    if succeeded:
+        WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=False).update(
+            failing_since=None
+        )
+    elif out.code == 410:  # the receiver says it is gone, whichever attempt hears it
+        endpoint_disable(
+            endpoint_id=endpoint_id, reason=f"The endpoint answered 410 Gone ({iso(now)})"
+        )
+    elif updated and _endpoint_failing(endpoint_id, now, error):
+        next_at = None  # disabling it failed this delivery too
     if updated and next_at is not None:
         _enqueue(delivery.pk, number=attempt.number + 1, at=next_at)
 
 
-def _endpoint_failing(endpoint_id: str, now: datetime, error: str) -> None:
+def _endpoint_failing(endpoint_id: str, now: datetime, error: str) -> bool:
     """Count a failure towards disabling: the streak starts at the first failure after a
-    success; one longer than CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS disables the endpoint."""
+    success; one longer than CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS disables the endpoint.
+    Returns whether it was disabled now."""
     WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(
         failing_since=now
     )
@@ -503,12 +507,13 @@ def _endpoint_failing(endpoint_id: str, now: datetime, error: str) -> None:
         .values_list("failing_since", flat=True)
         .first()
     )
-    if since is not None and since <= now - timedelta(days=days):
-        endpoint_disable(
-            endpoint_id=endpoint_id,
-            reason=f"Every delivery failed for {days:g} days, since {iso(since)} "
-            f"(last error: {error or 'unknown'})",
-        )
+    if since is None or since > now - timedelta(days=days):
+        return False
+    return endpoint_disable(
+        endpoint_id=endpoint_id,
+        reason=f"Every delivery failed for {days:g} days, since {iso(since)} "
+        f"(last error: {error or 'unknown'})",
+    )
 
 
 def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
