@@ -12,6 +12,8 @@ from django.db import models
 
 from clypai.ids import new_webhook_delivery_id, new_webhook_event_id, new_webhook_id
 
+from .signing import secret_generate
+
 # What customers subscribe to, in the product's words.
 EVENT_TYPES = (
     "clip.processing",
@@ -40,7 +42,7 @@ class WebhookEndpoint(models.Model):
     events = models.JSONField(default=list, help_text='Event types, or ["*"] for all.')
     # Standard Webhooks secrets: "whsec_" + base64 of random bytes. During a rotation the
     # previous one keeps signing (a second signature) until previous_secret_expires_at.
-    secret = models.CharField(max_length=100)
+    secret = models.CharField(max_length=100, default=secret_generate)
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)

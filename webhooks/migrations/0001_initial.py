@@ -3,6 +3,7 @@
 import clypai.ids
 import django.db.models.deletion
 from django.db import migrations, models
+import webhooks.signing
 
 
 class Migration(migrations.Migration):
@@ -21,7 +22,7 @@ class Migration(migrations.Migration):
                 ('url', models.CharField(max_length=2048)),
                 ('description', models.CharField(blank=True, default='', max_length=500)),
                 ('events', models.JSONField(default=list, help_text='Event types, or ["*"] for all.')),
-                ('secret', models.CharField(max_length=100)),
+                ('secret', models.CharField(default=webhooks.signing.secret_generate, max_length=100)),
                 ('previous_secret', models.CharField(blank=True, default='', max_length=100)),
                 ('previous_secret_expires_at', models.DateTimeField(blank=True, null=True)),
                 ('enabled', models.BooleanField(default=True)),
