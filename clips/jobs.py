@@ -7,6 +7,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from webhooks.services import clip_event_emit, render_event_emit
+
 from .models import Clip, Export, Job
 
 logger = logging.getLogger(__name__)
@@ -20,7 +22,10 @@ def clip_claim(clip_id: str) -> Clip | None:
         )
     if not claimed:
         return None
-    return Clip.objects.get(pk=clip_id)
+    clip = Clip.objects.get(pk=clip_id)
+    if clip.attempts == 0:  # the first claim only: a retry's is no news
+        clip_event_emit(clip_id=clip_id, type="clip.processing")
+    return clip
 
 
 def clip_fail(
@@ -31,7 +36,7 @@ def clip_fail(
     field: str = "",
     details: dict | None = None,
 ) -> None:
-    Clip.objects.filter(pk=clip.pk).update(
+    failed = Clip.objects.filter(pk=clip.pk).update(
         status=Clip.Status.FAILED,
         error=message,
         error_code=code,
@@ -42,6 +47,8 @@ def clip_fail(
     from .services import clip_generation_refund
 
     clip_generation_refund(clip_id=clip.pk)
+    if failed:
+        clip_event_emit(clip_id=clip.pk, type="clip.failed")
 
 
 def clip_process_job(clip_id: str) -> None:
@@ -216,6 +223,8 @@ def _render_finished(clip_id: str, *, error: str = "") -> None:
         from .services import render_minutes_refund
 
         render_minutes_refund(clip_id=clip_id)
+    if finished:
+        render_event_emit(clip_id=clip_id, type="render.failed" if error else "render.done")
 
 
 def clip_rerender_job(clip_id: str) -> None:

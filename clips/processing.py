@@ -26,6 +26,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.utils import timezone
 
 from clypai.lib.storage import local_path
+from webhooks.services import clip_event_emit, export_event_emit, job_event_emit
 
 from .jobs import clip_fail
 from .models import Analysis, Clip, Export, Job, Source, Upload
@@ -831,7 +832,7 @@ def clip_process(*, clip: Clip) -> None:
                     usage_charge_render(
                         team_id=clip.team_id, seconds=clip.end_time - clip.start_time
                     )
-            Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
+            completed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
                 status=Clip.Status.COMPLETED,
                 stage="done",
                 progress=100,
@@ -841,6 +842,8 @@ def clip_process(*, clip: Clip) -> None:
                 error_details=None,
                 updated_at=timezone.now(),
             )
+            if completed:
+                clip_event_emit(clip_id=clip.pk, type="clip.completed")
         except StageError as err:
             _stage_failed(clip, err)
         except Exception as exc:
@@ -876,7 +879,7 @@ def _set_job_stage(job_id, stage: str) -> None:
 def job_fail(
     job: Job, *, message: str, code: str = "processing_failed", details: dict | None = None
 ) -> None:
-    Job.objects.filter(pk=job.pk).update(
+    failed = Job.objects.filter(pk=job.pk).update(
         status=Job.Status.ERROR,
         error=message,
         error_code=code,
@@ -886,6 +889,8 @@ def job_fail(
     from .services import job_generation_refund
 
     job_generation_refund(job_id=job.pk)
+    if failed:
+        job_event_emit(job_id=job.pk, type="job.error")
 
 
 def job_source(job: Job) -> Source:
@@ -1017,7 +1022,7 @@ def job_refresh(job_id) -> None:
             return
         failed = [error for status, error in states if status == Clip.Status.FAILED]
         if failed:
-            Job.objects.filter(pk=job.pk).update(
+            errored = Job.objects.filter(pk=job.pk).update(
                 status=Job.Status.ERROR,
                 error=failed[0],
                 error_code="processing_failed",
@@ -1026,10 +1031,13 @@ def job_refresh(job_id) -> None:
             from .services import job_generation_refund
 
             job_generation_refund(job_id=job.pk)
+            if errored:
+                job_event_emit(job_id=job.pk, type="job.error")
         elif all(status in (Clip.Status.COMPLETED, Clip.Status.EXPORTED) for status, _ in states):
-            Job.objects.filter(pk=job.pk).update(
+            if Job.objects.filter(pk=job.pk).update(
                 status=Job.Status.DONE, stage="done", progress=100, updated_at=timezone.now()
-            )
+            ):
+                job_event_emit(job_id=job.pk, type="job.done")
 
 
 def _stage_failed(clip: Clip, err: StageError) -> None:
@@ -1090,28 +1098,32 @@ def export_process(*, export: Export) -> None:
         size = out.stat().st_size
     except (StageError, ValueError) as err:
         message = getattr(err, "message", None) or str(err)
-        Export.objects.filter(pk=export.pk).update(
+        if Export.objects.filter(pk=export.pk).update(
             status=Export.Status.FAILED, error=message, updated_at=timezone.now()
-        )
+        ):
+            export_event_emit(export_id=export.pk, type="export.failed")
         return
     except Exception as exc:
         logger.exception("export %s failed unexpectedly", export.pk)
-        Export.objects.filter(pk=export.pk).update(
+        if Export.objects.filter(pk=export.pk).update(
             status=Export.Status.FAILED,
             error=f"internal error ({type(exc).__name__})",
             updated_at=timezone.now(),
-        )
+        ):
+            export_event_emit(export_id=export.pk, type="export.failed")
         return
     finally:
         out.unlink(missing_ok=True)
         close_old_connections()
-    Export.objects.filter(pk=export.pk).update(
+    if Export.objects.filter(pk=export.pk).update(
         status=Export.Status.COMPLETED,
         file=export.file.name,
         file_size=size,
         error="",
         updated_at=timezone.now(),
-    )
-    Clip.objects.filter(pk=clip.pk, status=Clip.Status.COMPLETED).update(
+    ):
+        export_event_emit(export_id=export.pk, type="export.ready")
+    if Clip.objects.filter(pk=clip.pk, status=Clip.Status.COMPLETED).update(
         status=Clip.Status.EXPORTED, updated_at=timezone.now()
-    )
+    ):
+        clip_event_emit(clip_id=clip.pk, type="clip.exported")

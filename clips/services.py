@@ -14,7 +14,12 @@ from clypai.api.errors import Conflict, InvalidRequest
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
 from projects.services import default_project, usage_check_render_minutes, usage_reserve_clips
-from webhooks.services import deliveries_sweep
+from webhooks.services import (
+    clip_event_emit,
+    deliveries_sweep,
+    job_event_emit,
+    render_event_emit,
+)
 
 from .models import Clip, Export, Job, Upload
 
@@ -411,6 +416,7 @@ def clips_sweep(*, now=None) -> SweepReport:
             if failed:
                 clip_generation_refund(clip_id=clip.pk)
                 report.failed.append(clip.pk)
+                clip_event_emit(clip_id=clip.pk, type="clip.failed")
             continue
         released = Clip.objects.filter(
             pk=clip.pk, status=Clip.Status.PROCESSING, heartbeat_at=clip.heartbeat_at
@@ -467,6 +473,7 @@ def _sweep_jobs(*, now, stale_before, queue, report: SweepReport) -> None:
             ):
                 job_generation_refund(job_id=job.pk)
                 report.failed.append(str(job.pk))
+                job_event_emit(job_id=job.pk, type="job.error")
             continue
         if Job.objects.filter(
             pk=job.pk, status=Job.Status.PROCESSING, heartbeat_at=job.heartbeat_at
@@ -581,6 +588,7 @@ def _sweep_renders(*, now, stale_before, report: SweepReport) -> None:
                 RenderRun.objects.filter(pk=clip.pk).update(attempts=attempts)
                 render_minutes_refund(clip_id=clip.pk)
                 report.failed.append(clip.pk)
+                render_event_emit(clip_id=clip.pk, type="render.failed")
             continue
         if current.update(render_status="queued", updated_at=now):
             RenderRun.objects.filter(pk=clip.pk).update(attempts=attempts, heartbeat_at=None)
