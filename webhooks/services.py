@@ -207,12 +207,7 @@ def event_emit(
     of every attempt. Enqueued on commit: a rolled-back transaction sends nothing.
     """
     if endpoints is None:
-        team_id = team.pk if isinstance(team, Team) else team
-        endpoints = [
-            e
-            for e in WebhookEndpoint.objects.filter(team_id=team_id, enabled=True)
-            if e.subscribes_to(type)
-        ]
+        endpoints = subscribers(team=team, type=type)
     if not endpoints:
         return None
     now = timezone.now()
@@ -231,15 +226,25 @@ def event_emit(
     return event
 
 
+def subscribers(*, team: Team | str, type: str) -> list[WebhookEndpoint]:
+    """The enabled endpoints of `team` (a team or its id) that want `type` events."""
+    team_id = team.pk if isinstance(team, Team) else team
+    found = WebhookEndpoint.objects.filter(team_id=team_id, enabled=True)
+    return [endpoint for endpoint in found if endpoint.subscribes_to(type)]
+
+
 def _emit_safely(type: str, load, build, team_of=lambda obj: obj.team_id) -> None:
-    """Emit an event about the object `load()` finds; a failure here is logged, never
-    raised into the state transition that called it (a savepoint keeps the caller's
-    transaction usable)."""
+    """Emit an event about the object `load()` finds, its data built only when someone
+    listens; a failure here is logged, never raised into the state transition that
+    called it (a savepoint keeps the caller's transaction usable)."""
     try:
         with transaction.atomic():
             obj = load()
-            if obj is not None:
-                event_emit(team=team_of(obj), type=type, data=build(obj))
+            if obj is None:
+                return
+            endpoints = subscribers(team=team_of(obj), type=type)
+            if endpoints:
+                event_emit(team=team_of(obj), type=type, data=build(obj), endpoints=endpoints)
     except Exception:
         logger.exception("could not emit %s", type)
 
