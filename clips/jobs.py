@@ -109,8 +109,10 @@ def sweep_job(reschedule: bool = True) -> dict:
 
     report = clips_sweep()
     from clypai.api.limits import idempotency_purge
+    from webhooks.services import events_purge
 
     purged = idempotency_purge()
+    events_purged = events_purge()
     if reschedule and not settings.CLYPAI_JOBS_INLINE:
         get_queue("default").enqueue_in(
             timedelta(seconds=settings.CLYPAI_SWEEP_INTERVAL_SECONDS),
@@ -122,6 +124,7 @@ def sweep_job(reschedule: bool = True) -> dict:
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,
         "idempotencyKeysPurged": purged,
+        "webhookEventsPurged": events_purged,
     }
 
 

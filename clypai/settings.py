@@ -294,6 +294,8 @@ except ValueError as exc:
 CLYPAI_WEBHOOK_RETRY_AFTER_MAX_SECONDS = envfloat("CLYPAI_WEBHOOK_RETRY_AFTER_MAX_SECONDS", 86400.0)
 CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS = envfloat("CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS", 5.0)
 CLYPAI_WEBHOOK_SECRET_OVERLAP_SECONDS = envint("CLYPAI_WEBHOOK_SECRET_OVERLAP_SECONDS", 86400)
+# Days an event and its delivery log are kept once no delivery of it is still pending.
+CLYPAI_WEBHOOK_RETENTION_DAYS = envint("CLYPAI_WEBHOOK_RETENTION_DAYS", 30)
 # This site's public base URL (https://clyp.example.org): links in webhook payloads to
 # files on local disk are made absolute with it (S3 links are absolute anyway).
 CLYPAI_PUBLIC_URL = (env("CLYPAI_PUBLIC_URL") or "").rstrip("/")

@@ -595,3 +595,15 @@ def deliveries_sweep(*, now: datetime | None = None) -> list[str]:
         enqueue_now("webhooks", ATTEMPT_JOB, delivery_id, job_id=job_id)
         requeued.append(delivery_id)
     return requeued
+
+
+def events_purge(*, now: datetime | None = None) -> int:
+    """Delete events (with their deliveries and attempts) older than
+    CLYPAI_WEBHOOK_RETENTION_DAYS whose deliveries are all finished; the sweep calls
+    this. Returns how many events went."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.CLYPAI_WEBHOOK_RETENTION_DAYS)
+    old = WebhookEvent.objects.filter(created_at__lt=cutoff).exclude(deliveries__status__in=ACTIVE)
+    ids = list(old.values_list("id", flat=True)[:5000])
+    WebhookEvent.objects.filter(pk__in=ids).delete()
+    return len(ids)

@@ -105,3 +105,25 @@ def test_a_late_answer_from_a_worker_presumed_lost_does_not_overwrite_a_newer_at
         WebhookAttempt.objects.filter(delivery=delivery).values_list("number", "response_code")
     )
     assert codes == {1: 500, 2: 200}
+
+
+def test_the_sweep_purges_finished_events_past_their_retention(
+    settings, caller, receiver, webhooks_queue
+):
+    from clips.jobs import sweep_job
+    from webhooks.models import WebhookEvent
+
+    settings.CLYPAI_WEBHOOK_RETENTION_DAYS = 30
+    endpoint_for(caller, receiver.url())
+    done = event_emit(team=caller.team, type="clip.failed", data={})
+    deliver(webhooks_queue, done.deliveries.get().pk)
+    receiver.answer(500)
+    waiting = event_emit(team=caller.team, type="clip.failed", data={})
+    fresh = event_emit(team=caller.team, type="clip.failed", data={})
+    WebhookEvent.objects.filter(pk__in=[done.pk, waiting.pk]).update(
+        created_at=timezone.now() - timedelta(days=31)
+    )
+    assert sweep_job(reschedule=False)["webhookEventsPurged"] == 1
+    # A delivery still retrying keeps its event, whatever its age; a recent one stays.
+    assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {waiting.pk, fresh.pk}
+    assert not WebhookAttempt.objects.filter(delivery__event_id=done.pk).exists()
