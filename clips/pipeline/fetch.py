@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import ipaddress
+import logging
 import os
 import re
 import socket
@@ -44,6 +45,7 @@ CHUNK_BYTES = 256 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 USER_AGENT = "ClypAI/1.0 (source video fetch)"
+logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Sequence[str]]
@@ -496,15 +498,17 @@ def _checked_addresses(
             try:
                 addresses.append(ipaddress.ip_address(answer))
             except ValueError:
-                raise _Failure(
-                    f"host {target.host} resolved to an invalid address {answer!r}"
-                ) from None
+                raise _Failure(f"host {target.host} resolved to an invalid address") from None
     usable: list[IPAddress] = []
     for ip in addresses:
         problem = address_problem(ip)
         if problem and not allowlist.allows(target.host, ip):
-            via = "" if target.literal is not None else f" ({target.host} resolves to it)"
-            raise _Failure(f"address {ip} is {problem}{via}")
+            if target.literal is not None:
+                raise _Failure(f"address {ip} is {problem}")
+            # Not the address a name resolves to: the caller must not learn this
+            # network's internal DNS from our answers. The operator's log has it.
+            logger.info("refused %s: it resolves to %s, %s", target.host, ip, problem)
+            raise _Failure(f"host {target.host} resolves to an address that is not public")
         if ip.version == 6 and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped  # connect over IPv4 to the address that was checked
         if ip not in usable:
