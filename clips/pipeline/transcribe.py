@@ -22,6 +22,10 @@ from clips.pipeline.base import StageError
 from clypai.lib.languages import is_supported_language, whisper_language
 
 SAMPLE_RATE = 16000
+# A source is transcribed in windows of about this length, cut at a quiet point: the
+# engines build features for all the audio they are given (faster-whisper held about
+# 2.5 GB for an hour), so memory stays bounded whatever the source's length.
+CHUNK_SECONDS = 20 * 60.0
 DEFAULT_ENGINE = "faster-whisper"
 DEFAULT_MODEL = "base"
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -263,6 +267,79 @@ def _read_pcm_wav(path: Path) -> Any | None:
     except (wave.Error, EOFError):
         return None
     return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+
+
+class _WavReader:
+    """Windows of a 16 kHz mono 16-bit WAV, read from disk as they are needed."""
+
+    def __init__(self, path: Path, total: int):
+        self.path, self.total = path, total
+
+    @classmethod
+    def open(cls, path: Path) -> _WavReader | None:
+        import wave
+
+        try:
+            with wave.open(str(path), "rb") as wav:
+                if (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) != (
+                    SAMPLE_RATE,
+                    1,
+                    2,
+                ) or wav.getcomptype() != "NONE":
+                    return None
+                return cls(path, wav.getnframes())
+        except (wave.Error, EOFError):
+            return None
+
+    def read(self, start: int, end: int) -> Any:
+        import wave
+
+        import numpy as np
+
+        with wave.open(str(self.path), "rb") as wav:
+            wav.setpos(start)
+            frames = wav.readframes(max(min(end, self.total) - start, 0))
+        return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+
+
+class _ArrayReader:
+    def __init__(self, samples: Any):
+        self.samples, self.total = samples, len(samples)
+
+    def read(self, start: int, end: int) -> Any:
+        return self.samples[start:end]
+
+
+def _quietest_point(samples: Any, lo: int, hi: int) -> int:
+    """The sample index in [lo, hi) at the middle of its quietest 200 ms: where a window
+    of the transcription may end without cutting a word."""
+    import numpy as np
+
+    step = SAMPLE_RATE // 5
+    lo, hi = max(lo, 0), min(hi, len(samples))
+    count = (hi - lo) // step
+    if count < 1:
+        return (lo + hi) // 2
+    frames = np.asarray(samples[lo : lo + count * step], dtype=np.float32).reshape(count, step)
+    energy = np.einsum("ij,ij->i", frames, frames)
+    return lo + int(np.argmin(energy)) * step + step // 2
+
+
+def _shifted(segment: Segment, offset: float) -> Segment:
+    return Segment(
+        start=round(segment.start + offset, 3),
+        end=round(segment.end + offset, 3),
+        text=segment.text,
+        words=[
+            Word(
+                word=w.word,
+                start=round(w.start + offset, 3),
+                end=round(w.end + offset, 3),
+                probability=w.probability,
+            )
+            for w in segment.words
+        ],
+    )
 
 
 def decode_audio(
@@ -524,13 +601,17 @@ def transcribe(
     device: str = "cpu",
     language: str | None = None,
     models_dir: Path | None = None,
+    chunk_seconds: float = CHUNK_SECONDS,
 ) -> Transcript:
     """Transcribe a file's audio (or 16 kHz mono float32 samples) with word timings.
 
     `language` is an ISO 639-1 code, or None to detect it. An unknown code, or another
     language than English for an English-only model, raises StageError
     (`invalid_request` on `language`). A source without speech gives an empty
-    transcript. Loads the model on first use in the process.
+    transcript. Loads the model on first use in the process. Audio longer than
+    `chunk_seconds` goes to the engine in windows cut at the quietest moment near each
+    boundary (our 16 kHz WAVs are read window by window from disk); the language found
+    in the first window holds for the rest.
     """
     import numpy as np
 
@@ -553,17 +634,41 @@ def transcribe(
             code="invalid_request",
             field="language",
         )
-    audio = audio_path if isinstance(audio_path, np.ndarray) else decode_audio(audio_path)
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    duration = round(len(audio) / SAMPLE_RATE, 3)
-    if len(audio) == 0:
+    reader = None
+    if not isinstance(audio_path, np.ndarray):
+        path = Path(audio_path)
+        if path.suffix.lower() == ".wav" and path.is_file():
+            reader = _WavReader.open(path)
+        if reader is None:
+            audio_path = decode_audio(path)
+    if reader is None:
+        reader = _ArrayReader(np.ascontiguousarray(audio_path, dtype=np.float32))
+    duration = round(reader.total / SAMPLE_RATE, 3)
+    if reader.total == 0:
         return Transcript(
             language=language, text="", segments=[], engine=engine, model=str(model), duration=0.0
         )
-    detected, segments = loaded.transcribe(
-        audio, language=whisper_language(language) if language else None
-    )
-    segments = [segment for segment in segments if segment.text]
+    chunk = max(int(chunk_seconds * SAMPLE_RATE), SAMPLE_RATE)
+    search = min(30 * SAMPLE_RATE, chunk // 4)  # where a window may end, around `chunk`
+    asked = whisper_language(language) if language else None
+    detected, segments, start = None, [], 0
+    while start < reader.total:
+        if reader.total - start <= chunk + search:
+            samples = reader.read(start, reader.total)
+        else:
+            samples = reader.read(start, start + chunk + search)
+            samples = samples[: _quietest_point(samples, chunk - search, chunk + search)]
+        found, pieces = loaded.transcribe(
+            np.ascontiguousarray(samples, dtype=np.float32), language=asked or detected
+        )
+        if detected is None and loaded.multilingual and any(p.text for p in pieces):
+            detected = found
+        elif detected is None and not loaded.multilingual:
+            detected = found
+        offset = start / SAMPLE_RATE
+        segments += [_shifted(piece, offset) for piece in pieces if piece.text]
+        start += len(samples)
+        del samples
     if detected == "jw":
         detected = "jv"
     if not segments and loaded.multilingual:
