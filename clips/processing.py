@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -664,9 +664,11 @@ def render_variant(
     burn: bool,
     analysis: SourceAnalysis | None = None,
     bumpers: bool = True,
+    stills: list[float] | None = None,
 ):
     """Render the clip with these render_clip settings into `out` (the work dir), with the
-    brand kit's intro and outro around it when it has them and `bumpers` is on."""
+    brand kit's intro and outro around it when it has them and `bumpers` is on. `stills`:
+    clip seconds whose frames the result keeps (render_clip's), for the thumbnail."""
     from .pipeline.captions import fonts_dir, write_ass
     from .pipeline.render import join_bumpers, render_clip
 
@@ -699,6 +701,7 @@ def render_variant(
             fonts_dir=fonts,
             watermark=_brand_watermark(clip),
             max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+            stills=stills or (),
             **settings_kw,
         )
         if main is out:
@@ -706,7 +709,7 @@ def render_variant(
         from .pipeline.probe import ProbeLimits, probe
 
         fps = settings_kw.get("fps") or probe(main, limits=ProbeLimits()).video.fps
-        return join_bumpers(
+        joined = join_bumpers(
             main,
             out,
             intro=intro,
@@ -721,6 +724,7 @@ def render_variant(
             audio_bitrate=settings_kw.get("audio_bitrate", "160k"),
             max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
         )
+        return replace(joined, stills=result.stills)
     finally:
         if ass:
             Path(ass).unlink(missing_ok=True)
@@ -735,7 +739,12 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     Captions are burned in when the clip's config enables them; the SRT and VTT are
     always written. Rendering again replaces the earlier file.
     """
-    from .pipeline.render import full_settings, preview_settings, thumbnail
+    from .pipeline.render import (
+        full_settings,
+        preview_settings,
+        thumbnail,
+        thumbnail_from_stills,
+    )
 
     if clip.start_time is None or clip.end_time is None:
         raise StageError("The clip has no range to render", {"stage": "render"})
@@ -747,6 +756,12 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
         if kind == "preview"
         else full_settings(clip.aspect_ratio)
     )
+    stills = None
+    if not clip.thumbnail:  # candidates for the thumbnail, kept by the render's reader
+        length = clip.end_time - clip.start_time
+        stills = [length * f for f in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)]
+        stills += [hook["time"] + 0.5 for hook in (clip.metadata or {}).get("hooks", [])[:2]]
+        stills = [t for t in stills if 0 <= t < length]
     # Previews are for choosing: the brand kit's intro and outro join the full render.
     result = render_variant(
         clip,
@@ -755,7 +770,9 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
         burn=clip.enable_captions,
         analysis=analysis,
         bumpers=kind != "preview",
+        stills=stills,
     )
+    kept = getattr(result, "stills", None)
     field = clip.preview if kind == "preview" else clip.video
     if field:
         field.storage.delete(field.name)
@@ -764,26 +781,23 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     update = {"preview" if kind == "preview" else "video": field.name}
 
     if not clip.thumbnail:
-        from .pipeline.reframe import CropPath
-
-        path = local_path(clip.source.file.name, cache_dir=_work_dir("cache"))
-        times = [
-            clip.start_time + (clip.end_time - clip.start_time) * f
-            for f in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)
-        ]
-        for hook in (clip.metadata or {}).get("hooks", [])[:2]:
-            times.append(clip.start_time + hook["time"] + 0.5)
         jpg = work / "thumbnail.jpg"
-        crop = CropPath.from_dict(clip.crop_path["path"]) if clip.crop_path else None
-        thumbnail(
-            path,
-            jpg,
-            times=[t for t in times if t < clip.end_time],
-            crop=crop,
-            clip_start=clip.start_time,
-            width=min(settings_kw["width"], 720),
-            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
-        )
+        width = min(settings_kw["width"], 720)
+        if kept:  # the render's own frames: nothing decoded twice
+            thumbnail_from_stills(kept, jpg, width=width)
+        else:
+            from .pipeline.reframe import CropPath
+
+            path = local_path(clip.source.file.name, cache_dir=_work_dir("cache"))
+            thumbnail(
+                path,
+                jpg,
+                times=[clip.start_time + t for t in stills or [0.0]],
+                crop=CropPath.from_dict(clip.crop_path["path"]) if clip.crop_path else None,
+                clip_start=clip.start_time,
+                width=width,
+                max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+            )
         with open(jpg, "rb") as fh:
             clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)
         update["thumbnail"] = clip.thumbnail.name

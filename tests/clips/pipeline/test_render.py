@@ -26,6 +26,7 @@ from clips.pipeline.render import (
     preview_size,
     render_clip,
     thumbnail,
+    thumbnail_from_stills,
 )
 
 MEDIA = Path(__file__).resolve().parents[3].parent / "shared" / "media"
@@ -253,6 +254,31 @@ def test_the_thumbnail_is_a_sharp_frame_with_a_face_in_the_crop(tmp_path):
     with Image.open(tmp_path / "thumb.jpg") as image:
         assert image.format == "JPEG"
         assert image.size == (162, 288)
+
+
+def test_the_render_keeps_its_frames_at_the_stills_asked_for_a_thumbnail(tmp_path):
+    # GRID, 360x288: a 9:16 crop is 162x288, so the reader gives frames at that size
+    result = render_clip(
+        GRID, tmp_path / "clip.mp4", start=3.0, end=9.0, width=162, height=288,
+        stills=[0.5, 2.0, 4.5, 7.0],
+    )  # fmt: skip
+
+    # the frame nearest each time (25 fps); 7.0 is past the clip's end
+    assert [t for t, _ in result.stills] == pytest.approx([0.5, 2.0, 4.5], abs=0.021)
+    assert all(frame.shape == (288, 162, 3) for _, frame in result.stills)
+    # each kept frame is the render's own frame at that time (the output, no captions)
+    decoded = _frame(result.path, 2.0, (162, 288))
+    kept = dict(result.stills)[2.0].astype(int)
+    assert np.abs(decoded - kept).mean() < 6  # x264's loss only
+
+    picked = thumbnail_from_stills(result.stills, tmp_path / "thumb.jpg", width=120)
+
+    assert picked["face"] is True and picked["time"] in [t for t, _ in result.stills]
+    from PIL import Image
+
+    with Image.open(tmp_path / "thumb.jpg") as image:
+        assert image.format == "JPEG"
+        assert image.size == (120, 214)
 
 
 def test_it_refuses_an_odd_size_and_an_unknown_container(tmp_path):
