@@ -23,9 +23,11 @@ from clypai.lib.languages import is_supported_language, whisper_language
 
 SAMPLE_RATE = 16000
 # A source is transcribed in windows of about this length, cut at a quiet point: the
-# engines build features for all the audio they are given (faster-whisper held about
-# 2.5 GB for an hour), so memory stays bounded whatever the source's length.
-CHUNK_SECONDS = 20 * 60.0
+# engines build features for all the audio they are given (faster-whisper's peak grows
+# by about 55 MiB a minute: 2.5 GiB for 40 minutes, bench/transcribe_memory.py), so
+# memory stays bounded whatever the source's length. Whisper reads 30 s at a time and
+# is not conditioned on earlier text here, so windows cost it no context.
+CHUNK_SECONDS = 5 * 60.0
 DEFAULT_ENGINE = "faster-whisper"
 DEFAULT_MODEL = "base"
 REPO_DIR = Path(__file__).resolve().parents[2]
