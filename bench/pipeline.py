@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,8 +57,17 @@ TARGET_FLOOR_RATIO = 1.5
 
 
 def build_source(dst: Path, seconds: float) -> float:
-    """The podcast scaled to 1920x1080 and looped to `seconds`; returns the build time."""
+    """The podcast scaled to 1920x1080 and looped to `seconds`; returns the build time
+    (0 when `dst` is already such a source, kept by an earlier --keep run)."""
     started = time.perf_counter()
+    if dst.is_file():
+        found = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+             str(dst)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if found.returncode == 0 and abs(float(found.stdout.strip() or 0) - seconds) < 0.1:
+            return 0.0
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(PODCAST),
          "-t", f"{seconds:.3f}", "-vf", "scale=1920:1080:flags=bicubic,format=yuv420p",
@@ -127,7 +137,8 @@ def run_ffmpeg(args: list[str]) -> float:
 
 def setup_django(tmp: Path, model: str) -> None:
     var = tmp / "var"
-    var.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(var, ignore_errors=True)  # an earlier --keep run's database and files
+    var.mkdir(parents=True)
     os.environ["DATABASE_URL"] = f"sqlite:///{var / 'bench.sqlite3'}"
     os.environ["CLYPAI_VAR_DIR"] = str(var)
     os.environ["MEDIA_ROOT"] = str(var / "media")
@@ -440,7 +451,12 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default="base", help="Whisper model: base (the product default) or tiny.en"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep what was made")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="work in DIR and keep what was made; a source of the same length kept there is "
+        "reused (the rest is made again)",
+    )
     parser.add_argument(
         "--no-tool-rss", action="store_true", help="do not run ffmpeg/ffprobe under GNU time"
     )
