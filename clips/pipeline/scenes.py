@@ -26,6 +26,7 @@ hard cuts of Big Buck Bunny, and one extra inside its fading title.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -59,6 +60,8 @@ def detect_scenes(
     max_fps: float = 30.0,
     max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS,
     timeout: float = 3600.0,
+    stop: threading.Event | None = None,
+    threads: int | None = None,
 ) -> list[Shot]:
     """Shots of the video at `path`.
 
@@ -67,7 +70,9 @@ def detect_scenes(
     default 8, and at least `min_content_val` of change) or "content" (ContentDetector,
     `threshold` default 27). Cuts closer than `min_shot_seconds` are merged. Sources
     faster than `max_fps` are analysed at `max_fps`. A video without a cut is one shot.
-    Raises StageError when ffmpeg cannot decode the file.
+    `stop`, once set, ends the decode early and returns [] (for a caller running this in a
+    thread, who no longer needs it). `threads`: the decoder's threads (None: ffmpeg's
+    choice, one per core and one more). Raises StageError when ffmpeg cannot decode the file.
     """
     from scenedetect import SceneManager
     from scenedetect.detectors import AdaptiveDetector, ContentDetector
@@ -106,6 +111,7 @@ def detect_scenes(
         # Not -skip_loop_filter: it saved ~13% CPU, but the filter is in-loop, so frames
         # drift until the next keyframe, and the jump back reads as a change.
         *ffmpeg.safe_input_args(max_pixels),
+        *(["-threads", str(threads)] if threads else []),
         "-i",
         ffmpeg.input_url(path),
         "-map",
@@ -122,13 +128,20 @@ def detect_scenes(
     manager = SceneManager()
     manager.auto_downscale = False  # the frames arrive small already
     manager.add_detector(scene_detector)
-    with ffmpeg.stream(
-        args, timeout=timeout, error="Clip generation failed: could not decode the video"
-    ) as pipe:
-        frames = _frame_stream_class()(
-            pipe, width=width, height=height, fps=fps, name=os.fspath(path)
-        )
-        manager.detect_scenes(video=frames)
+    try:
+        with ffmpeg.stream(
+            args, timeout=timeout, error="Clip generation failed: could not decode the video"
+        ) as pipe:
+            frames = _frame_stream_class()(
+                pipe, width=width, height=height, fps=fps, name=os.fspath(path), stop=stop
+            )
+            manager.detect_scenes(video=frames)
+    except StageError:
+        if stop is not None and stop.is_set():
+            return []  # ffmpeg stopped on the pipe we closed early
+        raise
+    if stop is not None and stop.is_set():
+        return []
     if frames.frame_number == 0:
         raise StageError(
             "Clip generation failed: the video has no decodable frames",
@@ -169,8 +182,18 @@ def _frame_stream_class() -> type:
     class PipedFrames(VideoStream):
         BACKEND_NAME = "clypai-ffmpeg-pipe"
 
-        def __init__(self, pipe: Any, *, width: int, height: int, fps: Fraction, name: str):
+        def __init__(
+            self,
+            pipe: Any,
+            *,
+            width: int,
+            height: int,
+            fps: Fraction,
+            name: str,
+            stop: threading.Event | None = None,
+        ):
             self._pipe = pipe
+            self._stop = stop
             self._size = (width, height)
             self._frame_bytes = width * height * 3
             self._fps = fps
@@ -195,6 +218,8 @@ def _frame_stream_class() -> type:
             return max(0, self._frames - 1) * 1000.0 / float(self._fps)
 
         def read(self, decode: bool = True) -> Any:
+            if self._stop is not None and self._stop.is_set():
+                return False
             data = self._pipe.read(self._frame_bytes)
             if len(data) < self._frame_bytes:
                 return False

@@ -304,6 +304,17 @@ def default_embedder() -> MiniLMEmbedder:
         return _default_embedder
 
 
+def warm_up() -> None:
+    """Load now what selection loads on first use (torch and the MiniLM model, VADER,
+    YAKE: about 5 s cold), so that a caller can do it beside other work, such as the
+    transcription that selection waits for. Side effects: those imports and loads."""
+    embedder = default_embedder()
+    with embedder._lock:
+        embedder._load()
+    _vader()
+    import yake  # noqa: F401 - imported for its import time only
+
+
 def _unit_rows(matrix):
     import numpy as np
 

@@ -247,3 +247,48 @@ def test_the_clip_command_answers_a_topic_criteria_with_clips_inside_that_topic(
     clips = {c.pk: c for c in Clip.objects.filter(pk__in=[r["id"] for r in rows])}
     assert [clips[r["id"]].rank for r in rows] == [1, 2, 3]
     assert all(c.status == "completed" and c.job.status == "done" for c in clips.values())
+
+
+# Analysis: shots beside the transcription ----------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, monkeypatch):
+    import threading
+
+    from clips import processing
+    from clips.models import Analysis
+    from clips.pipeline import scenes, select, transcribe
+    from clips.pipeline.base import StageError
+
+    video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
+    source = processing.source_from_file(
+        path=video,
+        sha256=hashlib.sha256(video.read_bytes()).hexdigest(),
+        size=video.stat().st_size,
+        suffix=".mp4",
+    )
+    real_detect = scenes.detect_scenes
+    started, seen = threading.Event(), {}
+
+    def detect_scenes(path, *, stop, threads):
+        started.set()
+        seen["stopped"] = stop.wait(10)  # until the transcription fails
+        seen["threads"] = threads
+        seen["shots"] = real_detect(path, stop=stop, threads=threads)
+        return seen["shots"]
+
+    def failing_transcribe(*args, **kwargs):
+        assert started.wait(10)  # the shot decode runs beside the transcription
+        raise StageError("Transcription failed")
+
+    monkeypatch.setattr(scenes, "detect_scenes", detect_scenes)
+    monkeypatch.setattr(transcribe, "transcribe", failing_transcribe)
+    monkeypatch.setattr(select, "warm_up", lambda: seen.setdefault("warmed up", True))
+
+    with pytest.raises(StageError, match="Transcription failed"):
+        processing.source_analyse(source)
+
+    # stopped early, and the selection's models not loaded for a failed job
+    assert seen == {"stopped": True, "threads": 1, "shots": []}
+    assert not Analysis.objects.filter(source=source).exists()

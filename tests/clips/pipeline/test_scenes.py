@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 
 import pytest
 
@@ -182,3 +183,10 @@ def test_it_refuses_what_probe_refuses(tmp_path):
         detect_scenes(upload)
 
     assert caught.value.details["found"] == {"format": "concat"}
+
+
+def test_a_set_stop_ends_the_decode_early_with_no_shots(shared_media):
+    stop = threading.Event()
+    stop.set()
+
+    assert detect_scenes(shared_media / GRID_CONCAT, stop=stop) == []
