@@ -619,7 +619,9 @@ def _reader_graph(
     y_expr = _axis_expression(path.keyframes, "y", offset, end)
     graph = f"{head},crop={cw}:{ch}:'{x_expr}':'{y_expr}'"
     if (cw, ch) != (ww, wh):
-        graph += f",scale={ww}:{wh}:flags=area"
+        # Scale in YUV, then convert: swscale's scaling path into RGB is slow, its
+        # unscaled YUV->RGB fast (a 30 s 1080p preview reader: 6.4 -> 4.0 CPU s).
+        graph += f",scale={ww}:{wh}:flags=area,format=yuv420p"
     return graph + ",format=rgb24"
 
 
