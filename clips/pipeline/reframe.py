@@ -18,12 +18,13 @@ window together: fill. Several faces that do not: follow whoever speaks, chosen 
 0.5 s window from three signals DESIGN.md measured (mouth movement relative to the rest
 of the face, mouth movement less the rest of the face, and the correlation of mouth
 movement with the audio's loudness over 2 s), each turned into each face's share and
-averaged. Differences across shot cuts are dropped. The hold rule: the other face takes
-over only after it wins by 1.5x for two windows in a row, and no sooner than `min_hold`
-after the last change; as the clip is known in full, the change is placed where the new
-speaker's run began, not where it was confirmed. When the signal is unsure for most of
-a shot (or turns come faster than `min_turn`), two faces get "split", more get "fit":
-DESIGN.md found a split better than a wrong guess. With `reframing=False` or without
+averaged, the correlation counted twice (`CORRELATION_WEIGHT`). Differences across shot
+cuts are dropped. The hold rule: the other face takes over only after it wins by 1.5x for
+two windows in a row, and no sooner than `min_hold` after the last change; as the clip
+is known in full, the change is placed where the new speaker's run began, not where it
+was confirmed. When the signal is unsure for most of a shot (or turns come faster than
+`min_turn`), two faces get "split", more get "fit": DESIGN.md found a split better than
+a wrong guess. With `reframing=False` or without
 faces: a centred crop. No side effects; the result is JSON-serialisable (`to_dict`).
 
 Keyframe semantics (what `CropPath.at(t)` and the renderer do): a keyframe's `ease` says
@@ -31,8 +32,9 @@ how the window reaches it from the previous keyframe: "cut" (the previous positi
 then jumps at `t`), "linear", or "inOut" (smoothstep). After the last keyframe the window
 holds. Measured on the two-speakers dev videos (tests/clips/pipeline/test_reframe.py,
 faces at their 12.5 fps default): the person speaking was in the window 100% of the
-time on two-speakers-dev and 96% on the swaying one, with or without the loudness signal
-(a change lags the turn by at most a 0.5 s window).
+time on two-speakers-dev, 98% on the swaying one and 85% on a composite whose listener
+mouths silently out of step with the speech, where movement alone gets 69% (a change
+lags the turn by at most a 0.5 s window).
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ ASPECTS: dict[str, tuple[int, int]] = {
 }
 LAYOUTS = ("fill", "fit", "split")
 WINDOW = 0.5  # seconds per who-speaks decision
+# How many times the correlation of mouth movement with the loudness counts against each of
+# the two movement signals. Measured on the two-speakers dev videos and on a composite
+# whose listener mouths silently out of step (tests/clips/pipeline/test_reframe.py): at 1,
+# 1.00 / 0.96 / 0.75 of the time on the speaker; at 2, 1.00 / 0.98 / 0.85. A listener
+# mouthing in step with the speech (the same timing) still fools it: 0.56.
+CORRELATION_WEIGHT = 2
 
 
 @dataclass
@@ -604,7 +612,9 @@ def _speaker_scores(
                 corr.append(_loudness_correlation(p, near))
         shares = [_shares(ratio, 1e-3), _shares(excess, 0.05)]
         if corr:
-            shares.append(_shares([c + 1.0 for c in corr], 0.0))
+            # Movement alone cannot tell a speaker from a listener who moves their mouth
+            # (laughs, mouths along, chews); only its timing against the sound can.
+            shares += [_shares([c + 1.0 for c in corr], 0.0)] * CORRELATION_WEIGHT
         scores.append([float(np.mean(col)) for col in zip(*shares, strict=True)])
     return [float(w) for w in windows], scores
 
