@@ -11,10 +11,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 
 from clypai.api.envelope import TeamAPIView, iso, ok
-from clypai.api.errors import ApiError, InvalidRequest, PayloadTooLarge
+from clypai.api.errors import ApiError, InvalidRequest
 from clypai.api.pagination import parse_limit, parse_sort
 from clypai.api.schema import envelope, errors
-from clypai.lib.uploads import upload_too_large
+from clypai.api.uploads import received_file
 
 from .. import selectors, services
 from ..models import Export
@@ -283,20 +283,7 @@ class UploadCreateView(TeamAPIView):
         tags=["Uploads"],
     )
     def post(self, request):
-        limit = settings.CLYPAI_MAX_UPLOAD_BYTES
-        declared = request.META.get("CONTENT_LENGTH")
-        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
-        content_type = (request.content_type or "").split(";")[0].strip()
-        if content_type != "multipart/form-data":
-            raise InvalidRequest("Send the file as multipart/form-data", field="file")
-        uploaded = request.FILES.get("file")
-        if upload_too_large(request):
-            raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
-        if uploaded is None:
-            raise InvalidRequest("This field is required", field="file")
-        if uploaded.size == 0:
-            raise InvalidRequest("File is empty", field="file")
+        uploaded = received_file(request, not_multipart="Send the file as multipart/form-data")
         upload = services.upload_create(
             team=self.team,
             file=uploaded,

@@ -6,7 +6,6 @@ found once, in `ChoppityView`, and every read goes through the team-scoped selec
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -18,9 +17,9 @@ from rest_framework.views import APIView
 from clips import services as clip_services
 from clips.models import Job
 from clypai.api.authentication import ApiKeyAuthentication, IsTeamMember, JWTAuthentication
-from clypai.api.errors import InvalidRequest, PayloadTooLarge
+from clypai.api.errors import InvalidRequest
 from clypai.api.limits import ApiLimitsMixin
-from clypai.lib.uploads import upload_too_large
+from clypai.api.uploads import received_file
 
 from . import selectors, services
 from .errors import exception_handler
@@ -198,23 +197,11 @@ class UploadsView(ChoppityView):
                 "expires_at": int(presigned.expires_at * 1000),
             }
             return Response(body, status=status.HTTP_201_CREATED)
-        limit = settings.CLYPAI_MAX_UPLOAD_BYTES
-        declared = request.META.get("CONTENT_LENGTH")
-        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
-        if content_type != "multipart/form-data":
-            raise InvalidRequest(
-                "Send the video as multipart/form-data with one `file` part "
-                "(or JSON {filename, size} for a presigned PUT)",
-                field="file",
-            )
-        uploaded = request.FILES.get("file")
-        if upload_too_large(request):
-            raise PayloadTooLarge("File is larger than the upload limit", details={"limit": limit})
-        if uploaded is None:
-            raise InvalidRequest("This field is required", field="file")
-        if uploaded.size == 0:
-            raise InvalidRequest("File is empty", field="file")
+        uploaded = received_file(
+            request,
+            not_multipart="Send the video as multipart/form-data with one `file` part "
+            "(or JSON {filename, size} for a presigned PUT)",
+        )
         upload = clip_services.upload_create(
             team=self.team,
             file=uploaded,

@@ -23,6 +23,7 @@ import pytest
 
 from clips.pipeline.base import StageError
 from clips.pipeline.fetch import address_problem, fetch_url
+from tests.sandbox import Sandbox, install
 
 VIDEO = "talking_head/grid/bbaf2n.mpg"  # in ../shared/media, read in place
 MAX = 10 * 1024**2
@@ -31,47 +32,9 @@ MAX = 10 * 1024**2
 # --- sandbox: the process may only talk to loopback --------------------------------------
 
 
-class Sandbox:
-    def __init__(self) -> None:
-        self.connections: list[tuple[str, int]] = []
-        self.lookups: list[str] = []
-
-    def outside(self) -> list[tuple[str, int]]:
-        return [a for a in self.connections if not ipaddress.ip_address(a[0]).is_loopback]
-
-
 @pytest.fixture(autouse=True)
 def sandbox(monkeypatch) -> Sandbox:
-    box = Sandbox()
-    real_socket, real_getaddrinfo = socket.socket, socket.getaddrinfo
-
-    def check(address) -> None:
-        if isinstance(address, tuple):
-            host, port = address[0], address[1]
-            box.connections.append((host, port))
-            if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
-                raise PermissionError(f"sandbox: no connections past loopback ({host})")
-
-    class GuardedSocket(real_socket):
-        def connect(self, address):
-            check(address)
-            return super().connect(address)
-
-        def connect_ex(self, address):
-            check(address)
-            return super().connect_ex(address)
-
-    def getaddrinfo(host, *args, **kwargs):
-        try:
-            ipaddress.ip_address(str(host).split("%")[0])
-        except ValueError:
-            box.lookups.append(host)
-            raise socket.gaierror(socket.EAI_NONAME, "sandbox: no DNS in tests") from None
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "socket", GuardedSocket)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return box
+    return install(monkeypatch)
 
 
 # --- a loopback HTTP server ------------------------------------------------------------
