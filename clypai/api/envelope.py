@@ -72,7 +72,7 @@ class StrictSerializer(serializers.Serializer):
             )
         unknown = [key for key in data if key not in self.fields or self.fields[key].read_only]
         if unknown:
-            raise serializers.ValidationError({unknown[0]: ["Unknown field"]})
+            raise serializers.ValidationError({unknown[0]: [f"Unknown field {unknown[0]!r}"]})
         return super().to_internal_value(data)
 
 

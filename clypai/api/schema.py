@@ -193,7 +193,8 @@ _RATE_LIMIT_HEADERS = {
 def add_limits(result, generator, request, public):
     """drf-spectacular postprocessing hook for the /v1/ document: what every operation
     shares because of clypai.api.limits (rate-limit headers and 429 `rate_limited`; an
-    optional Idempotency-Key on each POST, 409 when it is reused with another body)."""
+    optional Idempotency-Key on each POST, 400 when it is malformed, 409 when it is reused
+    with another body)."""
     headers = {
         name: {"description": text, "schema": {"type": "integer"}}
         for name, text in _RATE_LIMIT_HEADERS.items()
@@ -226,7 +227,12 @@ def add_limits(result, generator, request, public):
                         "in": "header",
                         "name": "Idempotency-Key",
                         "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": "^[\\x21-\\x7e]+$",
+                        },
                         "description": (
                             "Do this POST at most once: the same key and body within 24 "
                             "hours return the first response (`Idempotent-Replayed: true`); "
@@ -234,4 +240,18 @@ def add_limits(result, generator, request, public):
                         ),
                     }
                 )
+                # A malformed key is refused before anything else; a reused one with
+                # another body is a conflict.
+                for code in (400, 409):
+                    responses.setdefault(
+                        str(code),
+                        {
+                            "description": _DESCRIPTIONS[code],
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
+                                }
+                            },
+                        },
+                    )
     return result

@@ -358,3 +358,13 @@ def test_projects_need_authentication(anon, team):
         anon.get(f"/v1/projects/{project.pk}"),
     ):
         assert error_of(response, 401)["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("name", ["colour", ""])
+def test_an_unknown_field_is_named_even_when_its_name_is_empty(api, name):
+    response = api.post("/v1/projects", {"name": "Launch", name: 1}, format="json")
+
+    error = error_of(response, 400)
+    assert error["message"] == f"Unknown field {name!r}"
+    assert error.get("field", "") == name
+    assert not Project.objects.filter(name="Launch").exists()
