@@ -17,7 +17,8 @@ How it works:
 4. Greedy non-maximum suppression keeps the best non-overlapping windows; the final score
    spreads them over 0–1 by their rank among all distinct windows of the video (and how far
    apart their composites are), so the best clip scores ~0.98 and a mediocre one clearly
-   less; near-duplicates in meaning are offered last, at half their score.
+   less; near-duplicates in meaning, and clips that retell half of another (a cold open,
+   a recap, a repeated stretch), are offered last, at half their score.
 5. Cut points move to a nearby shot cut or into a nearby silence (within 0.5 s) without
    ever reaching into a neighbouring word; titles are extractive (or from an optional LLM).
 """
@@ -61,6 +62,11 @@ LEAD_S = 0.2  # breathing room kept before the first / after the last word in a 
 HOOK_WINDOW_S = 5.0  # "the opening seconds"
 HOOK_MIN_CONFIDENCE = 0.3
 DUPLICATE_SIMILARITY = 0.95  # clips whose meaning is this close are near-duplicates
+# A clip retells another when half the word triples of one are said again in the other:
+# a cold open, a recap, a looped or re-uploaded stretch, cut elsewhere and misheard
+# elsewhere. (Meaning alone missed those: on bench/pipeline.py's looped source the same
+# story, cut twice, measured 0.93, and one of its halves against the whole less.)
+RETOLD_SHARE = 0.5
 
 # -------------------------------------------------------------------------------------------
 # Public types
@@ -658,14 +664,21 @@ def select_clips(
             distinct.append(int(c))
     final = _spread_scores(composite[distinct])
 
-    # near-duplicates in meaning (a repeated story) go to the back of the queue
+    # near-duplicates in meaning (a repeated story) and retellings go to the back of the
+    # queue
     picked: list[int] = []
     deferred: list[int] = []
     centroids = {}
+    triples = {}
     for pos, c in enumerate(distinct):
         centroid = ctx.emb[ci[c] : cj[c] + 1].sum(axis=0)
         centroids[pos] = centroid / max(np.linalg.norm(centroid), 1e-9)
-        if any(float(centroids[pos] @ centroids[p]) >= DUPLICATE_SIMILARITY for p in picked):
+        triples[pos] = _triples(_window_text(ctx, ci[c], cj[c]))
+        if any(
+            float(centroids[pos] @ centroids[p]) >= DUPLICATE_SIMILARITY
+            or _retells(triples[pos], triples[p])
+            for p in picked
+        ):
             deferred.append(pos)
         else:
             picked.append(pos)
@@ -1029,6 +1042,18 @@ def _spread_scores(composite):
     spread = 0.02 + 0.96 * (0.6 * _rank_normalise(composite) + 0.4 * _minmax(composite))
     trust = min(1.0, (len(composite) - 1) / 6)
     return np.clip(trust * spread + (1 - trust) * composite, 0.0, 1.0)
+
+
+def _retells(first: set[tuple[str, ...]], second: set[tuple[str, ...]]) -> bool:
+    """Whether one window says at least RETOLD_SHARE of the other's word triples again.
+    Word triples, not sentences: a retelling is split into sentences differently."""
+    smaller = min(len(first), len(second))
+    return smaller >= 3 and len(first & second) >= RETOLD_SHARE * smaller
+
+
+def _triples(text: str) -> set[tuple[str, ...]]:
+    tokens = _tokens(text)
+    return {tuple(tokens[k : k + 3]) for k in range(len(tokens) - 2)}
 
 
 def _window_text(ctx: _Context, i: int, j: int) -> str:

@@ -122,3 +122,38 @@ def test_scores_spread_and_clips_do_not_overlap(answers):
         for k, a in enumerate(clips):
             for b in clips[k + 1 :]:
                 assert a.end <= b.start or b.end <= a.start, topic
+
+
+def _replayed(transcript: dict, times: int, gap: float = 1.5) -> dict:
+    """The talk said `times` times over, as a looped or re-uploaded stretch would be."""
+    length = transcript["segments"][-1]["end"] + gap
+    segments = []
+    for k in range(times):
+        shift = k * length
+        for s in transcript["segments"]:
+            segments.append(
+                {
+                    **s,
+                    "start": s["start"] + shift,
+                    "end": s["end"] + shift,
+                    "words": [
+                        {**w, "start": w["start"] + shift, "end": w["end"] + shift}
+                        for w in s["words"]
+                    ],
+                }
+            )
+    return {**transcript, "segments": segments, "text": "".join(s["text"] for s in segments)}
+
+
+def test_a_replayed_talk_offers_no_stretch_twice(topics_transcript):
+    length = topics_transcript["segments"][-1]["end"] + 1.5
+    clips = select_clips(_replayed(topics_transcript, 3), count=5)
+
+    assert len(clips) == 5
+    # Where each clip lies in the talk (modulo the replay): no two retell the same
+    # stretch, cut elsewhere or not (before word triples, one lay wholly inside another).
+    spans = [(c.start % length, c.start % length + c.duration) for c in clips]
+    for k, (a0, a1) in enumerate(spans):
+        for b0, b1 in spans[k + 1 :]:
+            shared = max(0.0, min(a1, b1) - max(a0, b0))
+            assert shared < 0.5 * min(a1 - a0, b1 - b0), [(c.start, c.end, c.title) for c in clips]
