@@ -24,8 +24,8 @@ two windows in a row, and no sooner than `min_hold` after the last change; as th
 is known in full, the change is placed where the new speaker's run began, not where it
 was confirmed. When the signal is unsure for most of a shot (or turns come faster than
 `min_turn`), two faces get "split", more get "fit": DESIGN.md found a split better than
-a wrong guess. With `reframing=False` or without
-faces: a centred crop. No side effects; the result is JSON-serialisable (`to_dict`).
+a wrong guess. With `reframing=False` or without faces: a centred crop. No side effects;
+the result is JSON-serialisable (`to_dict`).
 
 Keyframe semantics (what `CropPath.at(t)` and the renderer do): a keyframe's `ease` says
 how the window reaches it from the previous keyframe: "cut" (the previous position holds,

@@ -65,7 +65,7 @@ DUPLICATE_SIMILARITY = 0.95  # clips whose meaning is this close are near-duplic
 # A clip retells another when half the word triples of one are said again in the other:
 # a cold open, a recap, a looped or re-uploaded stretch, cut elsewhere and misheard
 # elsewhere. (Meaning alone missed those: on bench/pipeline.py's looped source the same
-# story, cut twice, measured 0.93, and one of its halves against the whole less.)
+# story, cut twice, measured 0.93, under DUPLICATE_SIMILARITY.)
 RETOLD_SHARE = 0.5
 
 # -------------------------------------------------------------------------------------------
