@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
+from rest_framework.parsers import MultiPartParser
 
 from clips.api.serializers import DeletedOut
 from clypai.api.envelope import TeamAPIView, ok
 from clypai.api.errors import InvalidRequest, PayloadTooLarge
-from clypai.api.pagination import parse_limit, parse_sort
+from clypai.api.pagination import parse_limit, parse_sort, query_param
 from clypai.api.schema import envelope, errors
 from clypai.lib.uploads import upload_too_large
 
@@ -29,8 +30,8 @@ class BrandKitListCreateView(TeamAPIView):
             team=self.team,
             sort=sort,
             descending=descending,
-            limit=parse_limit(request.query_params.get("limit")),
-            cursor=request.query_params.get("cursor") or None,
+            limit=parse_limit(query_param(request.query_params, "limit")),
+            cursor=query_param(request.query_params, "cursor"),
         )
         data = BrandKitOut(page.rows, many=True, context={"request": request}).data
         return ok(data, pagination=page.pagination())
@@ -85,6 +86,8 @@ class BrandKitDetailView(TeamAPIView):
 
 
 class BrandKitLogoView(TeamAPIView):
+    parser_classes = [MultiPartParser]
+
     @extend_schema(
         operation_id="brand_kits_logo_upload",
         summary="Upload or replace the logo",

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 
 from clypai.api.envelope import TeamAPIView, iso, ok
 from clypai.api.errors import ApiError, InvalidRequest
-from clypai.api.pagination import parse_limit, parse_sort
+from clypai.api.pagination import parse_limit, parse_sort, query_param
 from clypai.api.schema import envelope, errors
 from clypai.api.uploads import received_file
 
@@ -43,7 +44,7 @@ class ClipListCreateView(TeamAPIView):
     )
     def get(self, request):
         params = request.query_params
-        status_filter = params.get("status")
+        status_filter = query_param(params, "status")
         if status_filter and status_filter not in ClipListQuery().fields["status"].choices:
             raise InvalidRequest(
                 "status must be one of: pending, processing, completed, failed, exported",
@@ -52,12 +53,12 @@ class ClipListCreateView(TeamAPIView):
         sort, descending = parse_sort(params, selectors.CLIP_SORTS)
         page = selectors.clip_list(
             team=self.team,
-            project_id=params.get("projectId") or None,
+            project_id=query_param(params, "projectId"),
             status=status_filter or None,
             sort=sort,
             descending=descending,
-            limit=parse_limit(params.get("limit")),
-            cursor=params.get("cursor") or None,
+            limit=parse_limit(query_param(params, "limit")),
+            cursor=query_param(params, "cursor"),
         )
         return ok(ClipSummaryOut(page.rows, many=True).data, pagination=page.pagination())
 
@@ -274,6 +275,8 @@ class ExportDetailView(TeamAPIView):
 
 
 class UploadCreateView(TeamAPIView):
+    parser_classes = [MultiPartParser]
+
     @extend_schema(
         operation_id="uploads_create",
         summary="Upload a source video",

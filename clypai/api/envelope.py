@@ -73,7 +73,22 @@ class StrictSerializer(serializers.Serializer):
         unknown = [key for key in data if key not in self.fields or self.fields[key].read_only]
         if unknown:
             raise serializers.ValidationError({unknown[0]: [f"Unknown field {unknown[0]!r}"]})
+        request = self.context.get("request")
+        if request is None or _is_json(request):
+            for key, value in data.items():
+                if not _a_string_where_one_belongs(self.fields[key], value):
+                    raise serializers.ValidationError({key: ["Must be a string."]})
         return super().to_internal_value(data)
+
+
+def _a_string_where_one_belongs(field: serializers.Field, value) -> bool:
+    """False for a JSON number, boolean, object or array given to a text field (or among a
+    list of them): DRF's CharField would turn 3 into "3" and carry on."""
+    if value is None:
+        return True
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        return all(_a_string_where_one_belongs(field.child, item) for item in value)
+    return not isinstance(field, serializers.CharField) or isinstance(value, str)
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -144,7 +144,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = {"code": "method_not_allowed", "message": str(exc.detail)}
         code = status.HTTP_405_METHOD_NOT_ALLOWED
     elif isinstance(exc, exceptions.UnsupportedMediaType):
-        body = {"code": "unsupported_media_type", "message": str(exc.detail)}
+        view = context.get("view")
+        accepted = sorted({p.media_type for p in getattr(view, "parser_classes", None) or []})
+        sent = (getattr(context.get("request"), "content_type", "") or "").split(";")[0]
+        body = {
+            "code": "unsupported_media_type",
+            "message": f"Send the body as {' or '.join(accepted) or 'JSON'}"
+            + (f", not {sent}" if sent else ""),
+        }
         code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     elif isinstance(exc, exceptions.NotAcceptable):
         body = {"code": "not_acceptable", "message": str(exc.detail)}

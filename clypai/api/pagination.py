@@ -57,8 +57,17 @@ def _decode(cursor: str) -> dict:
     return payload
 
 
+def query_param(params, name: str) -> str | None:
+    """A query parameter's value, None when it is not given. An empty one is refused, as
+    Stripe does: `?cursor=` reads like a client's unset variable, not a choice."""
+    value = params.get(name)
+    if value == "":
+        raise InvalidRequest(f"{name} must not be empty (leave it out instead)", field=name)
+    return value
+
+
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return DEFAULT_LIMIT
     try:
         limit = int(raw)
@@ -145,10 +154,10 @@ def paginate(
 def parse_sort(
     params, fields: dict[str, SortField], default: str = "createdAt"
 ) -> tuple[SortField, bool]:
-    sort_by = params.get("sortBy") or default
+    sort_by = query_param(params, "sortBy") or default
     if sort_by not in fields:
         raise InvalidRequest(f"sortBy must be one of: {', '.join(fields)}", field="sortBy")
-    order = (params.get("sortOrder") or "desc").lower()
+    order = (query_param(params, "sortOrder") or "desc").lower()
     if order not in ("asc", "desc"):
         raise InvalidRequest("sortOrder must be asc or desc", field="sortOrder")
     return fields[sort_by], order == "desc"

@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from clypai.api.authentication import jwt_issue, user_for_credentials
 from clypai.api.envelope import TeamAPIView, iso, ok
 from clypai.api.errors import ApiError, InvalidRequest
-from clypai.api.pagination import parse_limit, parse_sort
+from clypai.api.pagination import parse_limit, parse_sort, query_param
 from clypai.api.schema import envelope, errors
 
 from .. import selectors, services
@@ -39,8 +39,8 @@ class ProjectListCreateView(TeamAPIView):
             team=self.team,
             sort=sort,
             descending=descending,
-            limit=parse_limit(request.query_params.get("limit")),
-            cursor=request.query_params.get("cursor") or None,
+            limit=parse_limit(query_param(request.query_params, "limit")),
+            cursor=query_param(request.query_params, "cursor"),
         )
         return ok(ProjectOut(page.rows, many=True).data, pagination=page.pagination())
 

@@ -613,3 +613,19 @@ def test_brand_kits_need_authentication(anon, team):
         put_logo(anon, kit.pk, image_bytes("PNG")),
     ):
         assert error_of(response, 401)["code"] == "unauthorized"
+
+
+def test_a_form_body_is_refused_not_half_read(api):
+    # As a form, captionStyle would arrive as a string that the serializer drops: the kit
+    # would be made with the default style and no word said.
+    response = api.post(
+        "/v1/brand-kits",
+        {"name": "Launch", "captionStyle": '{"uppercase": true}'},
+        format="multipart",
+    )
+
+    assert response.status_code == 415, response.content
+    error = response.json()["error"]
+    assert error["code"] == "unsupported_media_type"
+    assert "application/json" in error["message"]
+    assert not BrandKit.objects.filter(name="Launch").exists()

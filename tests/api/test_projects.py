@@ -368,3 +368,22 @@ def test_an_unknown_field_is_named_even_when_its_name_is_empty(api, name):
     assert error["message"] == f"Unknown field {name!r}"
     assert error.get("field", "") == name
     assert not Project.objects.filter(name="Launch").exists()
+
+
+@pytest.mark.parametrize("body", [{"name": 3111953}, {"name": "Launch", "description": 1.5}])
+def test_a_number_is_not_taken_for_a_text_field(api, body):
+    response = api.post("/v1/projects", body, format="json")
+
+    error = error_of(response, 400)
+    field = next(k for k, v in body.items() if not isinstance(v, str))
+    assert error["field"] == field
+    assert "string" in error["message"]
+    assert not Project.objects.exclude(is_default=True).exists()
+
+
+@pytest.mark.parametrize("param", ["limit", "cursor", "sortBy", "sortOrder"])
+def test_an_empty_query_parameter_is_refused_naming_it(api, param):
+    error = error_of(api.get(f"/v1/projects?{param}="), 400)
+
+    assert error["field"] == param
+    assert "empty" in error["message"]

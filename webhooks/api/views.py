@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 
 from clips.api.serializers import DeletedOut
 from clypai.api.envelope import TeamAPIView, ok
-from clypai.api.pagination import parse_limit, parse_sort
+from clypai.api.pagination import parse_limit, parse_sort, query_param
 from clypai.api.schema import envelope, errors
 
 from .. import selectors, services
@@ -48,8 +48,8 @@ class WebhookListCreateView(TeamAPIView):
             team=self.team,
             sort=sort,
             descending=descending,
-            limit=parse_limit(request.query_params.get("limit")),
-            cursor=request.query_params.get("cursor") or None,
+            limit=parse_limit(query_param(request.query_params, "limit")),
+            cursor=query_param(request.query_params, "cursor"),
         )
         return ok(WebhookOut(page.rows, many=True).data, pagination=page.pagination())
 
@@ -164,11 +164,11 @@ class DeliveryListView(WebhookView):
         sort, descending = parse_sort({}, selectors.CREATED)
         page = selectors.delivery_list(
             endpoint=endpoint,
-            status=request.query_params.get("status") or None,
+            status=query_param(request.query_params, "status"),
             sort=sort,
             descending=descending,
-            limit=parse_limit(request.query_params.get("limit")),
-            cursor=request.query_params.get("cursor") or None,
+            limit=parse_limit(query_param(request.query_params, "limit")),
+            cursor=query_param(request.query_params, "cursor"),
         )
         return ok(DeliveryOut(page.rows, many=True).data, pagination=page.pagination())
 
