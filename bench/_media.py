@@ -226,3 +226,23 @@ def build_talking_head(
         cuts=cuts,
         build_seconds=round(time.perf_counter() - started, 2),
     )
+
+
+def replayed_transcript(transcript: dict, times: int, period: float) -> dict:
+    """A transcript (faster-whisper's dict shape) said `times` times over, each time
+    `period` seconds after the one before: a long talk for selection, or a looped or
+    re-uploaded stretch."""
+    segments = [
+        {
+            **s,
+            "start": s["start"] + k * period,
+            "end": s["end"] + k * period,
+            "words": [
+                {**w, "start": w["start"] + k * period, "end": w["end"] + k * period}
+                for w in s.get("words") or []
+            ],
+        }
+        for k in range(times)
+        for s in transcript["segments"]
+    ]
+    return {**transcript, "segments": segments, "text": "".join(s["text"] for s in segments)}

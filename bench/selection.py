@@ -127,25 +127,12 @@ def inside_share(clip, span) -> float:
 
 def hour_transcript(transcript: dict, audio: dict | None, seconds: float = HOUR):
     """The transcript (and audio features) repeated with shifted times up to `seconds`."""
+    from bench._media import replayed_transcript
+
     words = words_of(transcript)
     period = max(w[2] for w in words) + 2.0
     reps = int(seconds // period) + 1
-    segments = []
-    for r in range(reps):
-        shift = r * period
-        for s in transcript["segments"]:
-            segments.append(
-                {
-                    "start": s["start"] + shift,
-                    "end": s["end"] + shift,
-                    "text": s["text"],
-                    "words": [
-                        {**w, "start": w["start"] + shift, "end": w["end"] + shift}
-                        for w in s["words"]
-                    ],
-                }
-            )
-    hour = {"language": "en", "segments": segments, "text": ""}
+    hour = replayed_transcript(transcript, reps, period)
     hour_audio = None
     if audio:
         window = audio["window"]

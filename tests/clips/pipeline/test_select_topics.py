@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench._media import replayed_transcript
 from clips.pipeline.select import select_clips
 
 pytestmark = pytest.mark.slow
@@ -124,30 +125,9 @@ def test_scores_spread_and_clips_do_not_overlap(answers):
                 assert a.end <= b.start or b.end <= a.start, topic
 
 
-def _replayed(transcript: dict, times: int, gap: float = 1.5) -> dict:
-    """The talk said `times` times over, as a looped or re-uploaded stretch would be."""
-    length = transcript["segments"][-1]["end"] + gap
-    segments = []
-    for k in range(times):
-        shift = k * length
-        for s in transcript["segments"]:
-            segments.append(
-                {
-                    **s,
-                    "start": s["start"] + shift,
-                    "end": s["end"] + shift,
-                    "words": [
-                        {**w, "start": w["start"] + shift, "end": w["end"] + shift}
-                        for w in s["words"]
-                    ],
-                }
-            )
-    return {**transcript, "segments": segments, "text": "".join(s["text"] for s in segments)}
-
-
 def test_a_replayed_talk_offers_no_stretch_twice(topics_transcript):
     length = topics_transcript["segments"][-1]["end"] + 1.5
-    clips = select_clips(_replayed(topics_transcript, 3), count=5)
+    clips = select_clips(replayed_transcript(topics_transcript, 3, length), count=5)
 
     assert len(clips) == 5
     # Where each clip lies in the talk (modulo the replay): no two retell the same
