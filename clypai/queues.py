@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +26,15 @@ def get_queue(name: str):
     return django_rq.get_queue(name)
 
 
-def enqueue_now(queue: str, func: str | Callable, *args, job_id: str | None = None, **kwargs):
-    """Enqueue at once (outside any transaction concerns). Inline mode runs it here."""
+def enqueue_now(queue: str, func: Callable, *args, job_id: str | None = None, **kwargs):
+    """Enqueue `func(*args)` at once (outside any transaction concerns). `func` is the
+    task itself, never its dotted name. Inline mode runs it here."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
+    if not callable(func):
+        raise TypeError(f"enqueue the task itself, not {func!r}")
     if settings.CLYPAI_JOBS_INLINE:
-        target = import_string(func) if isinstance(func, str) else func
-        return target(*args, **kwargs)
+        return func(*args, **kwargs)
     rq_queue = get_queue(queue)
     if job_id is not None:
         existing = rq_queue.fetch_job(job_id)
@@ -43,7 +45,9 @@ def enqueue_now(queue: str, func: str | Callable, *args, job_id: str | None = No
     return rq_queue.enqueue(func, *args, job_id=job_id, **kwargs)
 
 
-def enqueue_on_commit(queue: str, func: str, *args, job_id: str | None = None, **kwargs) -> None:
+def enqueue_on_commit(
+    queue: str, func: Callable, *args, job_id: str | None = None, **kwargs
+) -> None:
     """Enqueue `func(*args)` on `queue` once the current transaction commits."""
 
     def _enqueue():
@@ -54,3 +58,20 @@ def enqueue_on_commit(queue: str, func: str, *args, job_id: str | None = None, *
             logger.exception("could not enqueue %s %s; the sweep will retry", func, job_id)
 
     transaction.on_commit(_enqueue, robust=False)
+
+
+def enqueue_later(
+    queue: str, when: float | datetime, func: Callable, *args, job_id: str | None = None
+) -> None:
+    """Enqueue `func(*args)` after `when` seconds (or at the datetime `when`) on RQ's
+    scheduler (workers run --with-scheduler). Inline mode schedules nothing: the row
+    stays in its waiting state and the sweep queues it again once it is due."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    if settings.CLYPAI_JOBS_INLINE:
+        return
+    rq_queue = get_queue(queue)
+    if isinstance(when, datetime):
+        rq_queue.enqueue_at(when, func, *args, job_id=job_id)
+    else:
+        rq_queue.enqueue_in(timedelta(seconds=when), func, *args, job_id=job_id)

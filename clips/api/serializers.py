@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,7 +22,15 @@ from clypai.lib.languages import is_supported_language
 from clypai.lib.storage import signed_url
 from projects.models import Project
 
-from ..models import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES, PLATFORMS, Clip, Upload
+from ..models import (
+    ASPECT_RATIOS,
+    EXPORT_FORMATS,
+    EXPORT_QUALITIES,
+    PLATFORMS,
+    Clip,
+    Export,
+    Upload,
+)
 
 CLIP_STATUSES = tuple(Clip.Status.values)
 LAYOUTS = ("auto", "fill", "fit", "split")
@@ -282,6 +292,21 @@ class ClipSummaryOut(serializers.Serializer):
 
     def get_updatedAt(self, clip) -> str:
         return iso(clip.updated_at)
+
+
+def export_body(export: Export, request) -> dict:
+    ttl = settings.CLYPAI_SIGNED_URL_TTL_SECONDS
+    return {
+        "id": export.pk,
+        "status": export.status,
+        "exportUrl": file_url(export.file, request, ttl=ttl),
+        "expiresAt": iso(timezone.now() + timedelta(seconds=ttl)) if export.file else None,
+        "format": export.format,
+        "quality": export.quality,
+        "platform": export.platform or None,
+        "burnCaptions": export.burn_captions,
+        "fileSize": export.file_size,
+    }
 
 
 class ExportOut(serializers.Serializer):

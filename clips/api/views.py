@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 
-from clypai.api.envelope import TeamAPIView, iso, ok
+from clypai.api.envelope import TeamAPIView, ok
 from clypai.api.errors import ApiError, InvalidRequest
 from clypai.api.pagination import parse_limit, parse_sort, query_param
 from clypai.api.schema import envelope, errors
@@ -30,7 +28,7 @@ from .serializers import (
     ExportPendingOut,
     UploadIn,
     UploadOut,
-    file_url,
+    export_body,
 )
 
 
@@ -193,21 +191,6 @@ class ClipTranscriptView(TeamAPIView):
             raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
         rerender = services.clip_words_correct(clip=clip, corrections=payload.get("words"))
         return ok(transcript_body(clip, rerender))
-
-
-def export_body(export: Export, request) -> dict:
-    ttl = settings.CLYPAI_SIGNED_URL_TTL_SECONDS
-    return {
-        "id": export.pk,
-        "status": export.status,
-        "exportUrl": file_url(export.file, request, ttl=ttl),
-        "expiresAt": iso(timezone.now() + timedelta(seconds=ttl)) if export.file else None,
-        "format": export.format,
-        "quality": export.quality,
-        "platform": export.platform or None,
-        "burnCaptions": export.burn_captions,
-        "fileSize": export.file_size,
-    }
 
 
 def export_response(export: Export, request):

@@ -140,7 +140,7 @@ class ClipRendersView(ChoppityView):
     )
     def post(self, request, clipId: str):  # noqa: N803
         clip = selectors.clip_get(team=self.team, clip_id=clipId)
-        clip = clip_services.render_request(clip)
+        clip = clip_services.full_render_request(clip)
         return Response(
             render_created_body(clip),
             status=status.HTTP_202_ACCEPTED,

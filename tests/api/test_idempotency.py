@@ -104,9 +104,9 @@ def test_the_sweep_purges_keys_older_than_24_hours(api):
     IdempotencyRecord.objects.filter(key="new").update(
         created_at=timezone.now() - timedelta(hours=25)
     )
-    from clips.jobs import sweep_job
+    from clips.sweep import sweep_task
 
-    assert sweep_job(reschedule=False)["idempotencyKeysPurged"] == 1
+    assert sweep_task(reschedule=False)["idempotencyKeysPurged"] == 1
     assert not IdempotencyRecord.objects.exists()
 
 

@@ -9,9 +9,9 @@ import pytest
 import requests
 from django.utils import timezone
 
-from clips.jobs import clip_fail
 from clips.models import Clip, Job
-from clips.services import JobSpec, job_create, render_request
+from clips.services import JobSpec, full_render_request, job_create
+from clips.states import clip_fail
 from clypai.models import RenderRun
 from projects.models import MonthlyUsage, Plan, month_start
 from projects.services import next_month_start
@@ -146,7 +146,7 @@ def test_a_clip_failed_by_the_real_pipeline_gives_its_generation_back(api, team,
 
 
 def test_a_jobs_clips_share_its_generation_and_a_failed_job_gives_it_back(team):
-    from clips.processing import job_fail
+    from clips.states import job_fail
 
     job = job_create(team=team, spec=JobSpec(source_url="https://example.com/v.mp4"))
     assert used_clips(team) == 1
@@ -160,29 +160,29 @@ def test_a_jobs_clips_share_its_generation_and_a_failed_job_gives_it_back(team):
 
 
 def test_a_failed_full_render_gives_its_minutes_back(team):
-    from clips.jobs import _render_finished
+    from clips.states import full_render_finish
 
     clip = ClipFactory(
         team=team, status=Clip.Status.COMPLETED, start_time=0, end_time=30, duration=30
     )
-    render_request(clip)
+    full_render_request(clip)
     assert used_render_seconds(team) == pytest.approx(30)
     assert RenderRun.objects.get(pk=clip.pk).charged_seconds == pytest.approx(30)
     Clip.objects.filter(pk=clip.pk).update(render_status="processing")
-    _render_finished(clip.pk, error="Render failed: disk full")
-    _render_finished(clip.pk, error="Render failed: disk full")
+    full_render_finish(clip.pk, error="Render failed: disk full")
+    full_render_finish(clip.pk, error="Render failed: disk full")
     assert used_render_seconds(team) == pytest.approx(0)
 
 
 def test_a_successful_render_keeps_its_minutes(team):
-    from clips.jobs import _render_finished
+    from clips.states import full_render_finish
 
     clip = ClipFactory(
         team=team, status=Clip.Status.COMPLETED, start_time=0, end_time=30, duration=30
     )
-    render_request(clip)
+    full_render_request(clip)
     Clip.objects.filter(pk=clip.pk).update(render_status="processing")
-    _render_finished(clip.pk)
+    full_render_finish(clip.pk)
     assert used_render_seconds(team) == pytest.approx(30)
 
 

@@ -1,4 +1,4 @@
-"""clips.jobs.clip_full_render_job and the sweep's recovery of full renders."""
+"""clips.tasks.full_render_task and the sweep's recovery of full renders."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clips.jobs import clip_full_render_job
 from clips.models import Clip, Job
-from clips.services import clips_sweep, render_request
+from clips.services import full_render_request
+from clips.sweep import clips_sweep
+from clips.tasks import full_render_task
 from clypai.models import RenderRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,17 +31,17 @@ def age(clip: Clip, seconds: float, *, heartbeat: bool = True) -> None:
 def test_the_job_does_nothing_unless_the_render_is_queued(clip):
     for state in ("", "processing", "done", "error"):
         Clip.objects.filter(pk=clip.pk).update(render_status=state)
-        clip_full_render_job(clip.pk)
+        full_render_task(clip.pk)
         clip.refresh_from_db()
         assert clip.render_status == state
-    clip_full_render_job("clip_gone")  # a deleted clip: nothing to do, no error
+    full_render_task("clip_gone")  # a deleted clip: nothing to do, no error
 
 
 def test_a_render_that_cannot_be_made_ends_in_error_with_its_reason(team, clip, rq_queues):
     # No source to render from: whatever the renderer is, this render fails, and says so.
     Clip.objects.filter(pk=clip.pk).update(source=None, source_url="", upload=None)
-    clip = render_request(Clip.objects.get(pk=clip.pk))
-    clip_full_render_job(clip.pk)
+    clip = full_render_request(Clip.objects.get(pk=clip.pk))
+    full_render_task(clip.pk)
     clip.refresh_from_db()
     assert clip.render_status == "error"
     assert clip.render_error
@@ -49,7 +50,7 @@ def test_a_render_that_cannot_be_made_ends_in_error_with_its_reason(team, clip, 
 
 
 def test_the_sweep_requeues_a_render_whose_worker_stopped_beating(settings, clip, rq_queues):
-    render_request(clip)
+    full_render_request(clip)
     rq_queues["render"].empty()
     Clip.objects.filter(pk=clip.pk).update(render_status="processing")
     RenderRun.objects.filter(pk=clip.pk).update(heartbeat_at=timezone.now())
@@ -66,7 +67,7 @@ def test_the_sweep_requeues_a_render_whose_worker_stopped_beating(settings, clip
 
 
 def test_a_render_that_lost_its_worker_too_often_fails_with_the_reason(settings, clip, rq_queues):
-    render_request(clip)
+    full_render_request(clip)
     Clip.objects.filter(pk=clip.pk).update(render_status="processing")
     RenderRun.objects.filter(pk=clip.pk).update(attempts=settings.CLYPAI_MAX_ATTEMPTS - 1)
     age(clip, settings.CLYPAI_STALE_SECONDS + 5)
@@ -77,7 +78,7 @@ def test_a_render_that_lost_its_worker_too_often_fails_with_the_reason(settings,
 
 
 def test_the_sweep_enqueues_a_queued_render_whose_enqueue_was_lost(settings, clip, rq_queues):
-    render_request(clip)  # queued, and on the render queue
+    full_render_request(clip)  # queued, and on the render queue
     age(clip, settings.CLYPAI_STALE_SECONDS + 5, heartbeat=False)
     assert clips_sweep().requeued_pending == []  # its RQ job is still waiting
 

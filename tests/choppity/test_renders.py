@@ -48,7 +48,7 @@ def test_it_queues_a_full_render_with_an_empty_body(
     assert (clip.render_status, clip.render_error) == ("queued", "")
     assert rq_queues["render"].job_ids == [f"{clip.pk}-render"]
     job = rq_queues["render"].fetch_job(f"{clip.pk}-render")
-    assert (job.func_name, job.args) == ("clips.jobs.clip_full_render_job", (clip.pk,))
+    assert (job.func_name, job.args) == ("clips.tasks.full_render_task", (clip.pk,))
     # Its duration counts against the team's render minutes.
     assert render_seconds(team) == pytest.approx(58.333)
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from clips.analysis import source_ingest_upload
 from clips.models import Job, Upload
-from clips.processing import source_ingest_upload
 from tests.choppity.conftest import error_of
 
 pytestmark = pytest.mark.django_db

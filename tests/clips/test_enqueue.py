@@ -26,7 +26,7 @@ def test_it_enqueues_processing_after_commit_with_the_clip_id_as_job_id(api, ana
     clip_id = response.json()["data"]["id"]
     assert analysis_queue.job_ids == [clip_id]
     job = analysis_queue.fetch_job(clip_id)
-    assert job.func_name == "clips.jobs.clip_process_job"
+    assert job.func_name == "clips.tasks.clip_process_task"
     assert job.args == (clip_id,)
 
 
@@ -49,17 +49,18 @@ def test_nothing_is_enqueued_before_the_commit(team, analysis_queue):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_second_enqueue_of_the_same_clip_is_not_doubled(team, analysis_queue):
+    from clips.tasks import clip_process_task
     from clypai.queues import enqueue_now
 
     clip = clip_create(team=team, spec=ClipSpec(source_url="https://example.com/a.mp4"))
-    enqueue_now("analysis", "clips.jobs.clip_process_job", clip.pk, job_id=clip.pk)
+    enqueue_now("analysis", clip_process_task, clip.pk, job_id=clip.pk)
     assert analysis_queue.job_ids == [clip.pk]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_claims_the_clip_once(team, analysis_queue):
     """Two deliveries of the same job: the conditional claim lets only one through."""
-    from clips.jobs import clip_claim
+    from clips.states import clip_claim
 
     clip = clip_create(team=team, spec=ClipSpec(source_url="https://example.com/a.mp4"))
     assert clip_claim(clip.pk) is not None

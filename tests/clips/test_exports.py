@@ -144,9 +144,9 @@ def test_an_export_that_cannot_finish_at_once_answers_202_with_an_id_to_poll(
     poll = api.get(f"/v1/exports/{body['id']}")
     assert poll.status_code == 202 and poll.json()["data"]["id"] == body["id"]
     # the worker's turn: run the job as RQ would, then the poll answers the file
-    from clips.jobs import export_job
+    from clips.tasks import export_process_task
 
-    export_job(body["id"])
+    export_process_task(body["id"])
     done = api.get(f"/v1/exports/{body['id']}")
     assert done.status_code == 200, done.content
     info = streams(Export.objects.get(pk=body["id"]).file.path)
@@ -155,9 +155,9 @@ def test_an_export_that_cannot_finish_at_once_answers_202_with_an_id_to_poll(
 
 
 def test_a_corrected_word_reaches_the_srt_the_exports_and_a_re_render(api, ready_clip):
-    from clips.processing import clip_render
+    from clips.rendering import clip_video_make
 
-    clip_render(ready_clip, None, kind="preview")
+    clip_video_make(ready_clip, None, kind="preview")
     ready_clip.refresh_from_db()
     before = ready_clip.preview.read()
     burned = api.post(
@@ -342,7 +342,7 @@ def test_the_brand_kit_s_logo_is_watermarked_where_and_as_large_as_it_says(
 
 
 def test_config_layout_chooses_the_layout_of_every_shot(api, ready_clip):
-    from clips.processing import clip_crop_path
+    from clips.rendering import clip_crop_path
     from clypai.lib.storage import local_path
 
     path = local_path(ready_clip.source.file.name, cache_dir=None)

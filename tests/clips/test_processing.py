@@ -14,8 +14,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from clips.models import Clip, Job
-from clips.processing import clip_bounds, job_refresh
-from clips.services import ClipSpec, JobSpec, clip_create, clips_sweep, job_create, upload_create
+from clips.selection import clip_bounds
+from clips.services import ClipSpec, JobSpec, clip_create, job_create, upload_create
+from clips.states import job_refresh
+from clips.sweep import clips_sweep
 from projects.models import MonthlyUsage
 from projects.services import default_project
 
@@ -256,13 +258,13 @@ def test_the_clip_command_answers_a_topic_criteria_with_clips_inside_that_topic(
 def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, monkeypatch):
     import threading
 
-    from clips import processing
+    from clips import analysis
     from clips.models import Analysis
     from clips.pipeline import scenes, select, transcribe
     from clips.pipeline.base import StageError
 
     video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
-    source = processing.source_from_file(
+    source = analysis.source_from_file(
         path=video,
         sha256=hashlib.sha256(video.read_bytes()).hexdigest(),
         size=video.stat().st_size,
@@ -287,7 +289,7 @@ def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, m
     monkeypatch.setattr(select, "warm_up", lambda: seen.setdefault("warmed up", True))
 
     with pytest.raises(StageError, match="Transcription failed"):
-        processing.source_analyse(source)
+        analysis.source_analyse(source)
 
     # stopped early, and the selection's models not loaded for a failed job
     assert seen == {"stopped": True, "threads": 1, "shots": []}

@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from clips.models import Clip
-from clips.services import clips_sweep
+from clips.sweep import clips_sweep
+from clips.tasks import clip_process_task
 from clypai.queues import get_queue
 from tests.factories import ClipFactory
 
@@ -49,7 +50,7 @@ def test_it_leaves_a_recent_pending_clip_alone(team, queue):
 
 def test_it_does_not_double_a_pending_clip_still_waiting_in_redis(team, queue):
     clip = ClipFactory(team=team)
-    queue.enqueue("clips.jobs.clip_process_job", clip.pk, job_id=clip.pk)
+    queue.enqueue(clip_process_task, clip.pk, job_id=clip.pk)
     _age(clip, 120)
     assert clips_sweep().requeued_pending == []
     assert queue.job_ids == [clip.pk]

@@ -15,7 +15,8 @@ from django.core.files import File
 from django.db import connection
 
 from clips.models import Analysis, Clip, Source
-from clips.services import ClipSpec, clip_create, clips_sweep, upload_create
+from clips.services import ClipSpec, clip_create, upload_create
+from clips.sweep import clips_sweep
 from clypai.queues import get_queue
 
 ROOT = Path(__file__).resolve().parents[2]

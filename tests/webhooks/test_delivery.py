@@ -12,8 +12,9 @@ from django.db import connection
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from webhooks.delivery import delivery_attempt, retry_delay
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from webhooks.services import delivery_attempt, event_emit, retry_delay
+from webhooks.services import event_emit
 
 from .support import Answer, ago, deliver, endpoint_for
 
@@ -139,7 +140,7 @@ def test_it_honours_retry_after_in_seconds(settings, caller, receiver, webhooks_
 def test_retry_after_is_read_as_seconds_or_a_date_and_capped(settings):
     from email.utils import format_datetime
 
-    from webhooks.services import _retry_after
+    from webhooks.delivery import _retry_after
 
     settings.CLYPAI_WEBHOOK_RETRY_SCHEDULE = [5.0, 60.0]
     settings.CLYPAI_WEBHOOK_RETRY_AFTER_MAX_SECONDS = 3600.0

@@ -12,10 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from clips.jobs import _render_finished, clip_claim, clip_fail
+from clips.exporting import export_process
 from clips.models import Clip, Export, Job, Source
-from clips.processing import export_process, job_fail, job_refresh
-from clips.services import clips_sweep
+from clips.states import clip_claim, clip_fail, full_render_finish, job_fail, job_refresh
+from clips.sweep import clips_sweep
 from clypai.models import RenderRun
 from projects.services import default_project
 from tests.factories import ClipFactory
@@ -89,7 +89,7 @@ def test_a_rolled_back_transition_sends_nothing(caller, receiver, webhooks_queue
 
 
 def test_a_failing_emit_never_breaks_the_transition(caller, receiver, monkeypatch, caplog):
-    from webhooks import events
+    from clips import events
 
     endpoint_for(caller, receiver.url())
 
@@ -153,9 +153,9 @@ def test_full_renders_send_render_done_and_render_failed(
         team=caller.team, status="completed", render_status="processing", video="clips/x.mp4"
     )
     failed = ClipFactory(team=caller.team, status="completed", render_status="processing")
-    _render_finished(done.pk)
-    _render_finished(failed.pk, error="Render failed: disk full")
-    _render_finished(failed.pk, error="again")  # not processing any more: nothing
+    full_render_finish(done.pk)
+    full_render_finish(failed.pk, error="Render failed: disk full")
+    full_render_finish(failed.pk, error="again")  # not processing any more: nothing
 
     (ok,) = _delivered(webhooks_queue, caller.team, "render.done")
     assert ok["data"]["clipId"] == done.pk and ok["data"]["id"] == str(done.uuid)

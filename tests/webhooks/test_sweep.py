@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from clips.services import clips_sweep
-from webhooks import services
+from clips.sweep import clips_sweep
+from webhooks import delivery as webhook_delivery
 from webhooks.models import WebhookAttempt, WebhookDelivery
 from webhooks.services import deliveries_sweep, event_emit
 
@@ -91,13 +91,16 @@ def test_a_late_answer_from_a_worker_presumed_lost_does_not_overwrite_a_newer_at
     endpoint_for(caller, receiver.url())
     receiver.answer(Answer(500, delay=1.5), 200)
     delivery = _lost_delivery(caller.team, webhooks_queue)
-    monkeypatch.setattr(services, "LEASE_MARGIN_SECONDS", -2.9)  # lease: 0.1 s
+    monkeypatch.setattr(webhook_delivery, "LEASE_MARGIN_SECONDS", -2.9)  # lease: 0.1 s
     first = threading.Thread(
-        target=lambda: (services.delivery_attempt(delivery_id=delivery.pk), connection.close())
+        target=lambda: (
+            webhook_delivery.delivery_attempt(delivery_id=delivery.pk),
+            connection.close(),
+        )
     )
     first.start()
     time.sleep(0.5)
-    assert services.delivery_attempt(delivery_id=delivery.pk) is not None
+    assert webhook_delivery.delivery_attempt(delivery_id=delivery.pk) is not None
     first.join()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
@@ -110,7 +113,7 @@ def test_a_late_answer_from_a_worker_presumed_lost_does_not_overwrite_a_newer_at
 def test_the_sweep_purges_finished_events_past_their_retention(
     settings, caller, receiver, webhooks_queue
 ):
-    from clips.jobs import sweep_job
+    from clips.sweep import sweep_task
     from webhooks.models import WebhookEvent
 
     settings.CLYPAI_WEBHOOK_RETENTION_DAYS = 30
@@ -123,7 +126,7 @@ def test_the_sweep_purges_finished_events_past_their_retention(
     WebhookEvent.objects.filter(pk__in=[done.pk, waiting.pk]).update(
         created_at=timezone.now() - timedelta(days=31)
     )
-    assert sweep_job(reschedule=False)["webhookEventsPurged"] == 1
+    assert sweep_task(reschedule=False)["webhookEventsPurged"] == 1
     # A delivery still retrying keeps its event, whatever its age; a recent one stays.
     assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {waiting.pk, fresh.pk}
     assert not WebhookAttempt.objects.filter(delivery__event_id=done.pk).exists()

@@ -4,7 +4,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from clips.services import clips_sweep
+from clips.sweep import SWEEP_TASK_ID, clips_sweep, sweep_task
+from clypai.queues import get_queue
 
 
 class Command(BaseCommand):
@@ -27,13 +28,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, loop=False, interval=30.0, schedule=False, **options):
         if schedule:
-            from clips.jobs import SWEEP_JOB_ID, sweep_job
-            from clypai.queues import get_queue
-
             queue = get_queue("default")
-            existing = queue.fetch_job(SWEEP_JOB_ID)
+            existing = queue.fetch_job(SWEEP_TASK_ID)
             if existing is None or existing.get_status() not in ("queued", "scheduled", "started"):
-                queue.enqueue(sweep_job, job_id=SWEEP_JOB_ID)
+                queue.enqueue(sweep_task, job_id=SWEEP_TASK_ID)
             self.stdout.write(
                 f"sweep job scheduled every {settings.CLYPAI_SWEEP_INTERVAL_SECONDS:g} s"
             )

@@ -1,0 +1,312 @@
+"""A source and its analysis: ingest, probe, transcript, shots and audio, each once.
+
+Each step checks for its own output before it works, so a rerun after a crash (the
+sweep re-enqueues work whose worker died) reuses what an earlier run finished:
+- the source's bytes are stored once under their SHA-256 (`Source`);
+- the probe lives on the source; the audio track is extracted once into the work dir;
+- transcript, scenes, audio features and faces are `Analysis` rows keyed by source and
+  by what produced them (engine, model, language, options): `analysis_cached`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from clypai.lib.storage import local_path
+
+from .models import Analysis, Clip, Job, Source, Upload
+
+logger = logging.getLogger(__name__)
+
+
+def work_dir(*parts: str) -> Path:
+    """A folder of this machine's work dir (CLYPAI_WORK_DIR), made when missing."""
+    path = Path(settings.CLYPAI_WORK_DIR).joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# Ingest ------------------------------------------------------------------------------
+
+
+def _suffix(name: str) -> str:
+    suffix = Path(name.split("?", 1)[0]).suffix.lower()
+    return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ""
+
+
+def source_from_file(*, path: Path, sha256: str, size: int, suffix: str) -> Source:
+    """The source for these bytes: found by SHA-256, or stored and recorded once."""
+    existing = Source.objects.filter(sha256=sha256).first()
+    if existing is not None:
+        return existing
+    name = f"sources/{sha256[:2]}/{sha256}{suffix}"
+    if not default_storage.exists(name):
+        with open(path, "rb") as fh:
+            name = default_storage.save(name, File(fh))
+    try:
+        with transaction.atomic():
+            return Source.objects.create(sha256=sha256, file=name, size_bytes=size)
+    except IntegrityError:  # another worker recorded the same bytes meanwhile
+        return Source.objects.get(sha256=sha256)
+
+
+def source_ingest_url(url: str) -> Source:
+    """Fetch `url` safely (SSRF guard, size and time limits) and record its source."""
+    from .pipeline.fetch import fetch_url
+
+    fetched = fetch_url(
+        url,
+        work_dir("fetch"),
+        max_bytes=settings.CLYPAI_FETCH_MAX_BYTES,
+        timeout=settings.CLYPAI_FETCH_TIMEOUT_SECONDS,
+        max_redirects=settings.CLYPAI_FETCH_MAX_REDIRECTS,
+        allowlist=settings.CLYPAI_URL_ALLOWLIST,
+    )
+    try:
+        return source_from_file(
+            path=fetched.path, sha256=fetched.sha256, size=fetched.size, suffix=_suffix(url)
+        )
+    finally:
+        fetched.path.unlink(missing_ok=True)
+
+
+def source_ingest_upload(upload: Upload) -> Source:
+    """The source of an upload: its stored file, shared by every upload of the same bytes."""
+    if upload.source_id:
+        return upload.source
+    if not upload.sha256:
+        # A presigned upload, recorded without hashing inside its request.
+        digest = hashlib.sha256()
+        with upload.file.storage.open(upload.file.name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                digest.update(chunk)
+        upload.sha256 = digest.hexdigest()
+        Upload.objects.filter(pk=upload.pk).update(sha256=upload.sha256)
+    source = Source.objects.filter(sha256=upload.sha256).first()
+    if source is None:
+        try:
+            with transaction.atomic():
+                source = Source.objects.create(
+                    sha256=upload.sha256, file=upload.file.name, size_bytes=upload.size_bytes
+                )
+        except IntegrityError:
+            source = Source.objects.get(sha256=upload.sha256)
+    Upload.objects.filter(pk=upload.pk).update(source=source)
+    return source
+
+
+def clip_source(clip: Clip) -> Source:
+    """The clip's source, ingested from its upload or URL the first time."""
+    if clip.source_id:
+        return clip.source
+    if clip.upload_id:
+        source = source_ingest_upload(clip.upload)
+    else:
+        source = source_ingest_url(clip.source_url)
+    Clip.objects.filter(pk=clip.pk).update(source=source)
+    clip.source = source
+    return source
+
+
+def job_source(job: Job) -> Source:
+    """The job's source, ingested from its upload or URL the first time."""
+    if job.source_id:
+        return job.source
+    source = (
+        source_ingest_upload(job.upload) if job.upload_id else source_ingest_url(job.source_url)
+    )
+    Job.objects.filter(pk=job.pk).update(source=source)
+    job.source = source
+    return source
+
+
+# Analysis ----------------------------------------------------------------------------
+
+
+@dataclass
+class SourceAnalysis:
+    """What the analysis of a source found, as the selection and the reframing read it."""
+
+    source: Source
+    path: Path
+    probe: dict[str, Any]
+    transcript: dict[str, Any]
+    scenes: list[dict[str, Any]]
+    audio: dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses and numpy values as JSON-ready Python."""
+    if is_dataclass(value):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def analysis_cached(source: Source, kind: str, key: str, compute: Callable[[], Any]) -> Any:
+    """The stored result of (source, kind, key), computing and storing it if missing.
+    `compute` may return a `_Timed` (work done elsewhere, with its own time)."""
+    found = Analysis.objects.filter(source=source, kind=kind, key=key).first()
+    if found is not None:
+        return found.result
+    started = time.monotonic()
+    result = compute()
+    if isinstance(result, _Timed):
+        result, started = result.value, time.monotonic() - result.seconds
+    result = _plain(result)
+    try:
+        with transaction.atomic():
+            Analysis.objects.create(
+                source=source,
+                kind=kind,
+                key=key,
+                result=result,
+                seconds=round(time.monotonic() - started, 3),
+            )
+    except IntegrityError:
+        return Analysis.objects.get(source=source, kind=kind, key=key).result
+    return result
+
+
+@dataclass
+class _Timed:
+    value: Any
+    seconds: float
+
+
+def _timed(func, *args, **kwargs) -> _Timed:
+    started = time.monotonic()
+    value = func(*args, **kwargs)
+    return _Timed(value, time.monotonic() - started)
+
+
+def source_probe(source: Source, path: Path) -> dict[str, Any]:
+    """The source's probe (streams, duration), stored on the source the first time."""
+    from .pipeline.probe import ProbeLimits, probe
+
+    if source.probe is None:
+        result = probe(
+            path,
+            limits=ProbeLimits(
+                max_duration_seconds=settings.CLYPAI_MAX_SOURCE_SECONDS,
+                max_width=settings.CLYPAI_MAX_SOURCE_WIDTH,
+                max_height=settings.CLYPAI_MAX_SOURCE_HEIGHT,
+                max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+            ),
+        )
+        data = _plain(result)
+        Source.objects.filter(pk=source.pk).update(probe=data, duration=data.get("duration"))
+        source.probe, source.duration = data, data.get("duration")
+    return source.probe
+
+
+def source_audio_path(source: Source, path: Path) -> Path:
+    """The source's audio as 16 kHz mono WAV, extracted once into the work dir."""
+    from .pipeline.audio import extract_audio
+
+    wav = work_dir("audio") / f"{source.sha256}.wav"
+    if not wav.exists():
+        partial = wav.with_suffix(".part.wav")
+        extract_audio(path, partial, sample_rate=16000)
+        partial.replace(wav)
+    return wav
+
+
+def transcript_key(*, engine: str, model: str, language: str | None) -> str:
+    return f"{engine}:{model}:{language or 'auto'}"
+
+
+def source_analyse(
+    source: Source, *, language: str | None = None, on_stage=lambda stage: None
+) -> SourceAnalysis:
+    """Probe, transcribe, detect shots and measure audio: each once per source.
+
+    Shots are detected in a thread beside the transcription, their decode on one thread,
+    and the same thread then loads the selection's models, which the job needs next.
+    Whisper keeps about 1.2 of this machine's 2 cores busy; measured on 180 s of 1080p
+    with others' work running (load 4-5), one after the other took 66-70 s, side by side
+    52-57 s. With ffmpeg's own threads (3) beside, the transcription lost more than the
+    shots took alone (120 s instead of 67 s, for 35 s of shots, bench/pipeline.py).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .pipeline.audio import audio_features
+    from .pipeline.scenes import detect_scenes
+    from .pipeline.select import warm_up as select_warm_up
+    from .pipeline.transcribe import transcribe
+
+    path = local_path(source.file.name, cache_dir=work_dir("cache"))
+    on_stage("probe")
+    probe = source_probe(source, path)
+    has_audio = bool(probe.get("audio"))
+    engine, model = settings.CLYPAI_WHISPER_ENGINE, settings.CLYPAI_WHISPER_MODEL
+    wav = None
+    if has_audio:
+        on_stage("audio")
+        wav = source_audio_path(source, path)
+    on_stage("transcribe")
+    scenes_key = "content:v1"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"beside-{source.pk}") as pool:
+        stop = threading.Event()
+        beside = None
+        if (
+            wav is not None
+            and not Analysis.objects.filter(
+                source=source, kind=Analysis.Kind.SCENES, key=scenes_key
+            ).exists()
+        ):
+            beside = pool.submit(_timed, detect_scenes, path, stop=stop, threads=1)
+            # then load what selection needs next, unless the job is failing
+            pool.submit(lambda: stop.is_set() or select_warm_up())
+        try:
+            if wav is not None:
+                transcript = analysis_cached(
+                    source,
+                    Analysis.Kind.TRANSCRIPT,
+                    transcript_key(engine=engine, model=model, language=language),
+                    lambda: transcribe(
+                        wav,
+                        engine=engine,
+                        model=model,
+                        device=settings.CLYPAI_WHISPER_DEVICE,
+                        language=language,
+                    ).to_dict(),
+                )
+                audio = analysis_cached(
+                    source, Analysis.Kind.AUDIO, "rms:0.1", lambda: audio_features(wav)
+                )
+            else:  # a silent film still gets clips, from shots alone
+                transcript = {"language": language, "text": "", "segments": []}
+                audio = {}
+        except BaseException:
+            stop.set()  # the job fails: do not decode the rest of the source for nothing
+            raise
+        on_stage("scenes")
+        scenes = analysis_cached(
+            source,
+            Analysis.Kind.SCENES,
+            scenes_key,
+            beside.result if beside is not None else lambda: detect_scenes(path),
+        )
+    return SourceAnalysis(
+        source=source, path=path, probe=probe, transcript=transcript, scenes=scenes, audio=audio
+    )

@@ -1,0 +1,60 @@
+"""One clip through the pipeline: ingest, analyse, select, render, complete.
+
+`clip_process` takes a claimed (processing) clip to completed or failed, beating its
+heartbeat meanwhile; every status change goes through `clips.states`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import close_old_connections
+
+from . import states
+from .analysis import clip_source, source_analyse
+from .models import Clip, Job
+from .pipeline import StageError
+from .rendering import clip_video_make
+from .selection import clip_range_check, clip_select
+
+logger = logging.getLogger(__name__)
+
+
+def clip_process(*, clip: Clip) -> float | None:
+    """Take a claimed (processing) clip through the pipeline to completed or failed.
+
+    Returns the seconds after which the clip should be processed again when a passing
+    error sent it back to pending (the caller queues it), else None.
+    """
+    retry_in = None
+    with states.clip_heartbeat(clip.pk):
+        try:
+            states.clip_stage_set(clip.pk, "ingest")
+            source = clip_source(clip)
+            analysis = source_analyse(
+                source,
+                language=clip.language or None,
+                on_stage=lambda stage: states.clip_stage_set(clip.pk, stage),
+            )
+            clip_range_check(clip, analysis.probe.get("duration"))
+            states.clip_stage_set(clip.pk, "select")
+            clip_select(clip, analysis)
+            kind = "full"
+            if clip.job_id is not None:
+                kind = Job.objects.values_list("render", flat=True).get(pk=clip.job_id)
+            if kind != Job.Render.NONE:
+                states.clip_stage_set(clip.pk, "render")
+                clip_video_make(clip, analysis, kind=kind)
+            states.clip_complete(clip, charge_full_render=kind == Job.Render.FULL)
+        except StageError as err:
+            retry_in = states.clip_stage_failed(clip, err)
+        except Exception as exc:
+            logger.exception("clip %s failed unexpectedly", clip.pk)
+            states.clip_fail(
+                clip, message=f"Clip generation failed: internal error ({type(exc).__name__})"
+            )
+        finally:
+            if clip.job_id is not None:
+                states.job_refresh(clip.job_id)
+            close_old_connections()
+    return retry_in

@@ -1,0 +1,139 @@
+"""Webhook events about clips, jobs, full renders and exports, and what their `data` holds:
+the object as the /v1/ API shows it.
+
+- clip.* : the clip, as GET /v1/clips/{id} answers it;
+- export.ready, export.failed : the export, as GET /v1/exports/{id} answers it, with
+  `clipId` (and `error` when it failed);
+- job.done, job.error : a job of several clips (the Choppity API's, or the CLI's), which
+  /v1/ has no endpoint for: `{id, status, clipIds, error, createdAt, updatedAt}`;
+- render.done, render.failed : a clip's full render on request:
+  `{id, clipId, status, videoUrl, error, requestedAt}` (`id` is the Choppity render_id).
+
+Links to stored files are signed and expire (CLYPAI_SIGNED_URL_TTL_SECONDS); on local
+disk they are made absolute with CLYPAI_PUBLIC_URL, there being no request to go by.
+
+`clips.states` emits these after the update they tell about really happened, through
+the generic `webhooks.services.event_emit`; an event's data is built only when an
+endpoint listens, and a failure to emit is logged, never raised into the transition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from clypai.api.envelope import iso
+from webhooks.services import event_emit
+
+from .api.serializers import ClipOut, export_body, file_url
+from .models import Clip, Export, Job
+
+logger = logging.getLogger(__name__)
+
+
+class PublicSite:
+    """Stands in for the request when building API objects outside of one."""
+
+    def build_absolute_uri(self, location: str) -> str:
+        base = settings.CLYPAI_PUBLIC_URL
+        return f"{base}{location}" if base and location.startswith("/") else location
+
+
+def _plain(value: Any) -> Any:
+    """DRF's ReturnDict/OrderedDict as plain JSON-ready values."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+# What each event's data holds --------------------------------------------------------
+
+
+def clip_data(clip: Clip) -> dict:
+    return _plain(ClipOut(clip, context={"request": PublicSite()}).data)
+
+
+def export_data(export: Export) -> dict:
+    data = {**export_body(export, PublicSite()), "clipId": export.clip_id}
+    if export.status == "failed":
+        data["error"] = export.error or "Export failed"
+    return data
+
+
+def job_data(job: Job) -> dict:
+    error = None
+    if job.status == "error":
+        error = {"code": job.error_code or "processing_failed", "message": job.error}
+    return {
+        "id": str(job.pk),
+        "status": job.status,
+        "clipIds": list(job.clips.order_by("rank", "created_at").values_list("id", flat=True)),
+        "error": error,
+        "createdAt": iso(job.created_at),
+        "updatedAt": iso(job.updated_at),
+    }
+
+
+def full_render_data(clip: Clip) -> dict:
+    done = clip.render_status == "done"
+    return {
+        "id": str(clip.uuid),
+        "clipId": clip.pk,
+        "status": clip.render_status,
+        "videoUrl": file_url(clip.video, PublicSite()) if done else None,
+        "error": (clip.render_error or "Render failed") if clip.render_status == "error" else None,
+        "requestedAt": iso(clip.render_requested_at),
+    }
+
+
+# Emitting ----------------------------------------------------------------------------
+
+
+def _emit_safely(
+    type: str,
+    load: Callable[[], Any],
+    build: Callable[[Any], dict],
+    team_of=lambda obj: obj.team_id,
+) -> None:
+    """Emit an event about the object `load()` finds, its data built only when someone
+    listens; a failure here is logged, never raised into the state transition that
+    called it (a savepoint keeps the caller's transaction usable)."""
+    try:
+        with transaction.atomic():
+            obj = load()
+            if obj is None:
+                return
+            event_emit(team=team_of(obj), type=type, data=lambda: build(obj))
+    except Exception:
+        logger.exception("could not emit %s", type)
+
+
+def clip_event_emit(*, clip_id: str, type: str) -> None:
+    """clip.processing, clip.completed, clip.failed, clip.exported: the clip as it is now."""
+    _emit_safely(type, lambda: Clip.objects.filter(pk=clip_id).first(), clip_data)
+
+
+def job_event_emit(*, job_id, type: str) -> None:
+    """job.done, job.error."""
+    _emit_safely(type, lambda: Job.objects.filter(pk=job_id).first(), job_data)
+
+
+def export_event_emit(*, export_id: str, type: str) -> None:
+    """export.ready, export.failed."""
+    _emit_safely(
+        type,
+        lambda: Export.objects.select_related("clip").filter(pk=export_id).first(),
+        export_data,
+        team_of=lambda export: export.clip.team_id,
+    )
+
+
+def full_render_event_emit(*, clip_id: str, type: str) -> None:
+    """render.done, render.failed: a clip's full render on request."""
+    _emit_safely(type, lambda: Clip.objects.filter(pk=clip_id).first(), full_render_data)

@@ -1,0 +1,54 @@
+"""An export of a clip: its file at a format, quality and platform preset, captions
+burned in or not, made by the renderer and stored; the clip becomes `exported`."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.files.base import File
+from django.db import close_old_connections
+
+from . import states
+from .analysis import work_dir
+from .models import Clip, Export
+from .pipeline import StageError
+from .rendering import clip_encode
+
+logger = logging.getLogger(__name__)
+
+
+def export_process(*, export: Export) -> None:
+    """Produce an export's file (format, quality, platform preset, captions burned or not),
+    or record why it could not be made. The clip becomes `exported`."""
+    from .pipeline.render import export_settings
+
+    if not states.export_claim(export.pk):
+        return
+    clip = Clip.objects.select_related("source", "brand_kit").get(pk=export.clip_id)
+    work = work_dir("export", export.pk)
+    out = work / f"{export.pk}.{export.format}"
+    try:
+        settings_kw = export_settings(
+            aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
+        )
+        clip_encode(
+            clip,
+            out,
+            settings_kw={**settings_kw, "container": export.format},
+            burn=export.burn_captions,
+        )
+        with open(out, "rb") as fh:
+            export.file.save(out.name, File(fh), save=False)
+        size = out.stat().st_size
+    except (StageError, ValueError) as err:
+        states.export_fail(export.pk, error=getattr(err, "message", None) or str(err))
+        return
+    except Exception as exc:
+        logger.exception("export %s failed unexpectedly", export.pk)
+        states.export_fail(export.pk, error=f"internal error ({type(exc).__name__})")
+        return
+    finally:
+        out.unlink(missing_ok=True)
+        close_old_connections()
+    states.export_complete(export, size=size)
+    states.clip_exported(clip.pk)

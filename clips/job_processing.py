@@ -1,0 +1,123 @@
+"""A job of several clips of one source (the Choppity API's, the CLI's --count): its
+source analysed once, its best clips selected and created, each then processed (and
+rendered) as an ordinary clip; the job is done when all of them are.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import close_old_connections, transaction
+
+from . import states
+from .analysis import SourceAnalysis, job_source, source_analyse
+from .models import Clip, Job, Source
+from .pipeline import StageError
+from .selection import clip_bounds, clip_words_in, no_speech_range, select_for, selection_metadata
+
+logger = logging.getLogger(__name__)
+
+
+def job_process(*, job: Job) -> list[str]:
+    """Analyse a claimed job's source and select its clips; the ids of its clips waiting
+    to be processed (the caller queues them on the "render" queue).
+
+    The clips are created once (a rerun after a crash finds them); each is then an
+    ordinary clip whose processing renders it, and the job is done when all are.
+    """
+    waiting: list[str] = []
+    with states.job_heartbeat(job.pk):
+        try:
+            states.job_stage_set(job.pk, "ingest")
+            source = job_source(job)
+            if not job.clips.exists():
+                analysis = source_analyse(
+                    source,
+                    language=job.language or None,
+                    on_stage=lambda stage: states.job_stage_set(job.pk, stage),
+                )
+                states.job_stage_set(job.pk, "select")
+                lo, hi = clip_bounds(
+                    platform=job.platform,
+                    aspect_ratio=job.aspect_ratio,
+                    target_duration=job.target_duration,
+                )
+                found = select_for(
+                    analysis,
+                    count=job.count,
+                    criteria=job.criteria,
+                    min_duration=lo,
+                    max_duration=hi,
+                )
+                with transaction.atomic():
+                    if found:
+                        for rank, selected in enumerate(found, start=1):
+                            _job_clip(job, source, analysis, rank=rank, selected=selected)
+                    else:
+                        start, end = no_speech_range(
+                            analysis, start=None, end=None, max_duration=hi
+                        )
+                        _job_clip(
+                            job, source, analysis, rank=1, selected=None, start=start, end=end
+                        )
+            states.job_stage_set(job.pk, "render")
+            waiting = list(
+                job.clips.filter(status=Clip.Status.PENDING).values_list("id", flat=True)
+            )
+        except StageError as err:
+            states.job_fail(job, message=err.message, code=err.code, details=err.details or None)
+        except Exception as exc:
+            logger.exception("job %s failed unexpectedly", job.pk)
+            states.job_fail(
+                job, message=f"Clip generation failed: internal error ({type(exc).__name__})"
+            )
+        finally:
+            states.job_refresh(job.pk)
+            close_old_connections()
+    return waiting
+
+
+def _job_clip(
+    job: Job,
+    source: Source,
+    analysis: SourceAnalysis,
+    *,
+    rank: int,
+    selected,
+    start: float | None = None,
+    end: float | None = None,
+) -> Clip:
+    if selected is not None:
+        start, end = selected.start, selected.end
+        metadata = selection_metadata(selected)
+        name, score = selected.title, selected.score
+    else:
+        metadata = {
+            "hooks": [],
+            "highlights": [],
+            "sentiment": "neutral",
+            "topics": [],
+            "scoreBreakdown": {},
+            "reason": "No speech in this source: cut on shots",
+        }
+        name, score = f"Clip at {int(start // 60)}:{int(start % 60):02d}", None
+    return Clip.objects.create(
+        team=job.team,
+        project=job.project,
+        job=job,
+        rank=rank,
+        name=name,
+        source_url=job.source_url,
+        upload=job.upload,
+        source=source,
+        start_time=start,
+        end_time=end,
+        duration=round(end - start, 3),
+        score=score,
+        aspect_ratio=job.aspect_ratio,
+        platform=job.platform,
+        criteria=job.criteria,
+        language=job.language,
+        metadata=metadata,
+        words=clip_words_in(analysis.transcript, start, end),
+    )

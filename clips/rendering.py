@@ -1,0 +1,336 @@
+"""A clip's own files: its preview or full video, thumbnail, captions, with its brand.
+
+`clip_video_make` renders a clip's preview (480 px on the short side, fast) or its full
+video (1080 px) and stores it with the thumbnail and the SRT/VTT; `clip_encode` is the
+render of one variant into a file, with the brand kit's captions style, watermark, intro
+and outro, which exports use too. The crop path the renderer follows is computed once
+and stored on the clip (`clip_crop_path`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from clypai.lib.storage import local_path
+
+from .analysis import SourceAnalysis, analysis_cached, work_dir
+from .models import Analysis, Clip
+from .pipeline import StageError
+
+logger = logging.getLogger(__name__)
+
+
+def _brand_caption_style(clip: Clip) -> tuple[dict[str, Any], int]:
+    """The caption style for the renderer from the clip's brand kit (or the defaults),
+    and how many words a caption chunk holds."""
+    from brandkits.models import DEFAULT_CAPTION_STYLE
+
+    kit = clip.brand_kit
+    brand = kit.effective_caption_style if kit else dict(DEFAULT_CAPTION_STYLE)
+    accent = kit.accent_color if kit else "#FFD60A"
+    style: dict[str, Any] = {
+        "size": brand.get("fontSize"),
+        "color": brand.get("textColor"),
+        "highlightColor": brand.get("highlightColor") or accent,
+        "outlineColor": brand.get("outlineColor"),
+        "outline": brand.get("outlineWidth"),
+        "box": brand.get("box"),
+        "boxColor": (brand.get("boxColor") or "#000000")[:7],
+        "position": brand.get("position")
+        if brand.get("position") in ("top", "middle", "bottom")
+        else "bottom",
+        "uppercase": brand.get("uppercase"),
+    }
+    if kit and kit.font_file:
+        style["font"] = str(local_path(kit.font_file.name, cache_dir=work_dir("cache")))
+    elif brand.get("fontFamily") and brand["fontFamily"] != "DejaVu Sans":
+        style["font"] = brand["fontFamily"]
+    return style, int(brand.get("maxWordsPerChunk") or 4)
+
+
+def _brand_watermark(clip: Clip) -> dict[str, Any] | None:
+    kit = clip.brand_kit
+    if not kit or not kit.logo:
+        return None
+    mark = kit.effective_watermark
+    return {
+        "path": str(local_path(kit.logo.name, cache_dir=work_dir("cache"))),
+        "position": mark.get("position", "top-right"),
+        "scale": float(mark.get("scale", 0.15)),
+        "opacity": float(mark.get("opacity", 0.8)),
+    }
+
+
+def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> dict[str, Any]:
+    """The clip's crop path: stored with the clip once computed (an editor may reuse it)."""
+    from .pipeline.faces import detect_faces
+    from .pipeline.probe import ProbeLimits, probe
+    from .pipeline.reframe import crop_path
+
+    wanted = {
+        "aspect": clip.aspect_ratio,
+        "reframing": clip.reframing,
+        "layout": clip.layout,
+        "start": clip.start_time,
+        "end": clip.end_time,
+    }
+    stored = clip.crop_path or {}
+    if stored.get("request") == wanted:
+        return stored["path"]
+    info = probe(path, limits=ProbeLimits(max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS))
+    source = clip.source
+    faces = None
+    if clip.reframing:
+        key = f"mediapipe:{clip.start_time:.3f}-{clip.end_time:.3f}"
+        faces = analysis_cached(
+            source,
+            Analysis.Kind.FACES,
+            key,
+            lambda: detect_faces(
+                path, start=clip.start_time, end=clip.end_time, probe=info
+            ).to_dict(),
+        )
+    scenes = (
+        analysis.scenes
+        if analysis
+        else (
+            Analysis.objects.filter(source=source, kind=Analysis.Kind.SCENES)
+            .values_list("result", flat=True)
+            .first()
+            or []
+        )
+    )
+    audio = (
+        analysis.audio
+        if analysis
+        else (
+            Analysis.objects.filter(source=source, kind=Analysis.Kind.AUDIO)
+            .values_list("result", flat=True)
+            .first()
+            or {}
+        )
+    )
+    result = crop_path(
+        source_width=info.video.display_width,
+        source_height=info.video.display_height,
+        start=clip.start_time,
+        end=clip.end_time,
+        aspect=clip.aspect_ratio,
+        shots=scenes,
+        faces=faces,
+        loudness=(audio or {}).get("loudness"),
+        loudness_window=(audio or {}).get("window", 0.1),
+        reframing=clip.reframing,
+        layout=clip.layout or "auto",
+    ).to_dict()
+    Clip.objects.filter(pk=clip.pk).update(crop_path={"request": wanted, "path": result})
+    clip.crop_path = {"request": wanted, "path": result}
+    return result
+
+
+def clip_captions(clip: Clip) -> list:
+    """Caption chunks of the clip's (possibly corrected) words, times from its start."""
+    from .pipeline.captions import caption_chunks
+
+    _, max_words = _brand_caption_style(clip)
+    return caption_chunks(
+        clip.words or [], start=clip.start_time, end=clip.end_time, max_words=max_words
+    )
+
+
+def clip_write_captions(clip: Clip) -> None:
+    """Store the clip's SRT (and a VTT beside it) from its words."""
+    from .pipeline.captions import to_srt, to_vtt
+
+    chunks = clip_captions(clip)
+    srt = ContentFile(to_srt(chunks).encode("utf-8"), name=f"{clip.pk}.srt")
+    if clip.captions:
+        clip.captions.storage.delete(clip.captions.name)
+    clip.captions.save(f"{clip.pk}.srt", srt, save=False)
+    vtt_name = clip.captions.name[: -len(".srt")] + ".vtt"
+    if default_storage.exists(vtt_name):
+        default_storage.delete(vtt_name)
+    default_storage.save(vtt_name, ContentFile(to_vtt(chunks).encode("utf-8")))
+    Clip.objects.filter(pk=clip.pk).update(captions=clip.captions.name)
+
+
+def _bumpers(clip: Clip) -> tuple[Path | None, Path | None]:
+    """The brand kit's intro and outro files, local, when it has them."""
+    kit = clip.brand_kit
+    if kit is None:
+        return None, None
+    found = []
+    for upload in (kit.intro_upload, kit.outro_upload):
+        found.append(
+            local_path(upload.file.name, cache_dir=work_dir("cache"))
+            if upload is not None and upload.file
+            else None
+        )
+    return found[0], found[1]
+
+
+def clip_encode(
+    clip: Clip,
+    out: Path,
+    *,
+    settings_kw: dict[str, Any],
+    burn: bool,
+    analysis: SourceAnalysis | None = None,
+    bumpers: bool = True,
+    stills: list[float] | None = None,
+):
+    """Render the clip with these render_clip settings into `out` (the work dir), with the
+    brand kit's intro and outro around it when it has them and `bumpers` is on. `stills`:
+    clip seconds whose frames the result keeps (render_clip's), for the thumbnail."""
+    from .pipeline.captions import fonts_dir, write_ass
+    from .pipeline.render import join_bumpers, render_clip
+
+    path = local_path(clip.source.file.name, cache_dir=work_dir("cache"))
+    crop = clip_crop_path(clip, path, analysis)
+    intro, outro = _bumpers(clip) if bumpers else (None, None)
+    ass = fonts = None
+    if burn and clip.words:
+        style, _ = _brand_caption_style(clip)
+        chunks = clip_captions(clip)
+        if chunks:
+            ass = write_ass(
+                out.with_suffix(".ass"),
+                chunks,
+                width=settings_kw["width"],
+                height=settings_kw["height"],
+                style=style,
+                platform=clip.platform or "default",
+            )
+            fonts = fonts_dir(style)
+    main = out.with_name(f"{out.stem}.main{out.suffix}") if intro or outro else out
+    try:
+        result = render_clip(
+            path,
+            main,
+            start=clip.start_time,
+            end=clip.end_time,
+            crop_path=crop,
+            captions_ass=ass,
+            fonts_dir=fonts,
+            watermark=_brand_watermark(clip),
+            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+            stills=stills or (),
+            **settings_kw,
+        )
+        if main is out:
+            return result
+        from .pipeline.probe import ProbeLimits, probe
+
+        fps = settings_kw.get("fps") or probe(main, limits=ProbeLimits()).video.fps
+        joined = join_bumpers(
+            main,
+            out,
+            intro=intro,
+            outro=outro,
+            width=settings_kw["width"],
+            height=settings_kw["height"],
+            fps=fps,
+            container=settings_kw.get("container"),
+            crf=settings_kw.get("crf") or 23,
+            vp9_crf=settings_kw.get("vp9_crf") or 34,
+            preset=settings_kw.get("preset", "veryfast"),
+            audio_bitrate=settings_kw.get("audio_bitrate", "160k"),
+            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+        )
+        return replace(joined, stills=result.stills)
+    finally:
+        if ass:
+            Path(ass).unlink(missing_ok=True)
+        if main is not out:
+            main.unlink(missing_ok=True)
+
+
+def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> None:
+    """Render a clip's preview ("preview": 480 px on the short side, fast) or its full
+    video ("full": 1080 px), with its thumbnail and captions, and store them on the clip.
+
+    Captions are burned in when the clip's config enables them; the SRT and VTT are
+    always written. Rendering again replaces the earlier file.
+    """
+    from .pipeline.render import (
+        full_settings,
+        preview_settings,
+        thumbnail,
+        thumbnail_from_stills,
+    )
+
+    if clip.start_time is None or clip.end_time is None:
+        raise StageError("The clip has no range to render", {"stage": "render"})
+    clip.refresh_from_db()
+    work = work_dir("render", clip.pk)
+    out = work / f"{kind}.mp4"
+    settings_kw = (
+        preview_settings(clip.aspect_ratio)
+        if kind == "preview"
+        else full_settings(clip.aspect_ratio)
+    )
+    stills = None
+    if not clip.thumbnail:  # candidates for the thumbnail, kept by the render's reader
+        length = clip.end_time - clip.start_time
+        stills = [length * f for f in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)]
+        stills += [hook["time"] + 0.5 for hook in (clip.metadata or {}).get("hooks", [])[:2]]
+        stills = [t for t in stills if 0 <= t < length]
+    # Previews are for choosing: the brand kit's intro and outro join the full render.
+    result = clip_encode(
+        clip,
+        out,
+        settings_kw=settings_kw,
+        burn=clip.enable_captions,
+        analysis=analysis,
+        bumpers=kind != "preview",
+        stills=stills,
+    )
+    kept = getattr(result, "stills", None)
+    field = clip.preview if kind == "preview" else clip.video
+    if field:
+        field.storage.delete(field.name)
+    with open(out, "rb") as fh:
+        field.save(f"{clip.pk}.mp4", File(fh), save=False)
+    update = {"preview" if kind == "preview" else "video": field.name}
+
+    if not clip.thumbnail:
+        jpg = work / "thumbnail.jpg"
+        width = min(settings_kw["width"], 720)
+        if kept:  # the render's own frames: nothing decoded twice
+            thumbnail_from_stills(kept, jpg, width=width)
+        else:
+            from .pipeline.reframe import CropPath
+
+            path = local_path(clip.source.file.name, cache_dir=work_dir("cache"))
+            thumbnail(
+                path,
+                jpg,
+                times=[clip.start_time + t for t in stills or [0.0]],
+                crop=CropPath.from_dict(clip.crop_path["path"]) if clip.crop_path else None,
+                clip_start=clip.start_time,
+                width=width,
+                max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+            )
+        with open(jpg, "rb") as fh:
+            clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)
+        update["thumbnail"] = clip.thumbnail.name
+    Clip.objects.filter(pk=clip.pk).update(**update, updated_at=timezone.now())
+    clip_write_captions(clip)
+    for leftover in work.iterdir():
+        leftover.unlink(missing_ok=True)
+    logger.info(
+        "clip %s: %s render %dx%d in %.1f s",
+        clip.pk,
+        kind,
+        result.width,
+        result.height,
+        result.seconds,
+    )

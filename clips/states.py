@@ -1,0 +1,612 @@
+"""Every status change of clips, jobs, full renders and exports, and nothing else.
+
+Each change is a conditional update (`filter(<the state it leaves>).update(...)`), so two
+workers, or a worker and the sweep, never both make it: the one whose update changed a
+row goes on, the other learns it lost. The usage a change gives back (a failed clip's
+generation, a failed render's minutes) or counts (a /v1 clip's own full render) is
+settled here too, beside the change that causes it, and so is the webhook event that
+tells about it (emitted only when the update really happened).
+
+The sweep (`clips.sweep`) goes by the same rules through the lifecycles at the end:
+`CLIPS`, `JOBS` and `FULL_RENDERS` say which rows stopped beating or were never picked
+up, and how each goes back to waiting or fails for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from clypai.models import RenderRun
+from projects.services import (
+    usage_charge_render,
+    usage_refund_clips,
+    usage_refund_render,
+    usage_reserve_render,
+)
+
+from .events import (
+    clip_event_emit,
+    export_event_emit,
+    full_render_event_emit,
+    job_event_emit,
+)
+from .models import Clip, Export, Job
+from .pipeline import StageError
+
+logger = logging.getLogger(__name__)
+
+# Progress (0–100) at the start of each stage of a clip, and of a job.
+STAGE_PROGRESS = {
+    "ingest": 2,
+    "probe": 10,
+    "audio": 12,
+    "transcribe": 15,
+    "scenes": 70,
+    "select": 85,
+    "render": 90,
+}
+JOB_STAGE_PROGRESS = {
+    "ingest": 2,
+    "probe": 8,
+    "audio": 10,
+    "transcribe": 12,
+    "scenes": 60,
+    "select": 75,
+    "render": 80,
+}
+
+
+# Heartbeats ------------------------------------------------------------------------------
+
+
+@contextmanager
+def heartbeat(rows: models.QuerySet, *, name: str, interval: float | None = None) -> Iterator:
+    """Beat `heartbeat_at` of `rows` from a thread while the body runs; the sweep goes by
+    it. `rows` is the filter that holds the work (a processing clip or job, a render's
+    run), so a row that left that state is no longer beaten."""
+    interval = settings.CLYPAI_HEARTBEAT_SECONDS if interval is None else interval
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while True:
+                rows.update(heartbeat_at=timezone.now())
+                if stop.wait(interval):
+                    break
+        except Exception:  # a beat lost is not worth killing the work for
+            logger.warning("heartbeat of %s failed", name, exc_info=True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def clip_heartbeat(clip_id: str):
+    """The heartbeat of a processing clip."""
+    return heartbeat(
+        Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING), name=str(clip_id)
+    )
+
+
+def job_heartbeat(job_id):
+    """The heartbeat of a processing job."""
+    return heartbeat(Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING), name=str(job_id))
+
+
+def full_render_heartbeat(clip_id: str):
+    """The heartbeat of a clip's full render, on its `RenderRun` (the clip's own heartbeat
+    belongs to its processing, which is over by then)."""
+    return heartbeat(RenderRun.objects.filter(pk=clip_id), name=f"render-{clip_id}")
+
+
+# Clips ---------------------------------------------------------------------------------
+
+
+def clip_claim(clip_id: str) -> Clip | None:
+    """Move a pending clip to processing; None when another worker has it or it is gone."""
+    with transaction.atomic():
+        claimed = Clip.objects.filter(pk=clip_id, status=Clip.Status.PENDING).update(
+            status=Clip.Status.PROCESSING, stage="queued", progress=0, updated_at=timezone.now()
+        )
+    if not claimed:
+        return None
+    clip = Clip.objects.get(pk=clip_id)
+    if clip.attempts == 0:  # the first claim only: a retry's is no news
+        clip_event_emit(clip_id=clip_id, type="clip.processing")
+    return clip
+
+
+def clip_stage_set(clip_id: str, stage: str) -> None:
+    """A processing clip enters `stage`; its progress is the stage's."""
+    Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING).update(
+        stage=stage, progress=STAGE_PROGRESS.get(stage, 0), updated_at=timezone.now()
+    )
+
+
+def clip_complete(clip: Clip, *, charge_full_render: bool = False) -> bool:
+    """A processing clip is completed. `charge_full_render`: it rendered its full video as
+    part of its processing (a /v1 clip, the CLI), counted against the team's render
+    minutes once it is made; the request was checked for minutes left."""
+    if charge_full_render:
+        clip.refresh_from_db(fields=["start_time", "end_time"])
+        usage_charge_render(team_id=clip.team_id, seconds=clip.end_time - clip.start_time)
+    completed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
+        status=Clip.Status.COMPLETED,
+        stage="done",
+        progress=100,
+        error="",
+        error_code="",
+        error_field="",
+        error_details=None,
+        updated_at=timezone.now(),
+    )
+    if completed:
+        clip_event_emit(clip_id=clip.pk, type="clip.completed")
+    return bool(completed)
+
+
+def clip_fail(
+    clip: Clip,
+    *,
+    message: str,
+    code: str = "processing_failed",
+    field: str = "",
+    details: dict | None = None,
+) -> None:
+    """The clip failed for good, with its reason; a clip of its own gets its generation back."""
+    failed = Clip.objects.filter(pk=clip.pk).update(
+        status=Clip.Status.FAILED,
+        error=message,
+        error_code=code,
+        error_field=field,
+        error_details=details,
+        updated_at=timezone.now(),
+    )
+    clip_generation_refund(clip_id=clip.pk)
+    if failed:
+        clip_event_emit(clip_id=clip.pk, type="clip.failed")
+
+
+def clip_stage_failed(clip: Clip, err: StageError) -> float | None:
+    """A stage of a processing clip raised `err`. A permanent error fails the clip; a
+    passing one sends it back to pending with backoff: the seconds to wait before it is
+    processed again, or None when there is nothing to queue."""
+    attempts = clip.attempts + 1
+    if err.permanent or attempts >= settings.CLYPAI_MAX_ATTEMPTS or settings.CLYPAI_JOBS_INLINE:
+        message = err.message
+        if err.code == "processing_failed" and not message.startswith("Clip generation failed"):
+            message = f"Clip generation failed: {message}"
+        clip_fail(
+            clip, message=message, code=err.code, field=err.field or "", details=err.details or None
+        )
+        return None
+    delay = settings.CLYPAI_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1)
+    updated = Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
+        status=Clip.Status.PENDING,
+        attempts=attempts,
+        stage="retry-wait",
+        error=err.message,
+        updated_at=timezone.now(),
+    )
+    if not updated:
+        return None
+    logger.info("clip %s: %s; retrying in %.0f s", clip.pk, err.message, delay)
+    return delay
+
+
+def clip_exported(clip_id: str) -> None:
+    """A completed clip has an export now: it becomes `exported`."""
+    if Clip.objects.filter(pk=clip_id, status=Clip.Status.COMPLETED).update(
+        status=Clip.Status.EXPORTED, updated_at=timezone.now()
+    ):
+        clip_event_emit(clip_id=clip_id, type="clip.exported")
+
+
+def clip_generation_refund(*, clip_id: str) -> bool:
+    """Give a failed clip's generation back to its team's month, once. A job's clips
+    share the job's one generation, so only a clip made on its own is refunded here.
+    Returns whether anything was given back."""
+    with transaction.atomic():
+        if not Clip.objects.filter(
+            pk=clip_id, job__isnull=True, usage_refunded=False, status=Clip.Status.FAILED
+        ).update(usage_refunded=True):
+            return False
+        team_id, created_at = Clip.objects.values_list("team_id", "created_at").get(pk=clip_id)
+        usage_refund_clips(team_id=team_id, created_at=created_at)
+    return True
+
+
+# Jobs ----------------------------------------------------------------------------------
+
+
+def job_claim(job_id) -> Job | None:
+    """Move a queued job to processing; None when another worker has it or it is gone."""
+    with transaction.atomic():
+        claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+            status=Job.Status.PROCESSING, stage="queued", progress=0, updated_at=timezone.now()
+        )
+    if not claimed:
+        return None
+    return Job.objects.get(pk=job_id)
+
+
+def job_stage_set(job_id, stage: str) -> None:
+    """A processing job enters `stage`; its progress is the stage's."""
+    Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING).update(
+        stage=stage, progress=JOB_STAGE_PROGRESS.get(stage, 0), updated_at=timezone.now()
+    )
+
+
+def job_fail(
+    job: Job, *, message: str, code: str = "processing_failed", details: dict | None = None
+) -> None:
+    """The job failed for good, with its reason; its generation is given back."""
+    failed = Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.ERROR,
+        error=message,
+        error_code=code,
+        error_details=details,
+        updated_at=timezone.now(),
+    )
+    job_generation_refund(job_id=job.pk)
+    if failed:
+        job_event_emit(job_id=job.pk, type="job.error")
+
+
+def job_refresh(job_id) -> None:
+    """Settle a processing job from its clips: done when every clip is, error when one
+    failed. A job still analysing (no clips yet) is left alone."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != Job.Status.PROCESSING:
+            return
+        states = list(job.clips.values_list("status", "error"))
+        if not states:
+            return
+        failed = [error for status, error in states if status == Clip.Status.FAILED]
+        if failed:
+            errored = Job.objects.filter(pk=job.pk).update(
+                status=Job.Status.ERROR,
+                error=failed[0],
+                error_code="processing_failed",
+                updated_at=timezone.now(),
+            )
+            job_generation_refund(job_id=job.pk)
+            if errored:
+                job_event_emit(job_id=job.pk, type="job.error")
+        elif all(status in (Clip.Status.COMPLETED, Clip.Status.EXPORTED) for status, _ in states):
+            if Job.objects.filter(pk=job.pk).update(
+                status=Job.Status.DONE, stage="done", progress=100, updated_at=timezone.now()
+            ):
+                job_event_emit(job_id=job.pk, type="job.done")
+
+
+def job_generation_refund(*, job_id) -> bool:
+    """Give a failed job's generation back, once."""
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job_id, usage_refunded=False, status=Job.Status.ERROR).update(
+            usage_refunded=True
+        ):
+            return False
+        team_id, created_at = Job.objects.values_list("team_id", "created_at").get(pk=job_id)
+        usage_refund_clips(team_id=team_id, created_at=created_at)
+    return True
+
+
+# Full renders on request (the Choppity API's renders) ----------------------------------
+
+FULL_RENDER_ACTIVE = ("queued", "processing")
+
+
+def full_render_queue(clip: Clip) -> bool:
+    """Queue a full render of `clip` unless one is queued or processing: the clip's
+    render state, and its `RenderRun` with the clip's seconds counted against the team's
+    render minutes (QuotaExceeded when they would pass the limit). Returns whether a
+    render was queued; in a transaction, so a refusal leaves nothing behind."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = (
+            Clip.objects.filter(pk=clip.pk)
+            .exclude(render_status__in=FULL_RENDER_ACTIVE)
+            .update(
+                render_status="queued", render_error="", render_requested_at=now, updated_at=now
+            )
+        )
+        if claimed:
+            seconds = float(clip.duration or 0.0)
+            usage_reserve_render(team=clip.team, seconds=seconds)
+            RenderRun.objects.update_or_create(
+                clip_id=clip.pk,
+                defaults={
+                    "attempts": 0,
+                    "heartbeat_at": None,
+                    "charged_seconds": seconds,
+                    "charged_at": now,
+                },
+            )
+    return bool(claimed)
+
+
+def full_render_claim(clip_id: str) -> bool:
+    """Move a queued full render to processing; False when another worker has it."""
+    with transaction.atomic():
+        claimed = Clip.objects.filter(pk=clip_id, render_status="queued").update(
+            render_status="processing", updated_at=timezone.now()
+        )
+        if claimed:
+            RenderRun.objects.update_or_create(
+                clip_id=clip_id, defaults={"heartbeat_at": timezone.now()}
+            )
+    return bool(claimed)
+
+
+def full_render_finish(clip_id: str, *, error: str = "") -> None:
+    """A processing full render is done, or failed with `error` (its minutes given back)."""
+    finished = Clip.objects.filter(pk=clip_id, render_status="processing").update(
+        render_status="error" if error else "done",
+        render_error=error,
+        updated_at=timezone.now(),
+    )
+    if finished and error:
+        render_minutes_refund(clip_id=clip_id)
+    if finished:
+        full_render_event_emit(clip_id=clip_id, type="render.failed" if error else "render.done")
+
+
+def render_minutes_refund(*, clip_id: str) -> bool:
+    """Give a failed full render's minutes back, once."""
+    with transaction.atomic():
+        run = (
+            RenderRun.objects.select_for_update()
+            .filter(pk=clip_id, charged_seconds__gt=0)
+            .select_related("clip")
+            .first()
+        )
+        if run is None or run.clip.render_status != "error":
+            return False
+        usage_refund_render(
+            team_id=run.clip.team_id,
+            seconds=run.charged_seconds,
+            charged_at=run.charged_at or run.clip.render_requested_at or timezone.now(),
+        )
+        RenderRun.objects.filter(pk=clip_id).update(charged_seconds=0.0)
+    return True
+
+
+# Exports -------------------------------------------------------------------------------
+
+
+def export_requeue(export: Export) -> bool:
+    """A failed export is asked for again: back to queued."""
+    requeued = Export.objects.filter(pk=export.pk, status=Export.Status.FAILED).update(
+        status=Export.Status.QUEUED, error="", updated_at=timezone.now()
+    )
+    export.refresh_from_db()
+    return bool(requeued)
+
+
+def export_claim(export_id: str) -> bool:
+    """Move a queued (or failed) export to processing; False when another worker has it."""
+    return bool(
+        Export.objects.filter(
+            pk=export_id, status__in=(Export.Status.QUEUED, Export.Status.FAILED)
+        ).update(status=Export.Status.PROCESSING, updated_at=timezone.now())
+    )
+
+
+def export_complete(export: Export, *, size: int) -> None:
+    """An export's file is stored: completed."""
+    if Export.objects.filter(pk=export.pk).update(
+        status=Export.Status.COMPLETED,
+        file=export.file.name,
+        file_size=size,
+        error="",
+        updated_at=timezone.now(),
+    ):
+        export_event_emit(export_id=export.pk, type="export.ready")
+
+
+def export_fail(export_id: str, *, error: str) -> None:
+    """An export could not be made, with the reason."""
+    if Export.objects.filter(pk=export_id).update(
+        status=Export.Status.FAILED, error=error, updated_at=timezone.now()
+    ):
+        export_event_emit(export_id=export_id, type="export.failed")
+
+
+# Lifecycles the sweep goes by ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A row in progress whose worker stopped beating, as the sweep read it: `token` is
+    what its conditional updates check, so a row that moved on meanwhile is left alone."""
+
+    pk: Any
+    attempts: int
+    token: Any
+
+
+def _lost_message(kind: str, attempts: int) -> str:
+    return f"{kind} failed: its worker was lost {attempts} times"
+
+
+class ClipLifecycle:
+    """pending → processing → completed | failed, as the sweep sees it."""
+
+    name = "clip"
+
+    def stale(self, *, before: datetime) -> list[Stale]:
+        dead = Clip.objects.filter(status=Clip.Status.PROCESSING).filter(
+            models.Q(heartbeat_at__lt=before)
+            | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
+        )
+        return [
+            Stale(clip.pk, clip.attempts, clip.heartbeat_at)
+            for clip in dead.only("id", "attempts", "heartbeat_at")
+        ]
+
+    def _held(self, row: Stale):
+        return Clip.objects.filter(pk=row.pk, status=Clip.Status.PROCESSING, heartbeat_at=row.token)
+
+    def release(self, row: Stale, *, now: datetime) -> bool:
+        return bool(
+            self._held(row).update(
+                status=Clip.Status.PENDING,
+                attempts=row.attempts + 1,
+                stage="requeued",
+                updated_at=now,
+            )
+        )
+
+    def give_up(self, row: Stale, *, now: datetime) -> bool:
+        attempts = row.attempts + 1
+        failed = self._held(row).update(
+            status=Clip.Status.FAILED,
+            attempts=attempts,
+            error_code="processing_failed",
+            error=_lost_message("Clip generation", attempts),
+            updated_at=now,
+        )
+        if failed:
+            clip_generation_refund(clip_id=row.pk)
+            clip_event_emit(clip_id=row.pk, type="clip.failed")
+        return bool(failed)
+
+    def waiting(self, *, before: datetime) -> list:
+        return list(
+            Clip.objects.filter(status=Clip.Status.PENDING, updated_at__lt=before).values_list(
+                "id", flat=True
+            )
+        )
+
+    def touch(self, pk, *, now: datetime) -> None:
+        Clip.objects.filter(pk=pk, status=Clip.Status.PENDING).update(updated_at=now)
+
+
+class JobLifecycle:
+    """queued → processing → done | error. A job rendering its clips is left to them:
+    they are swept as clips."""
+
+    name = "job"
+
+    def stale(self, *, before: datetime) -> list[Stale]:
+        dead = Job.objects.filter(status=Job.Status.PROCESSING).filter(
+            models.Q(heartbeat_at__lt=before)
+            | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
+        )
+        return [
+            Stale(job.pk, job.attempts, job.heartbeat_at)
+            for job in dead.only("id", "attempts", "heartbeat_at", "stage")
+            if job.stage not in ("render", "done")
+        ]
+
+    def _held(self, row: Stale):
+        return Job.objects.filter(pk=row.pk, status=Job.Status.PROCESSING, heartbeat_at=row.token)
+
+    def release(self, row: Stale, *, now: datetime) -> bool:
+        return bool(
+            self._held(row).update(
+                status=Job.Status.QUEUED,
+                attempts=row.attempts + 1,
+                stage="requeued",
+                updated_at=now,
+            )
+        )
+
+    def give_up(self, row: Stale, *, now: datetime) -> bool:
+        attempts = row.attempts + 1
+        failed = self._held(row).update(
+            status=Job.Status.ERROR,
+            attempts=attempts,
+            error_code="processing_failed",
+            error=_lost_message("Clip generation", attempts),
+            updated_at=now,
+        )
+        if failed:
+            job_generation_refund(job_id=row.pk)
+            job_event_emit(job_id=row.pk, type="job.error")
+        return bool(failed)
+
+    def waiting(self, *, before: datetime) -> list:
+        return list(
+            Job.objects.filter(status=Job.Status.QUEUED, updated_at__lt=before).values_list(
+                "id", flat=True
+            )
+        )
+
+    def touch(self, pk, *, now: datetime) -> None:
+        Job.objects.filter(pk=pk, status=Job.Status.QUEUED).update(updated_at=now)
+
+
+class FullRenderLifecycle:
+    """A clip's full render on request: queued → processing → done | error, its worker's
+    heartbeat on its `RenderRun`."""
+
+    name = "full render"
+
+    def stale(self, *, before: datetime) -> list[Stale]:
+        dead = Clip.objects.filter(render_status="processing").filter(
+            models.Q(render_run__heartbeat_at__lt=before)
+            | models.Q(render_run__heartbeat_at__isnull=True, updated_at__lt=before)
+        )
+        found = []
+        for clip in dead.only("id", "updated_at"):
+            run, _ = RenderRun.objects.get_or_create(clip_id=clip.pk)
+            found.append(Stale(clip.pk, run.attempts, clip.updated_at))
+        return found
+
+    def _held(self, row: Stale):
+        # Conditional on the row as read: a second sweep, or the worker finishing after
+        # all, makes this a no-op.
+        return Clip.objects.filter(pk=row.pk, render_status="processing", updated_at=row.token)
+
+    def release(self, row: Stale, *, now: datetime) -> bool:
+        if not self._held(row).update(render_status="queued", updated_at=now):
+            return False
+        RenderRun.objects.filter(pk=row.pk).update(attempts=row.attempts + 1, heartbeat_at=None)
+        return True
+
+    def give_up(self, row: Stale, *, now: datetime) -> bool:
+        attempts = row.attempts + 1
+        if not self._held(row).update(
+            render_status="error",
+            updated_at=now,
+            render_error=_lost_message("Render", attempts),
+        ):
+            return False
+        RenderRun.objects.filter(pk=row.pk).update(attempts=attempts)
+        render_minutes_refund(clip_id=row.pk)
+        full_render_event_emit(clip_id=row.pk, type="render.failed")
+        return True
+
+    def waiting(self, *, before: datetime) -> list:
+        return list(
+            Clip.objects.filter(render_status="queued", updated_at__lt=before).values_list(
+                "id", flat=True
+            )
+        )
+
+    def touch(self, pk, *, now: datetime) -> None:
+        Clip.objects.filter(pk=pk, render_status="queued").update(updated_at=now)
+
+
+CLIPS = ClipLifecycle()
+JOBS = JobLifecycle()
+FULL_RENDERS = FullRenderLifecycle()

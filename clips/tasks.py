@@ -1,0 +1,117 @@
+"""RQ entry points for clips: take ids, load rows, call one piece of work, queue what
+comes next. No logic of their own: every status change is `clips.states`'.
+
+| task                   | queue    | RQ job id           | what it calls                      |
+| ---------------------- | -------- | ------------------- | ---------------------------------- |
+| clip_process_task      | analysis | the clip's id       | clip_processing.clip_process       |
+| job_process_task       | analysis | the job's id        | job_processing.job_process         |
+| export_process_task    | render   | the export's id     | exporting.export_process           |
+| full_render_task       | render   | `<clip id>-render`  | rendering.clip_video_make("full")  |
+| clip_rerender_task     | render   | `<clip id>-rerender`| rendering.clip_video_make          |
+
+A job's clips are processed on the "render" queue (their source is analysed by then).
+The sweep's own task, which recovers all of these, is `clips.sweep.sweep_task`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import close_old_connections
+
+from clypai.queues import enqueue_later, enqueue_on_commit
+
+from . import states
+from .clip_processing import clip_process
+from .exporting import export_process
+from .job_processing import job_process
+from .models import Clip, Export
+from .pipeline import StageError
+from .rendering import clip_video_make
+
+logger = logging.getLogger(__name__)
+
+
+def full_render_rq_id(clip_id: str) -> str:
+    """The RQ job id of a clip's full render: the clip's id, told apart from the id of
+    its own processing job, which RQ keeps under the clip's bare id."""
+    return f"{clip_id}-render"
+
+
+def clip_process_task(clip_id: str) -> None:
+    """Process one clip from its source to its outputs."""
+    clip = states.clip_claim(clip_id)
+    if clip is None:
+        logger.info("clip %s is not pending (gone or taken); nothing to do", clip_id)
+        return
+    retry_in = clip_process(clip=clip)
+    if retry_in is not None:
+        enqueue_later("analysis", retry_in, clip_process_task, clip_id, job_id=clip_id)
+
+
+def job_process_task(job_id: str) -> None:
+    """Analyse a job's source, select its clips and queue their processing."""
+    job = states.job_claim(job_id)
+    if job is None:
+        logger.info("job %s is not queued (gone or taken); nothing to do", job_id)
+        return
+    for clip_id in job_process(job=job):
+        enqueue_on_commit("render", clip_process_task, clip_id, job_id=clip_id)
+
+
+def export_process_task(export_id: str) -> None:
+    """Produce one export of a completed clip."""
+    export = Export.objects.select_related("clip").filter(pk=export_id).first()
+    if export is None:
+        return
+    export_process(export=export)
+
+
+def full_render_task(clip_id: str) -> None:
+    """Render one clip at full quality on request (services.full_render_request queued it).
+
+    Claims the render (queued → processing), renders through
+    `rendering.clip_video_make(kind="full")`, and records done or error. A new output
+    replaces the previous one's file.
+    """
+    if not states.full_render_claim(clip_id):
+        logger.info("render of clip %s is not queued (gone or taken); nothing to do", clip_id)
+        return
+    clip = Clip.objects.get(pk=clip_id)
+    previous = clip.video.name if clip.video else ""
+    with states.full_render_heartbeat(clip_id):
+        try:
+            clip_video_make(clip, None, kind="full")
+        except StageError as err:
+            states.full_render_finish(clip_id, error=err.message)
+        except Exception as exc:
+            logger.exception("full render of clip %s failed unexpectedly", clip_id)
+            states.full_render_finish(
+                clip_id, error=f"Render failed: internal error ({type(exc).__name__})"
+            )
+        else:
+            clip.refresh_from_db(fields=["video"])
+            if previous and clip.video and clip.video.name != previous:
+                try:  # the new output replaces the old one
+                    clip.video.storage.delete(previous)
+                except Exception:
+                    logger.warning("could not delete %s", previous, exc_info=True)
+            if not clip.video:
+                states.full_render_finish(
+                    clip_id, error="Render failed: the renderer stored no video"
+                )
+            else:
+                states.full_render_finish(clip_id)
+        finally:
+            close_old_connections()
+
+
+def clip_rerender_task(clip_id: str) -> None:
+    """Render a clip again after its transcript was corrected: its full video and its
+    preview, whichever it has, with the corrected captions."""
+    clip = Clip.objects.select_related("source", "brand_kit").filter(pk=clip_id).first()
+    if clip is None or clip.source is None:
+        return
+    for kind, present in (("full", clip.video), ("preview", clip.preview)):
+        if present:
+            clip_video_make(clip, None, kind=kind)
