@@ -211,6 +211,7 @@ def source_probe(source: Source, path: Path) -> dict[str, Any]:
                 max_width=settings.CLYPAI_MAX_SOURCE_WIDTH,
                 max_height=settings.CLYPAI_MAX_SOURCE_HEIGHT,
                 max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+                timeout_seconds=settings.CLYPAI_PROBE_TIMEOUT_SECONDS,
             ),
         )
         data = _plain(result)
@@ -226,7 +227,9 @@ def source_audio_path(source: Source, path: Path) -> Path:
     wav = work_dir("audio") / f"{source.sha256}.wav"
     if not wav.exists():
         partial = wav.with_suffix(".part.wav")
-        extract_audio(path, partial, sample_rate=16000)
+        extract_audio(
+            path, partial, sample_rate=16000, timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS
+        )
         partial.replace(wav)
     return wav
 
@@ -274,7 +277,14 @@ def source_analyse(
                 source=source, kind=Analysis.Kind.SCENES, key=scenes_key
             ).exists()
         ):
-            beside = pool.submit(_timed, detect_scenes, path, stop=stop, threads=1)
+            beside = pool.submit(
+                _timed,
+                detect_scenes,
+                path,
+                stop=stop,
+                threads=1,
+                timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS,
+            )
             # then load what selection needs next, unless the job is failing
             pool.submit(lambda: stop.is_set() or select_warm_up())
         try:
@@ -305,7 +315,9 @@ def source_analyse(
             source,
             Analysis.Kind.SCENES,
             scenes_key,
-            beside.result if beside is not None else lambda: detect_scenes(path),
+            beside.result
+            if beside is not None
+            else lambda: detect_scenes(path, timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS),
         )
     return SourceAnalysis(
         source=source, path=path, probe=probe, transcript=transcript, scenes=scenes, audio=audio

@@ -28,6 +28,15 @@ from .pipeline import StageError
 logger = logging.getLogger(__name__)
 
 
+def _probe_limits():
+    from .pipeline.probe import ProbeLimits
+
+    return ProbeLimits(
+        max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+        timeout_seconds=settings.CLYPAI_PROBE_TIMEOUT_SECONDS,
+    )
+
+
 def _brand_caption_style(clip: Clip) -> tuple[dict[str, Any], int]:
     """The caption style for the renderer from the clip's brand kit (or the defaults),
     and how many words a caption chunk holds."""
@@ -72,7 +81,7 @@ def _brand_watermark(clip: Clip) -> dict[str, Any] | None:
 def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> dict[str, Any]:
     """The clip's crop path: stored with the clip once computed (an editor may reuse it)."""
     from .pipeline.faces import detect_faces
-    from .pipeline.probe import ProbeLimits, probe
+    from .pipeline.probe import probe
     from .pipeline.reframe import crop_path
 
     wanted = {
@@ -85,7 +94,7 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
     stored = clip.crop_path or {}
     if stored.get("request") == wanted:
         return stored["path"]
-    info = probe(path, limits=ProbeLimits(max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS))
+    info = probe(path, limits=_probe_limits())
     source = clip.source
     faces = None
     if clip.reframing:
@@ -95,7 +104,11 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
             Analysis.Kind.FACES,
             key,
             lambda: detect_faces(
-                path, start=clip.start_time, end=clip.end_time, probe=info
+                path,
+                start=clip.start_time,
+                end=clip.end_time,
+                probe=info,
+                timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS,
             ).to_dict(),
         )
     scenes = (
@@ -227,9 +240,9 @@ def clip_encode(
         )
         if main is out:
             return result
-        from .pipeline.probe import ProbeLimits, probe
+        from .pipeline.probe import probe
 
-        fps = settings_kw.get("fps") or probe(main, limits=ProbeLimits()).video.fps
+        fps = settings_kw.get("fps") or probe(main, limits=_probe_limits()).video.fps
         joined = join_bumpers(
             main,
             out,

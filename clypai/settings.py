@@ -190,8 +190,18 @@ STORAGES = {
 # Jobs: RQ on Redis when REDIS_URL is set, otherwise in-process after commit.
 REDIS_URL = env("REDIS_URL") or ""
 CLYPAI_JOBS_INLINE = envbool("CLYPAI_JOBS_INLINE", not REDIS_URL)
-_rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}
-RQ_QUEUES = {name: dict(_rq_connection) for name in ("default", "analysis", "render", "webhooks")}
+_rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}
+# How long one RQ job of each queue may run before its worker kills it (seconds).
+CLYPAI_QUEUE_TIMEOUTS = {
+    "analysis": envint("CLYPAI_ANALYSIS_QUEUE_TIMEOUT_SECONDS", 3600),
+    "render": envint("CLYPAI_RENDER_QUEUE_TIMEOUT_SECONDS", 3600),
+    "webhooks": envint("CLYPAI_WEBHOOKS_QUEUE_TIMEOUT_SECONDS", 3600),
+    "default": envint("CLYPAI_DEFAULT_QUEUE_TIMEOUT_SECONDS", 3600),
+}
+RQ_QUEUES = {
+    name: {**_rq_connection, "DEFAULT_TIMEOUT": timeout}
+    for name, timeout in CLYPAI_QUEUE_TIMEOUTS.items()
+}
 RQ_SHOW_ADMIN_LINK = True
 
 REST_FRAMEWORK = {
@@ -275,6 +285,13 @@ CLYPAI_FETCH_MAX_REDIRECTS = envint("CLYPAI_FETCH_MAX_REDIRECTS", 5)
 CLYPAI_WHISPER_ENGINE = env("CLYPAI_WHISPER_ENGINE", "faster-whisper")
 CLYPAI_WHISPER_MODEL = env("CLYPAI_WHISPER_MODEL", "base")
 CLYPAI_WHISPER_DEVICE = env("CLYPAI_WHISPER_DEVICE", "cpu")
+# Time limits of the media stages, in seconds: probing a file; decoding a source
+# (audio extraction, shots, faces); rendering a clip or an export (and joining its
+# intro and outro); grabbing thumbnail candidates.
+CLYPAI_PROBE_TIMEOUT_SECONDS = envfloat("CLYPAI_PROBE_TIMEOUT_SECONDS", 120.0)
+CLYPAI_DECODE_TIMEOUT_SECONDS = envfloat("CLYPAI_DECODE_TIMEOUT_SECONDS", 3600.0)
+CLYPAI_RENDER_TIMEOUT_SECONDS = envfloat("CLYPAI_RENDER_TIMEOUT_SECONDS", 3600.0)
+CLYPAI_THUMBNAIL_TIMEOUT_SECONDS = envfloat("CLYPAI_THUMBNAIL_TIMEOUT_SECONDS", 120.0)
 # How many clips a multi-clip job (the Choppity API) returns unless asked otherwise.
 CLYPAI_JOB_CLIP_COUNT = envint("CLYPAI_JOB_CLIP_COUNT", 5)
 

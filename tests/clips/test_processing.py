@@ -273,11 +273,11 @@ def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, m
     real_detect = scenes.detect_scenes
     started, seen = threading.Event(), {}
 
-    def detect_scenes(path, *, stop, threads):
+    def detect_scenes(path, *, stop, threads, **options):
         started.set()
         seen["stopped"] = stop.wait(10)  # until the transcription fails
         seen["threads"] = threads
-        seen["shots"] = real_detect(path, stop=stop, threads=threads)
+        seen["shots"] = real_detect(path, stop=stop, threads=threads, **options)
         return seen["shots"]
 
     def failing_transcribe(*args, **kwargs):
