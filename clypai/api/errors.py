@@ -196,7 +196,7 @@ def handler500(request):
     if request.path.startswith("/choppity/"):
         from django.http import JsonResponse
 
-        from clypai.choppity.errors import error_body
+        from choppity.errors import error_body
 
         return JsonResponse(error_body("INTERNAL_ERROR", "Internal server error"), status=500)
     from django.views.defaults import server_error
