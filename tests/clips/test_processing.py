@@ -258,8 +258,7 @@ def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, m
 
     from clips import processing
     from clips.models import Analysis
-    from clips.pipeline import scenes, select, transcribe
-    from clips.pipeline.base import StageError
+    from clips.pipeline import StageError, scenes, select, transcribe
 
     video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
     source = processing.source_from_file(
