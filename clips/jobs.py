@@ -145,7 +145,7 @@ class _RenderHeartbeat:
         from django.conf import settings
         from django.db import connection
 
-        from clypai.models import RenderRun
+        from clips.models import RenderRun
 
         try:
             while True:
@@ -175,7 +175,7 @@ def clip_full_render_job(clip_id: str) -> None:
     """
     from django.db import close_old_connections
 
-    from clypai.models import RenderRun
+    from clips.models import RenderRun
 
     from .pipeline import StageError
     from .processing import clip_render

@@ -335,7 +335,7 @@ def job_generation_refund(*, job_id) -> bool:
 
 def render_minutes_refund(*, clip_id: str) -> bool:
     """Give a failed full render's minutes back, once."""
-    from clypai.models import RenderRun
+    from clips.models import RenderRun
     from projects.services import usage_refund_render
 
     with transaction.atomic():
@@ -519,7 +519,7 @@ def render_request(clip: Clip) -> Clip:
     clip's duration counts against the team's monthly render minutes (QuotaExceeded);
     the job is enqueued on commit, as `render_rq_id(clip.pk)` on the "render" queue.
     """
-    from clypai.models import RenderRun
+    from clips.models import RenderRun
     from projects.services import usage_reserve_render
 
     if clip.status not in EXPORTABLE:
@@ -563,7 +563,7 @@ def _sweep_renders(*, now, stale_before, report: SweepReport) -> None:
     live RQ job (a lost enqueue) is enqueued again."""
     from django.conf import settings
 
-    from clypai.models import RenderRun
+    from clips.models import RenderRun
     from clypai.queues import enqueue_now, get_queue
 
     queue = None if settings.CLYPAI_JOBS_INLINE else get_queue("render")

@@ -10,9 +10,8 @@ import requests
 from django.utils import timezone
 
 from clips.jobs import clip_fail
-from clips.models import Clip, Job
+from clips.models import Clip, Job, RenderRun
 from clips.services import JobSpec, job_create, render_request
-from clypai.models import RenderRun
 from projects.models import MonthlyUsage, Plan, month_start
 from projects.services import next_month_start
 from tests.factories import ClipFactory, TeamFactory

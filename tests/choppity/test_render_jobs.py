@@ -8,9 +8,8 @@ import pytest
 from django.utils import timezone
 
 from clips.jobs import clip_full_render_job
-from clips.models import Clip, Job
+from clips.models import Clip, Job, RenderRun
 from clips.services import clips_sweep, render_request
-from clypai.models import RenderRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,10 +13,9 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from clips.jobs import _render_finished, clip_claim, clip_fail
-from clips.models import Clip, Export, Job, Source
+from clips.models import Clip, Export, Job, RenderRun, Source
 from clips.processing import export_process, job_fail, job_refresh
 from clips.services import clips_sweep
-from clypai.models import RenderRun
 from projects.services import default_project
 from tests.factories import ClipFactory
 from webhooks.models import WebhookDelivery, WebhookEvent
