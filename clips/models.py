@@ -1,4 +1,4 @@
-"""Sources, uploads, clips and exports.
+"""Sources, uploads, clips, their full renders and exports.
 
 A clip is the unit of the /v1/ API and also a job: its status, progress and error
 live here, in PostgreSQL, which is the truth the workers and the sweep go by.
@@ -302,3 +302,28 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.format}/{self.quality}"
+
+
+class RenderRun(models.Model):
+    """A clip's current full render (the Choppity API's renders, made on request): what
+    it needs beyond the clip's own `render_status`, namely the liveness of the worker
+    that holds it and how many workers it has lost, which the sweep goes by, and what
+    it charged.
+    """
+
+    clip = models.OneToOneField(
+        Clip, primary_key=True, on_delete=models.CASCADE, related_name="render_run"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # What this render counted against the team's render minutes, and when; a failed
+    # render gives it back once (charged_seconds goes to 0).
+    charged_seconds = models.FloatField(default=0.0)
+    charged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Made by clypai's migrations before the model moved here; the table keeps its name.
+        db_table = "clypai_renderrun"
+
+    def __str__(self) -> str:
+        return f"render of {self.clip_id}"

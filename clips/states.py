@@ -26,7 +26,6 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from clypai.models import RenderRun
 from projects.services import (
     usage_charge_render,
     usage_refund_clips,
@@ -40,7 +39,7 @@ from .events import (
     full_render_event_emit,
     job_event_emit,
 )
-from .models import Clip, Export, Job
+from .models import Clip, Export, Job, RenderRun
 from .pipeline import StageError
 
 logger = logging.getLogger(__name__)

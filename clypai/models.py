@@ -1,31 +1,13 @@
-"""Models of the project itself.
+"""Models of the project itself: what the shared API pieces keep.
 
-`RenderRun` keeps what a clip's on-request full render (the Choppity API's renders)
-needs beyond the clip's own `render_status`: the liveness of the worker that holds it
-and how many workers it has lost, which the sweep goes by.
+`IdempotencyRecord` holds the `Idempotency-Key`s that `clypai.api.limits` replays on
+both APIs.
 """
 
 from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
-
-
-class RenderRun(models.Model):
-    """A clip's current full render: its worker's heartbeat and its attempts so far."""
-
-    clip = models.OneToOneField(
-        "clips.Clip", primary_key=True, on_delete=models.CASCADE, related_name="render_run"
-    )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # What this render counted against the team's render minutes, and when; a failed
-    # render gives it back once (charged_seconds goes to 0).
-    charged_seconds = models.FloatField(default=0.0)
-    charged_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"render of {self.clip_id}"
 
 
 class IdempotencyRecord(models.Model):

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "brandkits",
     "clips",
     "webhooks",
+    "choppity",
 ]
 
 MIDDLEWARE = [

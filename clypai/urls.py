@@ -17,7 +17,7 @@ urlpatterns = [
         name="openapi-schema",
     ),
     path("v1/", include("clypai.api_router")),
-    path("choppity/", include("clypai.choppity.urls")),
+    path("choppity/", include("choppity.urls")),
     path(
         "docs/",
         SpectacularSwaggerView.as_view(

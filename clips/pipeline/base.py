@@ -1,35 +1,8 @@
-"""What every stage shares."""
+"""What every stage shares: `StageError`, which lives in `clypai.lib.errors` so that the
+shared helpers (`clypai.lib.ffmpeg`) raise it without importing the pipeline."""
 
 from __future__ import annotations
 
-from typing import Any
+from clypai.lib.errors import StageError
 
-
-class StageError(Exception):
-    """A stage could not do its work.
-
-    `message` is for people (it becomes the clip's error), `details` for programs (what
-    was found, what is supported, the limit). `permanent` errors (a bad file) fail the
-    clip at once; others (network, storage) may pass on a retry. `code` and `field` say
-    how the API reports it: `processing_failed` by default, `invalid_request` on
-    `sourceVideoUrl` for a source URL that cannot be fetched.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        details: dict[str, Any] | None = None,
-        permanent: bool = True,
-        *,
-        code: str = "processing_failed",
-        field: str | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
-        self.permanent = permanent
-        self.code = code
-        self.field = field
-
-    def __repr__(self) -> str:
-        return f"StageError({self.message!r}, permanent={self.permanent})"
+__all__ = ["StageError"]

@@ -16,6 +16,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from clypai.api.validation import first_validation_error
+
 logger = logging.getLogger(__name__)
 
 
@@ -86,30 +88,6 @@ def error_body(error: dict[str, Any]) -> dict[str, Any]:
     return {"success": False, "error": error}
 
 
-def _first_validation_error(detail: Any, path: tuple[str, ...] = ()) -> tuple[str | None, str]:
-    """The first (field path, message) of DRF's nested error detail."""
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            key_path = path if key in ("non_field_errors", "__all__") else path + (str(key),)
-            return _first_validation_error(value, key_path)
-    if isinstance(detail, list) and detail:
-        first = detail[0]
-        if isinstance(first, (dict, list)):
-            # A list of nested objects: name the index, as JSON paths do.
-            for index, item in enumerate(detail):
-                if item:
-                    return _first_validation_error(item, path + (str(index),))
-        return _first_validation_error(first, path)
-    field = ".".join(path) if path else None
-    return field, str(detail)
-
-
-def _message_for(field: str | None, message: str) -> str:
-    if field and field.split(".")[-1] not in message:
-        return f"{field}: {message}"
-    return message
-
-
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's exception handler for /v1/: every error in the envelope."""
     headers: dict[str, str] = {}
@@ -117,8 +95,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body, code = exc.as_error(), exc.status_code
         headers.update(exc.headers)
     elif isinstance(exc, exceptions.ValidationError):
-        field, message = _first_validation_error(exc.detail)
-        body = {"code": "invalid_request", "message": _message_for(field, message)}
+        field, message = first_validation_error(exc.detail)
+        body = {"code": "invalid_request", "message": message}
         if field:
             body["field"] = field
         code = status.HTTP_400_BAD_REQUEST
@@ -196,7 +174,7 @@ def handler500(request):
     if request.path.startswith("/choppity/"):
         from django.http import JsonResponse
 
-        from clypai.choppity.errors import error_body
+        from choppity.errors import error_body
 
         return JsonResponse(error_body("INTERNAL_ERROR", "Internal server error"), status=500)
     from django.views.defaults import server_error

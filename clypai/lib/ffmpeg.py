@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from clips.pipeline.base import StageError
+from .errors import StageError
 
 DEFAULT_MAX_PIXELS = 7680 * 4320
 

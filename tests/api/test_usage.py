@@ -9,10 +9,9 @@ import pytest
 import requests
 from django.utils import timezone
 
-from clips.models import Clip, Job
+from clips.models import Clip, Job, RenderRun
 from clips.services import JobSpec, full_render_request, job_create
 from clips.states import clip_fail
-from clypai.models import RenderRun
 from projects.models import MonthlyUsage, Plan, month_start
 from projects.services import next_month_start
 from tests.factories import ClipFactory, TeamFactory

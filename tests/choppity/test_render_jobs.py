@@ -7,11 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clips.models import Clip, Job
+from clips.models import Clip, Job, RenderRun
 from clips.services import full_render_request
 from clips.sweep import clips_sweep
 from clips.tasks import full_render_task
-from clypai.models import RenderRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -260,8 +260,7 @@ def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, m
 
     from clips import analysis
     from clips.models import Analysis
-    from clips.pipeline import scenes, select, transcribe
-    from clips.pipeline.base import StageError
+    from clips.pipeline import StageError, scenes, select, transcribe
 
     video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
     source = analysis.source_from_file(

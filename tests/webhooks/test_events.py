@@ -13,10 +13,9 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from clips.exporting import export_process
-from clips.models import Clip, Export, Job, Source
+from clips.models import Clip, Export, Job, RenderRun, Source
 from clips.states import clip_claim, clip_fail, full_render_finish, job_fail, job_refresh
 from clips.sweep import clips_sweep
-from clypai.models import RenderRun
 from projects.services import default_project
 from tests.factories import ClipFactory
 from webhooks.models import WebhookDelivery, WebhookEvent

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clips.pipeline import StageError
 from clips.pipeline.audio import AudioFeatures, audio_features, extract_audio
-from clips.pipeline.base import StageError
 
 RATE = 16000
 

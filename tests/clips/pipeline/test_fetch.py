@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from clips.pipeline.base import StageError
+from clips.pipeline import StageError
 from clips.pipeline.fetch import address_problem, fetch_url
 from tests.sandbox import Sandbox, install
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from clips.pipeline.base import StageError
 from clypai.lib import ffmpeg
+from clypai.lib.errors import StageError
 
 FFMPEG = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y"]
 

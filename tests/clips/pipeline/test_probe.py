@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from clips.pipeline.base import StageError
+from clips.pipeline import StageError
 from clips.pipeline.probe import ProbeLimits, ProbeResult, probe
 from clypai.lib import ffmpeg
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clips.pipeline import StageError
 from clips.pipeline.audio import audio_features, extract_audio
-from clips.pipeline.base import StageError
 from clips.pipeline.captions import caption_chunks, fonts_dir, write_ass
 from clips.pipeline.reframe import CropPath, Keyframe, ShotLayout, crop_path, position_at
 from clips.pipeline.render import (

@@ -8,8 +8,7 @@ import threading
 
 import pytest
 
-from clips.pipeline import scenes
-from clips.pipeline.base import StageError
+from clips.pipeline import StageError, scenes
 from clips.pipeline.probe import ProbeLimits, probe
 from clips.pipeline.scenes import Shot, detect_scenes
 from clypai.lib import ffmpeg

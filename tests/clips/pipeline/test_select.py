@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from clips.pipeline.base import StageError
+from clips.pipeline import StageError
 from clips.pipeline.llm import OpenAICompatibleLLM, llm_from_env
 from clips.pipeline.select import (
     MiniLMEmbedder,

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from clips.pipeline import StageError, whisper_convert
 from clips.pipeline import transcribe as stage
-from clips.pipeline import whisper_convert
-from clips.pipeline.base import StageError
 
 ENGINES = ["faster-whisper", "openai-whisper"]
 # tiny.en measured 0.00 on JFK and 0.04 over the five LibriVox clips with both

@@ -23,7 +23,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from clypai.api.errors import ApiError, _first_validation_error, _message_for
+from clypai.api.errors import ApiError
+from clypai.api.validation import first_validation_error
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         details = _details(exc.details)
         headers.update(exc.headers)
     elif isinstance(exc, exceptions.ValidationError):
-        field, message = _first_validation_error(exc.detail)
-        code, status_code, message = "BAD_REQUEST", 400, _message_for(field, message)
+        field, message = first_validation_error(exc.detail)
+        code, status_code = "BAD_REQUEST", 400
     elif isinstance(exc, exceptions.ParseError):
         code, status_code, message = "BAD_REQUEST", 400, f"Malformed request body: {exc.detail}"
     elif isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):

@@ -4,7 +4,7 @@ It is a second product's API, so it gets its own document rather than a corner o
 /v1/'s: its own title, its error shape on every 4xx, its enum names. Its operations
 appear only while `ChoppitySchemaGenerator` runs, so /v1/openapi.json (and the plain
 `manage.py spectacular`) stay exactly the native API; this one is checked with
-`manage.py spectacular --generator-class clypai.choppity.schema.ChoppitySchemaGenerator
+`manage.py spectacular --generator-class choppity.schema.ChoppitySchemaGenerator
 --validate --fail-on-warn`.
 """
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ChoppityConfig(AppConfig):
+    name = "choppity"
+    verbose_name = "Choppity-compatible API"
