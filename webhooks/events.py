@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from clypai.api.envelope import iso
+from clypai.api.responses import iso
 
 
 class PublicSite:
@@ -46,7 +46,7 @@ def clip_data(clip) -> dict:
 
 
 def export_data(export) -> dict:
-    from clips.api.views import export_body
+    from clips.api.serializers import export_body
 
     data = {**export_body(export, PublicSite()), "clipId": export.clip_id}
     if export.status == "failed":
@@ -69,7 +69,7 @@ def job_data(job) -> dict:
 
 
 def render_data(clip) -> dict:
-    from clips.api.serializers import file_url
+    from clypai.api.serializers import file_url
 
     done = clip.render_status == "done"
     return {

@@ -6,11 +6,12 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import MultiPartParser
 
-from clips.api.serializers import DeletedOut
-from clypai.api.envelope import TeamAPIView, ok
 from clypai.api.errors import InvalidRequest, PayloadTooLarge
 from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.responses import ok
 from clypai.api.schema import envelope, errors
+from clypai.api.serializers import DeletedOut
+from clypai.api.views import TeamAPIView
 from clypai.lib.uploads import upload_too_large
 
 from .. import selectors, services

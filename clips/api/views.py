@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 
-from clypai.api.envelope import TeamAPIView, iso, ok
 from clypai.api.errors import ApiError, InvalidRequest
 from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.responses import ok
 from clypai.api.schema import envelope, errors
+from clypai.api.serializers import DeletedOut
 from clypai.api.uploads import received_file
+from clypai.api.views import TeamAPIView
 
 from .. import selectors, services
 from ..models import Export
@@ -24,13 +24,15 @@ from .serializers import (
     ClipListQuery,
     ClipOut,
     ClipSummaryOut,
-    DeletedOut,
     ExportIn,
     ExportOut,
     ExportPendingOut,
+    TranscriptOut,
+    TranscriptPatchIn,
     UploadIn,
     UploadOut,
-    file_url,
+    export_body,
+    transcript_body,
 )
 
 
@@ -113,52 +115,6 @@ class ClipDetailView(TeamAPIView):
         return ok({"id": clip_id, "deleted": True})
 
 
-class WordOut(serializers.Serializer):
-    index = serializers.IntegerField()
-    word = serializers.CharField()
-    start = serializers.FloatField(help_text="Seconds in the source video.")
-    end = serializers.FloatField()
-    probability = serializers.FloatField(allow_null=True, required=False)
-
-
-class TranscriptOut(serializers.Serializer):
-    clipId = serializers.CharField()
-    words = WordOut(many=True)
-    rerender = serializers.ChoiceField(
-        ("queued",), allow_null=True, required=False, help_text="A rendered clip is rendered again."
-    )
-
-
-class CorrectionIn(serializers.Serializer):
-    index = serializers.IntegerField(help_text="Position of the word in `words`.")
-    word = serializers.CharField(required=False)
-    start = serializers.FloatField(required=False)
-    end = serializers.FloatField(required=False)
-
-
-class TranscriptPatchIn(serializers.Serializer):
-    words = CorrectionIn(many=True)
-
-
-def transcript_body(clip, rerender: bool | None = None) -> dict:
-    body = {
-        "clipId": clip.pk,
-        "words": [
-            {
-                "index": k,
-                "word": w["word"].strip(),
-                "start": w["start"],
-                "end": w["end"],
-                "probability": w.get("probability"),
-            }
-            for k, w in enumerate(clip.words or [])
-        ],
-    }
-    if rerender is not None:
-        body["rerender"] = "queued" if rerender else None
-    return body
-
-
 class ClipTranscriptView(TeamAPIView):
     @extend_schema(
         operation_id="clips_transcript_retrieve",
@@ -193,21 +149,6 @@ class ClipTranscriptView(TeamAPIView):
             raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
         rerender = services.clip_words_correct(clip=clip, corrections=payload.get("words"))
         return ok(transcript_body(clip, rerender))
-
-
-def export_body(export: Export, request) -> dict:
-    ttl = settings.CLYPAI_SIGNED_URL_TTL_SECONDS
-    return {
-        "id": export.pk,
-        "status": export.status,
-        "exportUrl": file_url(export.file, request, ttl=ttl),
-        "expiresAt": iso(timezone.now() + timedelta(seconds=ttl)) if export.file else None,
-        "format": export.format,
-        "quality": export.quality,
-        "platform": export.platform or None,
-        "burnCaptions": export.burn_captions,
-        "fileSize": export.file_size,
-    }
 
 
 def export_response(export: Export, request):

@@ -6,10 +6,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 
 from clypai.api.authentication import jwt_issue, user_for_credentials
-from clypai.api.envelope import TeamAPIView, iso, ok
 from clypai.api.errors import ApiError, InvalidRequest
 from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.responses import iso, ok
 from clypai.api.schema import envelope, errors
+from clypai.api.views import TeamAPIView
 
 from .. import selectors, services
 from ..models import Membership

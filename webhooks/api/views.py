@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 
-from clips.api.serializers import DeletedOut
-from clypai.api.envelope import TeamAPIView, ok
 from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.responses import ok
 from clypai.api.schema import envelope, errors
+from clypai.api.serializers import DeletedOut
+from clypai.api.views import TeamAPIView
 
 from .. import selectors, services
 from .serializers import (
