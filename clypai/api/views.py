@@ -57,7 +57,7 @@ class TeamRequestMixin(ApiLimitsMixin):
 
 
 class TeamAPIView(TeamRequestMixin, APIView):
-    """Base of every /v1/ view: the caller's team in one place, never per endpoint."""
+    """Base of the /v1/ endpoints that are no resource of the team (auth/token, usage)."""
 
 
 class TeamViewSet(TeamRequestMixin, ViewSet):
