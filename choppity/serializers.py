@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from clips.api.serializers import validate_source_url
 from clips.models import Clip, Job, Upload
-from clypai.api.envelope import StrictFloatField, StrictSerializer
+from clypai.api.fields import StrictFloatField, StrictSerializer
 from clypai.lib.languages import is_supported_language
 from clypai.lib.storage import signed_url
 

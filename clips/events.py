@@ -26,10 +26,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from clypai.api.envelope import iso
+from clypai.api.responses import iso
+from clypai.api.serializers import file_url
 from webhooks.services import event_emit
 
-from .api.serializers import ClipOut, export_body, file_url
+from .api.serializers import ClipOut, export_body
 from .models import Clip, Export, Job
 
 logger = logging.getLogger(__name__)

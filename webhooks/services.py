@@ -19,8 +19,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from clypai.api.envelope import iso
 from clypai.api.errors import Conflict, InvalidRequest
+from clypai.api.responses import iso
 from clypai.queues import enqueue_now, get_queue
 from projects.models import Team
 

@@ -5,14 +5,15 @@ import re
 from rest_framework import serializers
 
 from clips.models import Upload
-from clypai.api.envelope import (
+from clypai.api.fields import (
     ChoiceField,
     StrictBooleanField,
     StrictFloatField,
     StrictIntegerField,
     StrictSerializer,
-    iso,
 )
+from clypai.api.responses import iso
+from clypai.api.serializers import file_url
 
 from ..models import DEFAULT_CAPTION_STYLE, DEFAULT_WATERMARK
 
@@ -115,8 +116,6 @@ class BrandKitOut(serializers.Serializer):
     updatedAt = serializers.SerializerMethodField()
 
     def get_logoUrl(self, obj) -> str | None:
-        from clips.api.serializers import file_url
-
         return file_url(obj.logo, self.context.get("request"))
 
     def get_captionStyle(self, obj) -> CaptionStyleOut:

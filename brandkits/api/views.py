@@ -4,37 +4,38 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 
-from clips.api.serializers import DeletedOut
-from clypai.api.envelope import TeamAPIView, ok
 from clypai.api.errors import InvalidRequest, PayloadTooLarge
-from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.responses import ok
 from clypai.api.schema import envelope, errors
+from clypai.api.serializers import DeletedOut
+from clypai.api.views import TeamViewSet
 from clypai.lib.uploads import upload_too_large
 
-from .. import selectors, services
+from .. import services
+from ..models import BrandKit
+from ..selectors import BRAND_KIT_SORTS
 from .serializers import BrandKitIn, BrandKitOut, LogoIn
 
 
-class BrandKitListCreateView(TeamAPIView):
+class BrandKitViewSet(TeamViewSet):
+    queryset = BrandKit.objects.all()
+    lookup_url_kwarg = "brand_kit_id"
+    not_found = "Brand kit not found"
+    sorts = BRAND_KIT_SORTS
+
     @extend_schema(
         operation_id="brand_kits_list",
         summary="List brand kits",
         responses={200: envelope(BrandKitOut, many=True, paginated=True), **errors(400, 401)},
         tags=["Brand kits"],
     )
-    def get(self, request):
-        sort, descending = parse_sort(request.query_params, selectors.BRAND_KIT_SORTS)
-        page = selectors.brand_kit_list(
-            team=self.team,
-            sort=sort,
-            descending=descending,
-            limit=parse_limit(query_param(request.query_params, "limit")),
-            cursor=query_param(request.query_params, "cursor"),
-        )
-        data = BrandKitOut(page.rows, many=True, context={"request": request}).data
-        return ok(data, pagination=page.pagination())
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        data = BrandKitOut(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
 
     @extend_schema(
         operation_id="brand_kits_create",
@@ -43,21 +44,18 @@ class BrandKitListCreateView(TeamAPIView):
         responses={201: envelope(BrandKitOut), **errors(400, 401)},
         tags=["Brand kits"],
     )
-    def post(self, request):
+    def create(self, request):
         brand_kit = services.brand_kit_create(team=self.team, data=self.validated(BrandKitIn))
         return ok(BrandKitOut(brand_kit, context={"request": request}).data, status_code=201)
 
-
-class BrandKitDetailView(TeamAPIView):
     @extend_schema(
         operation_id="brand_kits_retrieve",
         summary="Get brand kit",
         responses={200: envelope(BrandKitOut), **errors(401, 404)},
         tags=["Brand kits"],
     )
-    def get(self, request, brand_kit_id: str):
-        brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
-        return ok(BrandKitOut(brand_kit, context={"request": request}).data)
+    def retrieve(self, request, brand_kit_id: str):
+        return ok(BrandKitOut(self.get_object(), context={"request": request}).data)
 
     @extend_schema(
         operation_id="brand_kits_update",
@@ -66,8 +64,8 @@ class BrandKitDetailView(TeamAPIView):
         responses={200: envelope(BrandKitOut), **errors(400, 401, 404)},
         tags=["Brand kits"],
     )
-    def patch(self, request, brand_kit_id: str):
-        brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
+    def partial_update(self, request, brand_kit_id: str):
+        brand_kit = self.get_object()
         data = self.validated(BrandKitIn, partial=True)
         brand_kit = services.brand_kit_update(brand_kit=brand_kit, data=data)
         return ok(BrandKitOut(brand_kit, context={"request": request}).data)
@@ -79,14 +77,9 @@ class BrandKitDetailView(TeamAPIView):
         responses={200: envelope(DeletedOut), **errors(401, 404)},
         tags=["Brand kits"],
     )
-    def delete(self, request, brand_kit_id: str):
-        brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
-        services.brand_kit_delete(brand_kit=brand_kit)
+    def destroy(self, request, brand_kit_id: str):
+        services.brand_kit_delete(brand_kit=self.get_object())
         return ok({"id": brand_kit_id, "deleted": True})
-
-
-class BrandKitLogoView(TeamAPIView):
-    parser_classes = [MultiPartParser]
 
     @extend_schema(
         operation_id="brand_kits_logo_upload",
@@ -95,8 +88,9 @@ class BrandKitLogoView(TeamAPIView):
         responses={200: envelope(BrandKitOut), **errors(400, 401, 404, 413)},
         tags=["Brand kits"],
     )
-    def put(self, request, brand_kit_id: str):
-        brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
+    @action(detail=True, methods=["put"], parser_classes=[MultiPartParser], name="Brand Kit Logo")
+    def logo(self, request, brand_kit_id: str):
+        brand_kit = self.get_object()
         limit = settings.CLYPAI_MAX_LOGO_BYTES
         declared = request.META.get("CONTENT_LENGTH")
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
@@ -117,7 +111,7 @@ class BrandKitLogoView(TeamAPIView):
         responses={200: envelope(BrandKitOut), **errors(401, 404)},
         tags=["Brand kits"],
     )
-    def delete(self, request, brand_kit_id: str):
-        brand_kit = selectors.brand_kit_get(team=self.team, brand_kit_id=brand_kit_id)
-        brand_kit = services.brand_kit_remove_logo(brand_kit=brand_kit)
+    @logo.mapping.delete
+    def logo_delete(self, request, brand_kit_id: str):
+        brand_kit = services.brand_kit_remove_logo(brand_kit=self.get_object())
         return ok(BrandKitOut(brand_kit, context={"request": request}).data)

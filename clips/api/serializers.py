@@ -1,4 +1,5 @@
-"""Input and output shapes of /v1/clips, /v1/uploads, exactly as the document names them."""
+"""Input and output shapes of /v1/clips (and their transcripts), /v1/uploads and /v1/exports,
+exactly as the document names them."""
 
 from __future__ import annotations
 
@@ -11,15 +12,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from brandkits.models import BrandKit
-from clypai.api.envelope import (
-    ChoiceField,
-    StrictBooleanField,
-    StrictFloatField,
-    StrictSerializer,
-    iso,
-)
+from clypai.api.fields import ChoiceField, StrictBooleanField, StrictFloatField, StrictSerializer
+from clypai.api.responses import iso
+from clypai.api.serializers import file_url
 from clypai.lib.languages import is_supported_language
-from clypai.lib.storage import signed_url
 from projects.models import Project
 
 from ..models import (
@@ -156,15 +152,18 @@ class ExportIn(StrictSerializer):
     burnCaptions = StrictBooleanField(required=False, allow_null=True)
 
 
+class CorrectionIn(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the word in `words`.")
+    word = serializers.CharField(required=False)
+    start = serializers.FloatField(required=False)
+    end = serializers.FloatField(required=False)
+
+
+class TranscriptPatchIn(serializers.Serializer):
+    words = CorrectionIn(many=True)
+
+
 # Outputs -------------------------------------------------------------------------
-
-
-def file_url(field_file, request=None, *, ttl=None) -> str | None:
-    if not field_file:
-        return None
-    return signed_url(
-        field_file.name, ttl_seconds=ttl or settings.CLYPAI_SIGNED_URL_TTL_SECONDS, request=request
-    )
 
 
 class ClipConfigOut(serializers.Serializer):
@@ -294,19 +293,39 @@ class ClipSummaryOut(serializers.Serializer):
         return iso(clip.updated_at)
 
 
-def export_body(export: Export, request) -> dict:
-    ttl = settings.CLYPAI_SIGNED_URL_TTL_SECONDS
-    return {
-        "id": export.pk,
-        "status": export.status,
-        "exportUrl": file_url(export.file, request, ttl=ttl),
-        "expiresAt": iso(timezone.now() + timedelta(seconds=ttl)) if export.file else None,
-        "format": export.format,
-        "quality": export.quality,
-        "platform": export.platform or None,
-        "burnCaptions": export.burn_captions,
-        "fileSize": export.file_size,
+class WordOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    word = serializers.CharField()
+    start = serializers.FloatField(help_text="Seconds in the source video.")
+    end = serializers.FloatField()
+    probability = serializers.FloatField(allow_null=True, required=False)
+
+
+class TranscriptOut(serializers.Serializer):
+    clipId = serializers.CharField()
+    words = WordOut(many=True)
+    rerender = serializers.ChoiceField(
+        ("queued",), allow_null=True, required=False, help_text="A rendered clip is rendered again."
+    )
+
+
+def transcript_body(clip, rerender: bool | None = None) -> dict:
+    body = {
+        "clipId": clip.pk,
+        "words": [
+            {
+                "index": k,
+                "word": w["word"].strip(),
+                "start": w["start"],
+                "end": w["end"],
+                "probability": w.get("probability"),
+            }
+            for k, w in enumerate(clip.words or [])
+        ],
     }
+    if rerender is not None:
+        body["rerender"] = "queued" if rerender else None
+    return body
 
 
 class ExportOut(serializers.Serializer):
@@ -329,6 +348,22 @@ class ExportPendingOut(serializers.Serializer):
     quality = serializers.ChoiceField(EXPORT_QUALITIES)
 
 
+def export_body(export: Export, request) -> dict:
+    """An export as GET /v1/exports/{id} answers it and the export.* webhook events carry it."""
+    ttl = settings.CLYPAI_SIGNED_URL_TTL_SECONDS
+    return {
+        "id": export.pk,
+        "status": export.status,
+        "exportUrl": file_url(export.file, request, ttl=ttl),
+        "expiresAt": iso(timezone.now() + timedelta(seconds=ttl)) if export.file else None,
+        "format": export.format,
+        "quality": export.quality,
+        "platform": export.platform or None,
+        "burnCaptions": export.burn_captions,
+        "fileSize": export.file_size,
+    }
+
+
 class UploadOut(serializers.Serializer):
     id = serializers.CharField()
     filename = serializers.CharField()
@@ -348,8 +383,3 @@ class UploadOut(serializers.Serializer):
 
 class UploadIn(serializers.Serializer):
     file = serializers.FileField(help_text="The video file (multipart/form-data).")
-
-
-class DeletedOut(serializers.Serializer):
-    id = serializers.CharField()
-    deleted = serializers.BooleanField()

@@ -6,33 +6,45 @@ import time
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
+from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 
-from clypai.api.envelope import TeamAPIView, ok
 from clypai.api.errors import ApiError, InvalidRequest
-from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.pagination import query_param
+from clypai.api.responses import ok
 from clypai.api.schema import envelope, errors
+from clypai.api.serializers import DeletedOut
 from clypai.api.uploads import received_file
+from clypai.api.views import TeamViewSet
+from projects.models import Project
 
-from .. import selectors, services
-from ..models import Export
+from .. import services
+from ..models import Clip, Export, Upload
+from ..selectors import CLIP_SORTS
 from .serializers import (
     ClipCreateIn,
     ClipListQuery,
     ClipOut,
     ClipSummaryOut,
-    DeletedOut,
     ExportIn,
     ExportOut,
     ExportPendingOut,
+    TranscriptOut,
+    TranscriptPatchIn,
     UploadIn,
     UploadOut,
     export_body,
+    transcript_body,
 )
 
 
-class ClipListCreateView(TeamAPIView):
+class ClipViewSet(TeamViewSet):
+    queryset = Clip.objects.all()
+    lookup_url_kwarg = "clip_id"
+    not_found = "Clip not found"
+    sorts = CLIP_SORTS
+
     @extend_schema(
         operation_id="clips_list",
         summary="List clips",
@@ -40,25 +52,27 @@ class ClipListCreateView(TeamAPIView):
         responses={200: envelope(ClipSummaryOut, many=True, paginated=True), **errors(400, 401)},
         tags=["Clips"],
     )
-    def get(self, request):
-        params = request.query_params
-        status_filter = query_param(params, "status")
+    def list(self, request):
+        clips = self.get_queryset()
+        status_filter = query_param(request.query_params, "status")
         if status_filter and status_filter not in ClipListQuery().fields["status"].choices:
             raise InvalidRequest(
                 "status must be one of: pending, processing, completed, failed, exported",
                 field="status",
             )
-        sort, descending = parse_sort(params, selectors.CLIP_SORTS)
-        page = selectors.clip_list(
-            team=self.team,
-            project_id=query_param(params, "projectId"),
-            status=status_filter or None,
-            sort=sort,
-            descending=descending,
-            limit=parse_limit(query_param(params, "limit")),
-            cursor=query_param(params, "cursor"),
+        if status_filter:
+            clips = clips.filter(status=status_filter)
+        project_id = query_param(request.query_params, "projectId")
+        if project_id:
+            if not self.team_rows(Project.objects.filter(pk=project_id)).exists():
+                raise InvalidRequest("Unknown project", field="projectId")
+            clips = clips.filter(project_id=project_id)
+        clips = clips.only(
+            "id", "project_id", "name", "status", "duration", "created_at", "updated_at"
         )
-        return ok(ClipSummaryOut(page.rows, many=True).data, pagination=page.pagination())
+        return self.get_paginated_response(
+            ClipSummaryOut(self.paginate_queryset(clips), many=True).data
+        )
 
     @extend_schema(
         operation_id="clips_create",
@@ -67,7 +81,7 @@ class ClipListCreateView(TeamAPIView):
         responses={201: envelope(ClipOut), **errors(400, 401, 429)},
         tags=["Clips"],
     )
-    def post(self, request):
+    def create(self, request):
         data = self.validated(ClipCreateIn)
         config = dict(data.get("config") or {})
         if "brandKitId" in config:
@@ -87,17 +101,14 @@ class ClipListCreateView(TeamAPIView):
         clip.refresh_from_db()
         return ok(ClipOut(clip, context={"request": request}).data, status_code=201)
 
-
-class ClipDetailView(TeamAPIView):
     @extend_schema(
         operation_id="clips_retrieve",
         summary="Get clip",
         responses={200: envelope(ClipOut), **errors(401, 404)},
         tags=["Clips"],
     )
-    def get(self, request, clip_id: str):
-        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
-        return ok(ClipOut(clip, context={"request": request}).data)
+    def retrieve(self, request, clip_id: str):
+        return ok(ClipOut(self.get_object(), context={"request": request}).data)
 
     @extend_schema(
         operation_id="clips_destroy",
@@ -105,59 +116,10 @@ class ClipDetailView(TeamAPIView):
         responses={200: envelope(DeletedOut), **errors(401, 404)},
         tags=["Clips"],
     )
-    def delete(self, request, clip_id: str):
-        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
-        services.clip_delete(clip=clip)
+    def destroy(self, request, clip_id: str):
+        services.clip_delete(clip=self.get_object())
         return ok({"id": clip_id, "deleted": True})
 
-
-class WordOut(serializers.Serializer):
-    index = serializers.IntegerField()
-    word = serializers.CharField()
-    start = serializers.FloatField(help_text="Seconds in the source video.")
-    end = serializers.FloatField()
-    probability = serializers.FloatField(allow_null=True, required=False)
-
-
-class TranscriptOut(serializers.Serializer):
-    clipId = serializers.CharField()
-    words = WordOut(many=True)
-    rerender = serializers.ChoiceField(
-        ("queued",), allow_null=True, required=False, help_text="A rendered clip is rendered again."
-    )
-
-
-class CorrectionIn(serializers.Serializer):
-    index = serializers.IntegerField(help_text="Position of the word in `words`.")
-    word = serializers.CharField(required=False)
-    start = serializers.FloatField(required=False)
-    end = serializers.FloatField(required=False)
-
-
-class TranscriptPatchIn(serializers.Serializer):
-    words = CorrectionIn(many=True)
-
-
-def transcript_body(clip, rerender: bool | None = None) -> dict:
-    body = {
-        "clipId": clip.pk,
-        "words": [
-            {
-                "index": k,
-                "word": w["word"].strip(),
-                "start": w["start"],
-                "end": w["end"],
-                "probability": w.get("probability"),
-            }
-            for k, w in enumerate(clip.words or [])
-        ],
-    }
-    if rerender is not None:
-        body["rerender"] = "queued" if rerender else None
-    return body
-
-
-class ClipTranscriptView(TeamAPIView):
     @extend_schema(
         operation_id="clips_transcript_retrieve",
         summary="Get a clip's transcript",
@@ -165,9 +127,9 @@ class ClipTranscriptView(TeamAPIView):
         responses={200: envelope(TranscriptOut), **errors(401, 404)},
         tags=["Clips"],
     )
-    def get(self, request, clip_id: str):
-        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
-        return ok(transcript_body(clip))
+    @action(detail=True, methods=["get"], name="Clip Transcript")
+    def transcript(self, request, clip_id: str):
+        return ok(transcript_body(self.get_object()))
 
     @extend_schema(
         operation_id="clips_transcript_correct",
@@ -181,8 +143,9 @@ class ClipTranscriptView(TeamAPIView):
         responses={200: envelope(TranscriptOut), **errors(400, 401, 404, 409)},
         tags=["Clips"],
     )
-    def patch(self, request, clip_id: str):
-        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
+    @transcript.mapping.patch
+    def transcript_correct(self, request, clip_id: str):
+        clip = self.get_object()
         payload = request.data
         if not isinstance(payload, dict):
             raise InvalidRequest("Request body must be a JSON object")
@@ -192,24 +155,6 @@ class ClipTranscriptView(TeamAPIView):
         rerender = services.clip_words_correct(clip=clip, corrections=payload.get("words"))
         return ok(transcript_body(clip, rerender))
 
-
-def export_response(export: Export, request):
-    if export.status == Export.Status.COMPLETED:
-        return ok(export_body(export, request))
-    if export.status == Export.Status.FAILED:
-        raise ApiError(
-            f"Clip export failed: {export.error}",
-            code="processing_failed",
-            status_code=422,
-            details={"exportId": export.pk},
-        )
-    body = export_body(export, request)
-    return ok(
-        body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/v1/exports/{export.pk}"}
-    )
-
-
-class ClipExportView(TeamAPIView):
     @extend_schema(
         operation_id="clips_export",
         summary="Export clip",
@@ -226,8 +171,9 @@ class ClipExportView(TeamAPIView):
         },
         tags=["Clips"],
     )
-    def post(self, request, clip_id: str):
-        clip = selectors.clip_get(team=self.team, clip_id=clip_id)
+    @action(detail=True, methods=["post"], name="Clip Export")
+    def export(self, request, clip_id: str):
+        clip = self.get_object()
         data = self.validated(ExportIn)
         export = services.export_request(
             clip=clip,
@@ -246,19 +192,47 @@ class ClipExportView(TeamAPIView):
         return export_response(export, request)
 
 
-class ExportDetailView(TeamAPIView):
+def export_response(export: Export, request):
+    if export.status == Export.Status.COMPLETED:
+        return ok(export_body(export, request))
+    if export.status == Export.Status.FAILED:
+        raise ApiError(
+            f"Clip export failed: {export.error}",
+            code="processing_failed",
+            status_code=422,
+            details={"exportId": export.pk},
+        )
+    body = export_body(export, request)
+    return ok(
+        body, status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/v1/exports/{export.pk}"}
+    )
+
+
+class ExportViewSet(TeamViewSet):
+    queryset = Export.objects.select_related("clip")
+    team_field = "clip__team"
+    lookup_url_kwarg = "export_id"
+    not_found = "Export not found"
+
     @extend_schema(
         operation_id="exports_retrieve",
         summary="Get export",
         responses={200: envelope(ExportOut), 202: envelope(ExportPendingOut), **errors(401, 404)},
         tags=["Clips"],
     )
-    def get(self, request, export_id: str):
-        return export_response(selectors.export_get(team=self.team, export_id=export_id), request)
+    def retrieve(self, request, export_id: str):
+        return export_response(self.get_object(), request)
 
 
-class UploadCreateView(TeamAPIView):
-    parser_classes = [MultiPartParser]
+class UploadViewSet(TeamViewSet):
+    queryset = Upload.objects.all()
+    lookup_url_kwarg = "upload_id"
+    not_found = "Upload not found"
+
+    @property
+    def parser_classes(self):
+        # POST /v1/uploads takes the file as multipart/form-data (and OPTIONS says so).
+        return TeamViewSet.parser_classes if self.detail else [MultiPartParser]
 
     @extend_schema(
         operation_id="uploads_create",
@@ -268,7 +242,7 @@ class UploadCreateView(TeamAPIView):
         responses={201: envelope(UploadOut), **errors(400, 401, 413)},
         tags=["Uploads"],
     )
-    def post(self, request):
+    def create(self, request):
         uploaded = received_file(request, not_multipart="Send the file as multipart/form-data")
         upload = services.upload_create(
             team=self.team,
@@ -279,13 +253,11 @@ class UploadCreateView(TeamAPIView):
         )
         return ok(UploadOut(upload).data, status_code=201)
 
-
-class UploadDetailView(TeamAPIView):
     @extend_schema(
         operation_id="uploads_retrieve",
         summary="Get upload",
         responses={200: envelope(UploadOut), **errors(401, 404)},
         tags=["Uploads"],
     )
-    def get(self, request, upload_id: str):
-        return ok(UploadOut(selectors.upload_get(team=self.team, upload_id=upload_id)).data)
+    def retrieve(self, request, upload_id: str):
+        return ok(UploadOut(self.get_object()).data)

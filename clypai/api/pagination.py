@@ -16,8 +16,11 @@ from typing import Any
 
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
 
 from .errors import InvalidRequest
+from .responses import ok
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -161,3 +164,33 @@ def parse_sort(
     if order not in ("asc", "desc"):
         raise InvalidRequest("sortOrder must be asc or desc", field="sortOrder")
     return fields[sort_by], order == "desc"
+
+
+CREATED_AT = SortField("createdAt", "created_at", "datetime")
+
+
+class KeysetPagination(BasePagination):
+    """The paginator of every /v1/ list: `limit` (default 20, at most 100) and `cursor`,
+    and `sortBy`/`sortOrder` among the view's `sorts` (a view without them lists newest
+    first). The page goes out in the envelope with its `pagination` object.
+
+    It adds nothing to the OpenAPI document: each list names its query parameters in its
+    own @extend_schema, and its envelope holds `pagination`."""
+
+    page: Page | None = None
+
+    def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
+        params = request.query_params
+        sorts = getattr(view, "sorts", None)
+        sort, descending = (CREATED_AT, True) if sorts is None else parse_sort(params, sorts)
+        self.page = paginate(
+            queryset,
+            sort=sort,
+            descending=descending,
+            limit=parse_limit(query_param(params, "limit")),
+            cursor=query_param(params, "cursor"),
+        )
+        return self.page.rows
+
+    def get_paginated_response(self, data) -> Response:
+        return ok(data, pagination=self.page.pagination())

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers
 
 _cache: dict[str, serializers.Serializer] = {}
@@ -87,7 +92,11 @@ def envelope(serializer_class, *, many: bool = False, paginated: bool = False):
         }
         if paginated:
             fields["pagination"] = PaginationObject()
-        _cache[name] = inline_serializer(name=name, fields=fields)
+        serializer = inline_serializer(name=name, fields=fields)
+        # One object even around a list: drf-spectacular would make a viewset's `list`
+        # answer an array of envelopes.
+        extend_schema_serializer(many=False)(type(serializer))
+        _cache[name] = serializer
     return _cache[name]
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from clypai.api.envelope import StrictSerializer, iso
+from clypai.api.fields import StrictSerializer
+from clypai.api.responses import iso
 
 
 class ProjectIn(StrictSerializer):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from django.db.models import Count
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 
 from clypai.api.authentication import jwt_issue, user_for_credentials
-from clypai.api.envelope import TeamAPIView, iso, ok
 from clypai.api.errors import ApiError, InvalidRequest
-from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.responses import iso, ok
 from clypai.api.schema import envelope, errors
+from clypai.api.views import TeamAPIView, TeamViewSet
 
 from .. import selectors, services
-from ..models import Membership
+from ..models import ApiKey, Membership, Project
+from ..selectors import PROJECT_SORTS
 from .serializers import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -26,23 +28,21 @@ from .serializers import (
 )
 
 
-class ProjectListCreateView(TeamAPIView):
+class ProjectViewSet(TeamViewSet):
+    queryset = Project.objects.annotate(clip_count=Count("clips"))
+    lookup_url_kwarg = "project_id"
+    not_found = "Project not found"
+    sorts = PROJECT_SORTS
+
     @extend_schema(
         operation_id="projects_list",
         summary="List projects",
         responses={200: envelope(ProjectOut, many=True, paginated=True), **errors(400, 401)},
         tags=["Projects"],
     )
-    def get(self, request):
-        sort, descending = parse_sort(request.query_params, selectors.PROJECT_SORTS)
-        page = selectors.project_list(
-            team=self.team,
-            sort=sort,
-            descending=descending,
-            limit=parse_limit(query_param(request.query_params, "limit")),
-            cursor=query_param(request.query_params, "cursor"),
-        )
-        return ok(ProjectOut(page.rows, many=True).data, pagination=page.pagination())
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ProjectOut(page, many=True).data)
 
     @extend_schema(
         operation_id="projects_create",
@@ -51,22 +51,19 @@ class ProjectListCreateView(TeamAPIView):
         responses={201: envelope(ProjectOut), **errors(400, 401)},
         tags=["Projects"],
     )
-    def post(self, request):
+    def create(self, request):
         data = self.validated(ProjectIn)
         project = services.project_create(team=self.team, **data)
-        project = selectors.project_get(team=self.team, project_id=project.pk)
-        return ok(ProjectOut(project).data, status_code=201)
+        return ok(ProjectOut(self.get_queryset().get(pk=project.pk)).data, status_code=201)
 
-
-class ProjectDetailView(TeamAPIView):
     @extend_schema(
         operation_id="projects_retrieve",
         summary="Get project",
         responses={200: envelope(ProjectOut), **errors(401, 404)},
         tags=["Projects"],
     )
-    def get(self, request, project_id: str):
-        return ok(ProjectOut(selectors.project_get(team=self.team, project_id=project_id)).data)
+    def retrieve(self, request, project_id: str):
+        return ok(ProjectOut(self.get_object()).data)
 
     @extend_schema(
         operation_id="projects_update",
@@ -75,11 +72,11 @@ class ProjectDetailView(TeamAPIView):
         responses={200: envelope(ProjectOut), **errors(400, 401, 404)},
         tags=["Projects"],
     )
-    def patch(self, request, project_id: str):
-        project = selectors.project_get(team=self.team, project_id=project_id)
+    def partial_update(self, request, project_id: str):
+        project = self.get_object()
         data = self.validated(ProjectIn, partial=True)
         services.project_update(project=project, **data)
-        return ok(ProjectOut(selectors.project_get(team=self.team, project_id=project_id)).data)
+        return ok(ProjectOut(self.get_object()).data)
 
     @extend_schema(
         operation_id="projects_destroy",
@@ -88,9 +85,8 @@ class ProjectDetailView(TeamAPIView):
         responses={200: envelope(ProjectOut), **errors(401, 404, 409)},
         tags=["Projects"],
     )
-    def delete(self, request, project_id: str):
-        project = selectors.project_get(team=self.team, project_id=project_id)
-        services.project_delete(project=project)
+    def destroy(self, request, project_id: str):
+        services.project_delete(project=self.get_object())
         return ok({"id": project_id, "deleted": True})
 
 
@@ -153,15 +149,20 @@ def _require_owner(principal):
         raise ApiError("Only the team's owners manage API keys", code="forbidden", status_code=403)
 
 
-class ApiKeyListCreateView(TeamAPIView):
+class ApiKeyViewSet(TeamViewSet):
+    queryset = ApiKey.objects.all()
+    lookup_url_kwarg = "key_id"
+    not_found = "API key not found"
+
     @extend_schema(
         operation_id="api_keys_list",
         summary="List API keys (by prefix)",
         responses={200: envelope(ApiKeyOut, many=True), **errors(401)},
         tags=["Auth"],
     )
-    def get(self, request):
-        return ok(ApiKeyOut(selectors.api_key_list(team=self.team), many=True).data)
+    def list(self, request):
+        api_keys = self.get_queryset().order_by("-created_at", "id")
+        return ok(ApiKeyOut(api_keys, many=True).data)
 
     @extend_schema(
         operation_id="api_keys_create",
@@ -171,7 +172,7 @@ class ApiKeyListCreateView(TeamAPIView):
         responses={201: envelope(ApiKeyCreatedOut), **errors(400, 401, 403)},
         tags=["Auth"],
     )
-    def post(self, request):
+    def create(self, request):
         _require_owner(self.principal)
         data = self.validated(ApiKeyIn)
         created = services.api_key_create(
@@ -181,18 +182,15 @@ class ApiKeyListCreateView(TeamAPIView):
         body["key"] = created.raw_key
         return ok(body, status_code=201)
 
-
-class ApiKeyDetailView(TeamAPIView):
     @extend_schema(
         operation_id="api_keys_revoke",
         summary="Revoke an API key",
         responses={200: envelope(ApiKeyOut), **errors(401, 403, 404)},
         tags=["Auth"],
     )
-    def delete(self, request, key_id: str):
+    def destroy(self, request, key_id: str):
         _require_owner(self.principal)
-        api_key = selectors.api_key_get(team=self.team, key_id=key_id)
-        return ok(ApiKeyOut(services.api_key_revoke(api_key=api_key)).data)
+        return ok(ApiKeyOut(services.api_key_revoke(api_key=self.get_object())).data)
 
 
 class UsageView(TeamAPIView):

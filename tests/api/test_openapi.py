@@ -49,8 +49,10 @@ def router_routes() -> dict[str, set[str]]:
     for pattern in api_router.urlpatterns:
         assert isinstance(pattern, URLPattern)
         path = "/v1/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern))
-        view = pattern.callback.view_class
-        routes[path] = {m for m in HTTP_METHODS if hasattr(view, m)}
+        view = pattern.callback
+        # A viewset's route maps methods to actions; a plain view has a handler per method.
+        methods = view.actions if hasattr(view, "actions") else dir(view.view_class)
+        routes[path] = {m for m in HTTP_METHODS if m in methods}
     return routes
 
 

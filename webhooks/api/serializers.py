@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from clypai.api.envelope import ChoiceField, StrictBooleanField, StrictSerializer, iso
+from clypai.api.fields import ChoiceField, StrictBooleanField, StrictSerializer
+from clypai.api.responses import iso
 
 from ..models import ALL_EVENTS, EVENT_TYPES, WebhookDelivery
 

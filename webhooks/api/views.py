@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import action
 
-from clips.api.serializers import DeletedOut
-from clypai.api.envelope import TeamAPIView, ok
-from clypai.api.pagination import parse_limit, parse_sort, query_param
+from clypai.api.errors import InvalidRequest
+from clypai.api.pagination import query_param
+from clypai.api.responses import ok
 from clypai.api.schema import envelope, errors
+from clypai.api.serializers import DeletedOut
+from clypai.api.views import TeamViewSet
 
-from .. import selectors, services
+from .. import services
+from ..models import WebhookDelivery, WebhookEndpoint
 from .serializers import (
     DELIVERY_STATUSES,
     DeliveryDetailOut,
@@ -27,14 +33,11 @@ _PAGE = [
 ]
 
 
-class WebhookView(TeamAPIView):
-    """Base of the /v1/webhooks/{id} views: the endpoint, scoped to the caller's team."""
+class WebhookViewSet(TeamViewSet):
+    queryset = WebhookEndpoint.objects.all()
+    lookup_url_kwarg = "webhook_id"
+    not_found = "Webhook not found"
 
-    def endpoint(self, webhook_id: str):
-        return selectors.endpoint_get(team=self.team, endpoint_id=webhook_id)
-
-
-class WebhookListCreateView(TeamAPIView):
     @extend_schema(
         operation_id="webhooks_list",
         summary="List webhook endpoints",
@@ -42,16 +45,9 @@ class WebhookListCreateView(TeamAPIView):
         responses={200: envelope(WebhookOut, many=True, paginated=True), **errors(400, 401)},
         tags=TAGS,
     )
-    def get(self, request):
-        sort, descending = parse_sort({}, selectors.CREATED)
-        page = selectors.endpoint_list(
-            team=self.team,
-            sort=sort,
-            descending=descending,
-            limit=parse_limit(query_param(request.query_params, "limit")),
-            cursor=query_param(request.query_params, "cursor"),
-        )
-        return ok(WebhookOut(page.rows, many=True).data, pagination=page.pagination())
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(WebhookOut(page, many=True).data)
 
     @extend_schema(
         operation_id="webhooks_create",
@@ -66,7 +62,7 @@ class WebhookListCreateView(TeamAPIView):
         responses={201: envelope(WebhookSecretOut), **errors(400, 401)},
         tags=TAGS,
     )
-    def post(self, request):
+    def create(self, request):
         data = self.validated(WebhookIn)
         endpoint = services.endpoint_create(
             team=self.team,
@@ -76,8 +72,6 @@ class WebhookListCreateView(TeamAPIView):
         )
         return ok(WebhookSecretOut(endpoint).data, status_code=201)
 
-
-class WebhookDetailView(WebhookView):
     @extend_schema(
         operation_id="webhooks_retrieve",
         summary="Get a webhook endpoint",
@@ -85,8 +79,8 @@ class WebhookDetailView(WebhookView):
         responses={200: envelope(WebhookOut), **errors(401, 404)},
         tags=TAGS,
     )
-    def get(self, request, webhook_id: str):
-        return ok(WebhookOut(self.endpoint(webhook_id)).data)
+    def retrieve(self, request, webhook_id: str):
+        return ok(WebhookOut(self.get_object()).data)
 
     @extend_schema(
         operation_id="webhooks_update",
@@ -96,8 +90,8 @@ class WebhookDetailView(WebhookView):
         responses={200: envelope(WebhookOut), **errors(400, 401, 404)},
         tags=TAGS,
     )
-    def patch(self, request, webhook_id: str):
-        endpoint = self.endpoint(webhook_id)
+    def partial_update(self, request, webhook_id: str):
+        endpoint = self.get_object()
         data = self.validated(WebhookPatchIn, partial=True)
         endpoint = services.endpoint_update(endpoint=endpoint, **data)
         return ok(WebhookOut(endpoint).data)
@@ -109,12 +103,10 @@ class WebhookDetailView(WebhookView):
         responses={200: envelope(DeletedOut), **errors(401, 404)},
         tags=TAGS,
     )
-    def delete(self, request, webhook_id: str):
-        services.endpoint_delete(endpoint=self.endpoint(webhook_id))
+    def destroy(self, request, webhook_id: str):
+        services.endpoint_delete(endpoint=self.get_object())
         return ok({"id": webhook_id, "deleted": True})
 
-
-class WebhookRotateSecretView(WebhookView):
     @extend_schema(
         operation_id="webhooks_rotate_secret",
         summary="Rotate a webhook endpoint's secret",
@@ -126,12 +118,11 @@ class WebhookRotateSecretView(WebhookView):
         responses={200: envelope(WebhookSecretOut), **errors(401, 404)},
         tags=TAGS,
     )
-    def post(self, request, webhook_id: str):
-        endpoint = services.endpoint_rotate_secret(endpoint=self.endpoint(webhook_id))
+    @action(detail=True, methods=["post"], url_path="rotate-secret", name="Webhook Rotate Secret")
+    def rotate_secret(self, request, webhook_id: str):
+        endpoint = services.endpoint_rotate_secret(endpoint=self.get_object())
         return ok(WebhookSecretOut(endpoint).data)
 
-
-class WebhookTestView(WebhookView):
     @extend_schema(
         operation_id="webhooks_test",
         summary="Send a test event",
@@ -140,13 +131,33 @@ class WebhookTestView(WebhookView):
         responses={202: envelope(DeliveryOut), **errors(401, 404, 409)},
         tags=TAGS,
     )
-    def post(self, request, webhook_id: str):
-        delivery = services.endpoint_test(endpoint=self.endpoint(webhook_id))
+    @action(detail=True, methods=["post"], name="Webhook Test")
+    def test(self, request, webhook_id: str):
+        delivery = services.endpoint_test(endpoint=self.get_object())
         delivery.refresh_from_db()
         return ok(DeliveryOut(delivery).data, status_code=202)
 
 
-class DeliveryListView(WebhookView):
+class WebhookScopedViewSet(TeamViewSet):
+    """Base of the /v1/webhooks/{id} views: the endpoint, scoped to the caller's team."""
+
+    # drf-spectacular describes GET .../deliveries/{delivery_id} with the docstring above.
+
+    @cached_property
+    def endpoint(self) -> WebhookEndpoint:
+        # Found as GET /v1/webhooks/{webhook_id} finds it: another team's is not found.
+        return WebhookViewSet(request=self.request, kwargs=self.kwargs).get_object()
+
+    def get_queryset(self):
+        return super().get_queryset().filter(endpoint=self.endpoint)
+
+
+class DeliveryViewSet(WebhookScopedViewSet):
+    queryset = WebhookDelivery.objects.select_related("event", "endpoint")
+    team_field = "endpoint__team"
+    lookup_url_kwarg = "delivery_id"
+    not_found = "Delivery not found"
+
     @extend_schema(
         operation_id="webhooks_deliveries_list",
         summary="List an endpoint's deliveries",
@@ -159,35 +170,27 @@ class DeliveryListView(WebhookView):
         responses={200: envelope(DeliveryOut, many=True, paginated=True), **errors(400, 401, 404)},
         tags=TAGS,
     )
-    def get(self, request, webhook_id: str):
-        endpoint = self.endpoint(webhook_id)
-        sort, descending = parse_sort({}, selectors.CREATED)
-        page = selectors.delivery_list(
-            endpoint=endpoint,
-            status=query_param(request.query_params, "status"),
-            sort=sort,
-            descending=descending,
-            limit=parse_limit(query_param(request.query_params, "limit")),
-            cursor=query_param(request.query_params, "cursor"),
-        )
-        return ok(DeliveryOut(page.rows, many=True).data, pagination=page.pagination())
+    def list(self, request, webhook_id: str):
+        deliveries = self.get_queryset()
+        status = query_param(request.query_params, "status")
+        if status:
+            if status not in DELIVERY_STATUSES:
+                raise InvalidRequest(
+                    f"status must be one of: {', '.join(DELIVERY_STATUSES)}", field="status"
+                )
+            deliveries = deliveries.filter(status=status)
+        page = self.paginate_queryset(deliveries)
+        return self.get_paginated_response(DeliveryOut(page, many=True).data)
 
-
-class DeliveryDetailView(WebhookView):
     @extend_schema(
         operation_id="webhooks_deliveries_retrieve",
         summary="Get a delivery with its attempts",
         responses={200: envelope(DeliveryDetailOut), **errors(401, 404)},
         tags=TAGS,
     )
-    def get(self, request, webhook_id: str, delivery_id: str):
-        delivery = selectors.delivery_get(
-            endpoint=self.endpoint(webhook_id), delivery_id=delivery_id
-        )
-        return ok(DeliveryDetailOut(delivery).data)
+    def retrieve(self, request, webhook_id: str, delivery_id: str):
+        return ok(DeliveryDetailOut(self.get_object()).data)
 
-
-class DeliveryRedeliverView(WebhookView):
     @extend_schema(
         operation_id="webhooks_deliveries_redeliver",
         summary="Redeliver",
@@ -197,10 +200,8 @@ class DeliveryRedeliverView(WebhookView):
         responses={202: envelope(DeliveryOut), **errors(401, 404, 409)},
         tags=TAGS,
     )
-    def post(self, request, webhook_id: str, delivery_id: str):
-        delivery = selectors.delivery_get(
-            endpoint=self.endpoint(webhook_id), delivery_id=delivery_id
-        )
-        delivery = services.delivery_redeliver(delivery=delivery)
+    @action(detail=True, methods=["post"], name="Delivery Redeliver")
+    def redeliver(self, request, webhook_id: str, delivery_id: str):
+        delivery = services.delivery_redeliver(delivery=self.get_object())
         delivery.refresh_from_db()
         return ok(DeliveryOut(delivery).data, status_code=202)

@@ -1,65 +1,8 @@
-"""The /v1/ response envelope, ISO times, and the base view every endpoint uses."""
+"""Strict request fields: JSON types as JSON has them, and unknown fields named."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
-from rest_framework import serializers, status
-from rest_framework.response import Response
-from rest_framework.views import APIView
-
-from .authentication import Principal
-from .errors import InvalidRequest, NotFound
-from .limits import ApiLimitsMixin
-
-
-def ok(
-    data: Any, *, status_code: int = status.HTTP_200_OK, headers: dict | None = None, **extra: Any
-) -> Response:
-    return Response({"success": True, "data": data, **extra}, status=status_code, headers=headers)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a `Z`, whole seconds, as the document shows."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class TeamAPIView(ApiLimitsMixin, APIView):
-    """Base of every /v1/ view: the caller's team in one place, never per endpoint."""
-
-    @property
-    def principal(self) -> Principal:
-        return self.request.auth
-
-    @property
-    def team(self):
-        return self.request.auth.team
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        # PostgreSQL text cannot hold NUL: a lookup with one fails as a 500, so refuse it here.
-        for name, values in request.query_params.lists():
-            if any("\x00" in value for value in values):
-                raise InvalidRequest("Null characters are not allowed", field=name)
-        if any(isinstance(value, str) and "\x00" in value for value in kwargs.values()):
-            raise NotFound("Not found")
-
-    def validated(self, serializer_class, data=None, *, partial=False, **kwargs):
-        """Validate a request body (or `data`) with strict field checks; the cleaned dict."""
-        payload = self.request.data if data is None else data
-        if not isinstance(payload, dict):
-            raise InvalidRequest("Request body must be a JSON object")
-        serializer = serializer_class(
-            data=payload,
-            partial=partial,
-            context={"request": self.request, "team": self.team},
-            **kwargs,
-        )
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+from rest_framework import serializers
 
 
 class StrictSerializer(serializers.Serializer):
