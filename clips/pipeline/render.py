@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from clypai.lib import ffmpeg
 
 from .base import StageError
+from .frames import FrameReader
 from .reframe import CropPath, Keyframe, crop_size
 
 if TYPE_CHECKING:
@@ -532,34 +533,19 @@ class _Frames:
         at = self.clip_start + first / float(self.fps)
         offset = first / float(self.fps)  # the clip time at the reader's t = 0
         graph = _reader_graph(segment, self.path, self.work, self.fps, offset)
-        args = ["-nostdin", "-v", "error", "-ss", f"{at:.4f}"]
-        args += [
-            *ffmpeg.safe_input_args(self.max_pixels),
-            "-i",
-            ffmpeg.input_url(self.source),
-            "-t",
-            f"{seconds + 1.0:.4f}",
-            "-map",
-            "0:v:0",
-            "-an",
-            "-sn",
-            "-dn",
-            "-vf",
-            graph,
-            "-frames:v",
-            str(segment.last - first),
-            "-f",
-            "rawvideo",
-            "-",
-        ]
-        self._stack = ExitStack()
-        self._pipe = self._stack.enter_context(
-            ffmpeg.stream(
-                args,
-                timeout=self.timeout,
-                error="Clip rendering failed: could not decode the source",
-            )
+        decode = FrameReader(
+            self.source,
+            size=self.work,
+            vf=graph,
+            start=at,
+            duration=seconds + 1.0,
+            frames=segment.last - first,
+            max_pixels=self.max_pixels,
+            timeout=self.timeout,
+            error="Clip rendering failed: could not decode the source",
         )
+        self._stack = ExitStack()
+        self._pipe = self._stack.enter_context(decode.open())
         self._segment = segment
         self._next = first
 
@@ -873,8 +859,16 @@ def thumbnail(
     best: tuple[float, float, bool] | None = None
     for t in times:
         t = min(max(0.0, float(t)), max(0.0, probe.duration - 0.05))
-        rgb = _grab(source_path, t, f"scale={small_w}:{small_h}:flags=area", (small_w, small_h),
-                    max_pixels, timeout)  # fmt: skip
+        rgb = FrameReader(
+            source_path,
+            size=(small_w, small_h),
+            vf=f"scale={small_w}:{small_h}:flags=area,format=rgb24",
+            start=t,
+            frames=1,
+            max_pixels=max_pixels,
+            timeout=timeout,
+            error="Thumbnail failed: could not decode a frame",
+        ).grab()
         if rgb is None:
             continue
         x, y, w, h = window(t)
@@ -969,43 +963,6 @@ def thumbnail_from_stills(
         "face": bool(face),
         "path": str(out_jpg),
     }
-
-
-def _grab(
-    source: str | os.PathLike[str],
-    t: float,
-    vf: str,
-    size: tuple[int, int],
-    max_pixels: int | None,
-    timeout: float,
-) -> np.ndarray | None:
-    import numpy as np
-
-    args = [
-        "-nostdin",
-        "-v",
-        "error",
-        "-ss",
-        f"{t:.4f}",
-        *ffmpeg.safe_input_args(max_pixels),
-        "-i",
-        ffmpeg.input_url(source),
-        "-map",
-        "0:v:0",
-        "-frames:v",
-        "1",
-        "-vf",
-        vf + ",format=rgb24",
-        "-f",
-        "rawvideo",
-        "-",
-    ]
-    data = ffmpeg.run(
-        args, timeout=timeout, error="Thumbnail failed: could not decode a frame"
-    ).stdout
-    if len(data) < size[0] * size[1] * 3:
-        return None
-    return np.frombuffer(data[: size[0] * size[1] * 3], np.uint8).reshape(size[1], size[0], 3)
 
 
 def join_bumpers(
