@@ -1,11 +1,11 @@
 """Shot boundaries of a source, found by PySceneDetect on a small decode.
 
 `detect_scenes(path)` has ffmpeg decode the video once (`clips.pipeline.frames`, the
-raw-frame reader every stage shares), already scaled down to
-`analysis_width` pixels (256 by default, PySceneDetect's own working width) and at most
-`max_fps` frames a second, and pipes raw BGR frames into a PySceneDetect
-`SceneManager` through a `VideoStream` of ours. Returns the shots as `Shot`s, in order,
-covering the whole video. No side effects.
+raw-frame reader every stage shares), already scaled down to `analysis_width` pixels
+(256 by default, PySceneDetect's own working width) and at most `max_fps` frames a
+second, and pipes raw BGR frames into a PySceneDetect `SceneManager` through a
+`VideoStream` of ours. Returns the shots as `Shot`s, in order, covering the whole video.
+No side effects.
 
 Why the downscaled decode, and why ffmpeg's: on a 1920x1080 H.264 source (two-speakers-
 dev.mp4, 24 s, 601 frames) PySceneDetect's OpenCV backend at full resolution took 10.5 s
