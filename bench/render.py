@@ -82,7 +82,7 @@ def peak_mb() -> tuple[float, float]:
 
 def reference(source: Path, out: Path, crop, ass: Path, fonts: str | None, fps: int) -> float:
     """One ffmpeg command: the same cut, crop path, upscale, captions, fades and codecs."""
-    from clips.pipeline.render import _axis_expression
+    from clips.pipeline.render.reader import _axis_expression
 
     cw, ch = crop.crop_size
     x = _axis_expression(crop.keyframes, "x", 0.0, SECONDS)

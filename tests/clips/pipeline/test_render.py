@@ -17,7 +17,6 @@ from clips.pipeline.reframe import CropPath, Keyframe, ShotLayout, crop_path, po
 from clips.pipeline.render import (
     EXPORT_QUALITIES,
     PLATFORM_PRESETS,
-    _axis_expression,
     export_settings,
     full_settings,
     full_size,
@@ -28,6 +27,7 @@ from clips.pipeline.render import (
     thumbnail,
     thumbnail_from_stills,
 )
+from clips.pipeline.render.reader import _axis_expression
 
 MEDIA = Path(__file__).resolve().parents[3].parent / "shared" / "media"
 GRID = MEDIA / "talking_head/grid_concat_11clips_33s.mp4"
