@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
@@ -31,6 +31,9 @@ from webhooks.services import clip_event_emit, export_event_emit, job_event_emit
 from .jobs import clip_fail
 from .models import Analysis, Clip, Export, Job, Source, Upload
 from .pipeline import StageError
+
+if TYPE_CHECKING:
+    from .pipeline.render import RenderSettings
 
 logger = logging.getLogger(__name__)
 
@@ -711,22 +714,23 @@ def render_variant(
     clip: Clip,
     out: Path,
     *,
-    settings_kw: dict[str, Any],
+    render_settings: RenderSettings,
     burn: bool,
     analysis: SourceAnalysis | None = None,
     bumpers: bool = True,
     stills: list[float] | None = None,
 ):
-    """Render the clip with these render_clip settings into `out` (the work dir), with the
+    """Render the clip with these render settings into `out` (the work dir), with the
     brand kit's intro and outro around it when it has them and `bumpers` is on. `stills`:
     clip seconds whose frames the result keeps (render_clip's), for the thumbnail."""
     from .pipeline.captions import fonts_dir, write_ass
-    from .pipeline.render import join_bumpers, render_clip
+    from .pipeline.render import Captions, join_bumpers, render_clip
 
+    render_settings = replace(render_settings, max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS)
     path = local_path(clip.source.file.name, cache_dir=_work_dir("cache"))
     crop = clip_crop_path(clip, path, analysis)
     intro, outro = _bumpers(clip) if bumpers else (None, None)
-    ass = fonts = None
+    captions = None
     if burn and clip.words:
         style, _ = _brand_caption_style(clip)
         chunks = clip_captions(clip)
@@ -734,12 +738,12 @@ def render_variant(
             ass = write_ass(
                 out.with_suffix(".ass"),
                 chunks,
-                width=settings_kw["width"],
-                height=settings_kw["height"],
+                width=render_settings.width,
+                height=render_settings.height,
                 style=style,
                 platform=clip.platform or "default",
             )
-            fonts = fonts_dir(style)
+            captions = Captions(ass, fonts_dir(style))
     main = out.with_name(f"{out.stem}.main{out.suffix}") if intro or outro else out
     try:
         result = render_clip(
@@ -747,38 +751,19 @@ def render_variant(
             main,
             start=clip.start_time,
             end=clip.end_time,
+            settings=render_settings,
             crop_path=crop,
-            captions_ass=ass,
-            fonts_dir=fonts,
+            captions=captions,
             watermark=_brand_watermark(clip),
-            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
             stills=stills or (),
-            **settings_kw,
         )
         if main is out:
             return result
-        from .pipeline.probe import ProbeLimits, probe
-
-        fps = settings_kw.get("fps") or probe(main, limits=ProbeLimits()).video.fps
-        joined = join_bumpers(
-            main,
-            out,
-            intro=intro,
-            outro=outro,
-            width=settings_kw["width"],
-            height=settings_kw["height"],
-            fps=fps,
-            container=settings_kw.get("container"),
-            crf=settings_kw.get("crf") or 23,
-            vp9_crf=settings_kw.get("vp9_crf") or 34,
-            preset=settings_kw.get("preset", "veryfast"),
-            audio_bitrate=settings_kw.get("audio_bitrate", "160k"),
-            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
-        )
+        joined = join_bumpers(main, out, intro=intro, outro=outro, settings=render_settings)
         return replace(joined, stills=result.stills)
     finally:
-        if ass:
-            Path(ass).unlink(missing_ok=True)
+        if captions:
+            Path(captions.ass).unlink(missing_ok=True)
         if main is not out:
             main.unlink(missing_ok=True)
 
@@ -802,7 +787,7 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     clip.refresh_from_db()
     work = _work_dir("render", clip.pk)
     out = work / f"{kind}.mp4"
-    settings_kw = (
+    render_settings = (
         preview_settings(clip.aspect_ratio)
         if kind == "preview"
         else full_settings(clip.aspect_ratio)
@@ -817,7 +802,7 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     result = render_variant(
         clip,
         out,
-        settings_kw=settings_kw,
+        render_settings=render_settings,
         burn=clip.enable_captions,
         analysis=analysis,
         bumpers=kind != "preview",
@@ -833,7 +818,7 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
 
     if not clip.thumbnail:
         jpg = work / "thumbnail.jpg"
-        width = min(settings_kw["width"], 720)
+        width = min(render_settings.width, 720)
         if kept:  # the render's own frames: nothing decoded twice
             thumbnail_from_stills(kept, jpg, width=width)
         else:
@@ -1149,13 +1134,13 @@ def export_process(*, export: Export) -> None:
     work = _work_dir("export", export.pk)
     out = work / f"{export.pk}.{export.format}"
     try:
-        settings_kw = export_settings(
+        render_settings = export_settings(
             aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
         )
         render_variant(
             clip,
             out,
-            settings_kw={**settings_kw, "container": export.format},
+            render_settings=replace(render_settings, container=export.format),
             burn=export.burn_captions,
         )
         with open(out, "rb") as fh:

@@ -27,6 +27,15 @@ from .reader import _axis_expression, _Segment
 
 
 @dataclass(frozen=True)
+class Captions:
+    """Captions to burn in: an ASS file (`clips.pipeline.captions.write_ass`) sized like
+    the output, and the folder of its font (None: libass's default fonts)."""
+
+    ass: str | os.PathLike[str]
+    fonts_dir: str | os.PathLike[str] | None = None
+
+
+@dataclass(frozen=True)
 class Watermark:
     """A logo over the clip: `scale` is its width as a share of the frame's width."""
 
@@ -96,22 +105,21 @@ def _writer_filters(
     work: tuple[int, int],
     size: tuple[int, int],
     workdir: Path,
-    captions_ass: str | os.PathLike[str] | None,
-    fonts_dir: str | os.PathLike[str] | None,
+    captions: Captions | None,
     watermark: Watermark | None,
 ) -> str:
     """The writer's `-vf`: the upscale, libass captions and the watermark, in yuv420p."""
     chain = []
     if work != size:
         chain.append(f"scale={size[0]}:{size[1]}:flags=bicubic")
-    if captions_ass is not None:
+    if captions is not None:
         script = workdir / "captions.ass"
-        shutil.copyfile(captions_ass, script)
+        shutil.copyfile(captions.ass, script)
         option = f"ass=filename={script}"
-        if fonts_dir:
+        if captions.fonts_dir:
             fonts = workdir / "fonts"
             fonts.mkdir()
-            for font in Path(fonts_dir).iterdir():
+            for font in Path(captions.fonts_dir).iterdir():
                 if font.suffix.lower() in (".ttf", ".otf", ".ttc") and font.is_file():
                     shutil.copyfile(font, fonts / _safe_name(font.name))
             option += f":fontsdir={fonts}"

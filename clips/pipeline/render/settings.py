@@ -1,15 +1,42 @@
 """What a render is asked for: output sizes, the export qualities, the platforms'
 presets, the preview and full renders, and the containers the writer can encode.
 
-`output_size(aspect, short_side)` is the frame of an aspect; `export_settings`,
-`preview_settings` and `full_settings` are `render_clip`'s keyword arguments for an
-export, a preview and a full render. `EXPORT_QUALITIES` and `PLATFORM_PRESETS` are the
+`RenderSettings` is how `render_clip` encodes a clip. `output_size(aspect, short_side)`
+is the frame of an aspect; `export_settings`, `preview_settings` and `full_settings` are
+the settings of an export, a preview and a full render. `EXPORT_QUALITIES` and `PLATFORM_PRESETS` are the
 documented tables that exports use.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
+
+from clypai.lib import ffmpeg
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How `render_clip` (and `join_bumpers`) encode a clip."""
+
+    width: int  # the output frame, even, at least 16
+    height: int
+    fps: float | None = None  # None: the source's, at most 60
+    crf: int | None = None  # x264's constant quality (None: 23)
+    vp9_crf: int | None = None  # VP9's, for webm (None: 33)
+    preset: str = "veryfast"  # x264's
+    video_bitrate: str | None = None  # a target rate instead of constant quality
+    max_bitrate: str | None = None  # a ceiling (x264's VBV; VP9's constrained quality)
+    audio_bitrate: str = "160k"
+    audio_fade: float = 0.05  # seconds of fade in and out
+    loudness: float | None = None  # integrated LUFS to normalise to (None: as recorded)
+    true_peak: float = -1.0  # dBTP, with `loudness`
+    max_seconds: float | None = None  # a longer clip is refused (a platform's limit)
+    container: str | None = None  # mp4, mov or webm (None: from the output's suffix)
+    threads: int | None = None  # x264's threads (None: its choice)
+    max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS  # input guard on the source's frames
+    timeout: float = 3600.0  # seconds ffmpeg may run
+
 
 # Full renders per aspect, and the preview: 480 pixels on the short side, x264 veryfast.
 FULL_SIZES: dict[str, tuple[int, int]] = {
@@ -90,24 +117,24 @@ def output_size(aspect: str | tuple[int, int], short_side: int) -> tuple[int, in
 
 def export_settings(
     *, aspect: str, quality: str = "high", platform: str | None = None
-) -> dict[str, Any]:
-    """`render_clip` keyword arguments for an export: the quality's size and rates,
-    lowered to the platform's frame size, frame rate and bitrate ceiling, with its
-    loudness target. Raises ValueError for an unknown quality or platform."""
+) -> RenderSettings:
+    """The render settings of an export: the quality's size and rates, lowered to the
+    platform's frame size, frame rate and bitrate ceiling, with its loudness target and
+    upload limit. Raises ValueError for an unknown quality or platform."""
     try:
         q = EXPORT_QUALITIES[quality]
     except KeyError:
         raise ValueError(f"unknown quality {quality!r}: {', '.join(EXPORT_QUALITIES)}") from None
     width, height = output_size(aspect, q["shortSide"])
-    settings: dict[str, Any] = {
-        "width": width,
-        "height": height,
-        "crf": q["crf"],
-        "vp9_crf": q["vp9Crf"],
-        "preset": q["preset"],
-        "audio_bitrate": q["audioBitrate"],
-        "max_bitrate": q["maxBitrate"],
-    }
+    settings = RenderSettings(
+        width=width,
+        height=height,
+        crf=q["crf"],
+        vp9_crf=q["vp9Crf"],
+        preset=q["preset"],
+        audio_bitrate=q["audioBitrate"],
+        max_bitrate=q["maxBitrate"],
+    )
     if platform:
         try:
             p = PLATFORM_PRESETS[platform]
@@ -115,15 +142,17 @@ def export_settings(
             raise ValueError(
                 f"unknown platform {platform!r}: {', '.join(PLATFORM_PRESETS)}"
             ) from None
-        short = min(min(p["size"]), q["shortSide"])
-        settings["width"], settings["height"] = output_size(aspect, short)
-        settings["fps"] = p["fps"]
-        settings["max_bitrate"] = min(
-            (settings["max_bitrate"], p["maxBitrate"]), key=_bitrate_value
+        width, height = output_size(aspect, min(min(p["size"]), q["shortSide"]))
+        settings = replace(
+            settings,
+            width=width,
+            height=height,
+            fps=p["fps"],
+            max_bitrate=min((settings.max_bitrate, p["maxBitrate"]), key=_bitrate_value),
+            loudness=p["loudness"],
+            true_peak=p["truePeak"],
+            max_seconds=p["maxSeconds"],
         )
-        settings["loudness"] = p["loudness"]
-        settings["true_peak"] = p["truePeak"]
-        settings["max_seconds"] = p["maxSeconds"]
     return settings
 
 
@@ -133,28 +162,28 @@ def _bitrate_value(rate: str | int) -> float:
     return float(text[:-1] if text[-1:] in "kmg" else text) * factor
 
 
-def preview_settings(aspect: str) -> dict[str, Any]:
-    """`render_clip` keyword arguments of the fast small preview for `aspect`."""
+def preview_settings(aspect: str) -> RenderSettings:
+    """The render settings of the fast small preview for `aspect`."""
     width, height = preview_size(aspect)
-    return {
-        "width": width,
-        "height": height,
-        "preset": PREVIEW["preset"],
-        "crf": PREVIEW["crf"],
-        "audio_bitrate": PREVIEW["audioBitrate"],
-    }
+    return RenderSettings(
+        width=width,
+        height=height,
+        preset=PREVIEW["preset"],
+        crf=PREVIEW["crf"],
+        audio_bitrate=PREVIEW["audioBitrate"],
+    )
 
 
-def full_settings(aspect: str) -> dict[str, Any]:
-    """`render_clip` keyword arguments of the full render for `aspect`."""
+def full_settings(aspect: str) -> RenderSettings:
+    """The render settings of the full render for `aspect`."""
     width, height = full_size(aspect)
-    return {
-        "width": width,
-        "height": height,
-        "preset": FULL["preset"],
-        "crf": FULL["crf"],
-        "audio_bitrate": FULL["audioBitrate"],
-    }
+    return RenderSettings(
+        width=width,
+        height=height,
+        preset=FULL["preset"],
+        crf=FULL["crf"],
+        audio_bitrate=FULL["audioBitrate"],
+    )
 
 
 def preview_size(aspect: str) -> tuple[int, int]:

@@ -26,14 +26,13 @@ from clypai.lib import ffmpeg
 
 from ..base import StageError
 from ..reframe import CropPath
-from .compositor import Watermark, _reader_graph, _writer_filters
+from .compositor import Captions, Watermark, _reader_graph, _writer_filters
 from .reader import _crop_path, _Frames, _number, _segments
-from .settings import CONTAINERS, _bitrate_value
+from .settings import CONTAINERS, RenderSettings, _bitrate_value
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..probe import ProbeResult
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")
 
@@ -58,46 +57,29 @@ def render_clip(
     *,
     start: float,
     end: float,
-    width: int,
-    height: int,
+    settings: RenderSettings,
     crop_path: CropPath | dict[str, Any] | None = None,
-    captions_ass: str | os.PathLike[str] | None = None,
-    fonts_dir: str | os.PathLike[str] | None = None,
+    captions: Captions | None = None,
     watermark: Watermark | dict[str, Any] | str | None = None,
-    fps: float | None = None,
-    crf: int | None = None,
-    vp9_crf: int | None = None,
-    preset: str = "veryfast",
-    video_bitrate: str | None = None,
-    max_bitrate: str | None = None,
-    audio_bitrate: str = "160k",
-    audio_fade: float = 0.05,
-    loudness: float | None = None,
-    true_peak: float = -1.0,
-    container: str | None = None,
-    threads: int | None = None,
-    probe: ProbeResult | None = None,
-    max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS,
-    timeout: float = 3600.0,
-    max_seconds: float | None = None,
     stills: Sequence[float] = (),
 ) -> RenderResult:
     """Render the clip [`start`, `end`] (source seconds) of `source_path` to `out_path`.
 
-    `crop_path`: the clip's crop path (None: a centred crop of the output's aspect).
-    `captions_ass`: an ASS file (`captions.write_ass`) sized `width` x `height`, with the
-    folder of its font in `fonts_dir`. `watermark`: a Watermark (or dict, or a PNG path).
-    `fps`: the output frame rate (default the source's, at most 60). `crf` / `preset` /
-    `video_bitrate` / `max_bitrate`: x264's (or VP9's, `vp9_crf`) rate control.
-    `loudness`: integrated LUFS to normalise to (None: as recorded). `container`: mp4
-    (H.264/AAC), mov (H.264/AAC) or webm (VP9/Opus); default from `out_path`'s suffix.
+    `settings`: the frame size, rate control, loudness, container and limits
+    (`RenderSettings`). `crop_path`: the clip's crop path (None: a centred crop of the
+    output's aspect). `captions`: an ASS file (`captions.write_ass`) sized like the
+    output, with the folder of its font. `watermark`: a Watermark (or dict, or a PNG path).
     `stills`: clip seconds whose frames (as the reader gives them: cropped, laid out, no
     captions) come back in `RenderResult.stills`, for `thumbnail_from_stills`.
     Raises StageError when ffmpeg fails, ValueError for bad arguments.
     """
+    width, height = settings.width, settings.height
+    max_pixels, timeout = settings.max_pixels, settings.timeout
+    video_bitrate, max_bitrate = settings.video_bitrate, settings.max_bitrate
+    max_seconds = settings.max_seconds
     began = time.monotonic()
     out = Path(out_path)
-    kind = (container or out.suffix.lstrip(".") or "mp4").lower()
+    kind = (settings.container or out.suffix.lstrip(".") or "mp4").lower()
     if kind not in CONTAINERS:
         raise ValueError(f"unknown container {kind!r}: {', '.join(CONTAINERS)}")
     if width % 2 or height % 2 or width < 16 or height < 16:
@@ -109,18 +91,17 @@ def render_clip(
             f"The clip is {end - start:.1f} s long; this export allows at most {max_seconds:g} s",
             {"found": {"duration": round(end - start, 3)}, "limit": {"maxSeconds": max_seconds}},
         )
-    if probe is None:
-        from ..probe import ProbeLimits
-        from ..probe import probe as probe_file
+    from ..probe import ProbeLimits
+    from ..probe import probe as probe_file
 
-        probe = probe_file(
-            source_path, limits=ProbeLimits(max_pixels=max_pixels or ffmpeg.DEFAULT_MAX_PIXELS)
-        )
+    probe = probe_file(
+        source_path, limits=ProbeLimits(max_pixels=max_pixels or ffmpeg.DEFAULT_MAX_PIXELS)
+    )
     source_w, source_h = probe.video.display_width, probe.video.display_height
     end = min(end, probe.duration)
     if end <= start:
         raise ValueError(f"the clip starts after the source ends ({probe.duration:.2f} s)")
-    rate = _output_fps(fps, probe.video.fps)
+    rate = _output_fps(settings.fps, probe.video.fps)
     frames = max(1, round((end - start) * rate))
     duration = frames / float(rate)
 
@@ -149,28 +130,26 @@ def render_clip(
             start=start,
             duration=duration,
             has_audio=probe.audio is not None,
-            fade=audio_fade,
-            loudness=loudness,
-            true_peak=true_peak,
+            fade=settings.audio_fade,
+            loudness=settings.loudness,
+            true_peak=settings.true_peak,
             max_pixels=max_pixels,
             timeout=timeout,
         )
-        vf = _writer_filters(
-            work, (width, height), workdir, captions_ass, fonts_dir, Watermark.of(watermark)
-        )
+        vf = _writer_filters(work, (width, height), workdir, captions, Watermark.of(watermark))
         codec = CONTAINERS[kind]["codec"]
         params = ["-vf", vf]
         if kind == "webm":
-            q = vp9_crf if vp9_crf is not None else 33
+            q = settings.vp9_crf if settings.vp9_crf is not None else 33
             params += ["-crf", str(q), "-b:v", video_bitrate or max_bitrate or "0"]
             params += ["-row-mt", "1", "-deadline", "good", "-cpu-used", "5"]
-            params += ["-b:a", audio_bitrate]
+            params += ["-b:a", settings.audio_bitrate]
         else:
             if video_bitrate is None:
-                params += ["-crf", str(crf if crf is not None else 23)]
+                params += ["-crf", str(settings.crf if settings.crf is not None else 23)]
             if max_bitrate:
                 params += ["-maxrate", max_bitrate, "-bufsize", _double(max_bitrate)]
-            params += ["-b:a", audio_bitrate, "-movflags", "+faststart"]
+            params += ["-b:a", settings.audio_bitrate, "-movflags", "+faststart"]
             if video_bitrate is not None:
                 params += ["-b:v", video_bitrate]
         params += ["-ar", "48000"]
@@ -197,8 +176,8 @@ def render_clip(
                 codec=codec,
                 audio=str(audio),
                 audio_codec=CONTAINERS[kind]["audio"],
-                preset=preset,
-                threads=threads,
+                preset=settings.preset,
+                threads=settings.threads,
                 ffmpeg_params=params,
                 logger=None,
             )
@@ -315,40 +294,36 @@ def join_bumpers(
     *,
     intro: str | os.PathLike[str] | None = None,
     outro: str | os.PathLike[str] | None = None,
-    width: int,
-    height: int,
-    fps: float = 30.0,
-    container: str | None = None,
-    crf: int = 23,
-    vp9_crf: int = 34,
-    preset: str = "veryfast",
-    audio_bitrate: str = "160k",
-    max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS,
-    timeout: float = 3600.0,
+    settings: RenderSettings,
 ) -> RenderResult:
     """A brand kit's intro and/or outro around a rendered clip, in one encode.
 
-    Each bumper is fitted into the clip's frame (scaled down, padded, never cropped),
-    brought to its frame rate, and given silence where it has no sound. Bumpers are a
-    user's uploads: they open under the same input guards as sources.
+    Each bumper is fitted into the clip's frame (`settings`' size, scaled down, padded,
+    never cropped), brought to its frame rate (`settings.fps`, else the clip's), and given
+    silence where it has no sound; encoded with `settings`' container, x264 preset and
+    constant quality (23 for x264 and 34 for VP9 when unset) and audio bitrate. Bumpers
+    are a user's uploads: they open under the same input guards as sources.
     Raises StageError when ffmpeg fails.
     """
     from ..probe import ProbeLimits
     from ..probe import probe as probe_file
 
+    width, height = settings.width, settings.height
+    max_pixels = settings.max_pixels
     began = time.monotonic()
     out = Path(out_path)
-    kind = (container or out.suffix.lstrip(".") or "mp4").lower()
+    kind = (settings.container or out.suffix.lstrip(".") or "mp4").lower()
     if kind not in CONTAINERS:
         raise ValueError(f"unknown container {kind!r}: {', '.join(CONTAINERS)}")
     parts = [p for p in (intro, main, outro) if p is not None]
     limits = ProbeLimits(max_pixels=max_pixels or ffmpeg.DEFAULT_MAX_PIXELS)
+    infos = [probe_file(part, limits=limits) for part in parts]
+    fps = settings.fps or infos[0 if intro is None else 1].video.fps  # the clip's
     args: list[str] = ["-nostdin", "-y", "-loglevel", "error"]
     for part in parts:
         args += [*ffmpeg.safe_input_args(max_pixels), "-i", ffmpeg.input_url(part)]
     graph, labels, silent = [], [], len(parts)
-    for k, part in enumerate(parts):
-        info = probe_file(part, limits=limits)
+    for k, info in enumerate(infos):
         graph.append(
             f"[{k}:v:0]scale={width}:{height}:force_original_aspect_ratio=decrease,"
             f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={_number(fps)},"
@@ -375,7 +350,7 @@ def join_bumpers(
             "-c:v",
             "libvpx-vp9",
             "-crf",
-            str(vp9_crf),
+            str(settings.vp9_crf or 34),
             "-b:v",
             "0",
             "-row-mt",
@@ -386,7 +361,7 @@ def join_bumpers(
             "5",
         ]
         if codec["codec"] == "libvpx-vp9"
-        else ["-c:v", "libx264", "-preset", preset, "-crf", str(crf)]
+        else ["-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf or 23)]
     )
     args += [
         "-filter_complex",
@@ -401,10 +376,10 @@ def join_bumpers(
         "-c:a",
         codec["audio"],
         "-b:a",
-        audio_bitrate,
+        settings.audio_bitrate,
     ]
     if kind in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
     args.append(str(out))
-    ffmpeg.run(args, timeout=timeout, error="Could not join the brand kit's intro/outro")
+    ffmpeg.run(args, timeout=settings.timeout, error="Could not join the brand kit's intro/outro")
     return _result(out, time.monotonic() - began)
