@@ -192,7 +192,7 @@ def main() -> None:
               f"target <= 1.5), {statistics.median(render_cpu) / statistics.median(reference_cpu):.2f} "
               f"CPU; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
 
-        from clips.pipeline.render import preview_size
+        from clips.platforms import preview_size
 
         width, height = preview_size("9:16")
         preview_chunks = caption_chunks(words, start=10.0, end=40.0)

@@ -31,6 +31,7 @@ from webhooks.services import clip_event_emit, export_event_emit, job_event_emit
 from .jobs import clip_fail
 from .models import Analysis, Clip, Export, Job, Source, Upload
 from .pipeline import StageError
+from .platforms import MIN_CLIP_SECONDS, default_clip_seconds
 
 if TYPE_CHECKING:
     from .pipeline.render import RenderSettings
@@ -376,18 +377,6 @@ def _check_range(clip: Clip, duration: float | None) -> None:
 
 # Selection -----------------------------------------------------------------------------
 
-# The longest clip each platform takes by default (a request's maxDuration overrides):
-# TikTok, Reels and Shorts clips stay under a minute; X, LinkedIn and YouTube run longer.
-PLATFORM_MAX_SECONDS = {
-    "tiktok": 59.0,
-    "instagram": 59.0,
-    "twitter": 140.0,
-    "linkedin": 120.0,
-    "youtube": 180.0,
-}
-DEFAULT_MAX_SECONDS = 59.0
-MIN_CLIP_SECONDS = 15.0
-
 
 def clip_bounds(
     *,
@@ -399,13 +388,10 @@ def clip_bounds(
     """(min, max) clip length in seconds for a request.
 
     `target_duration` (the Choppity API) asks for about that length; `max_duration`
-    (/v1/'s maxDuration) caps it; otherwise the platform's limit does (a vertical YouTube
-    clip is a Short: under a minute).
+    (/v1/'s maxDuration) caps it; otherwise the platform's default clip length does (a
+    vertical YouTube clip is a Short: under a minute; see clips.platforms).
     """
-    if platform == "youtube" and aspect_ratio in ("9:16", "4:5"):
-        limit = DEFAULT_MAX_SECONDS
-    else:
-        limit = PLATFORM_MAX_SECONDS.get(platform, DEFAULT_MAX_SECONDS)
+    limit = default_clip_seconds(platform, aspect_ratio)
     if target_duration:
         hi = target_duration * 1.2
         lo = target_duration * 0.7
@@ -775,12 +761,8 @@ def clip_render(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> No
     Captions are burned in when the clip's config enables them; the SRT and VTT are
     always written. Rendering again replaces the earlier file.
     """
-    from .pipeline.render import (
-        full_settings,
-        preview_settings,
-        thumbnail,
-        thumbnail_from_stills,
-    )
+    from .pipeline.render import thumbnail, thumbnail_from_stills
+    from .platforms import full_settings, preview_settings
 
     if clip.start_time is None or clip.end_time is None:
         raise StageError("The clip has no range to render", {"stage": "render"})
@@ -1123,7 +1105,7 @@ def _stage_failed(clip: Clip, err: StageError) -> None:
 def export_process(*, export: Export) -> None:
     """Produce an export's file (format, quality, platform preset, captions burned or not),
     or record why it could not be made. The clip becomes `exported`."""
-    from .pipeline.render import export_settings
+    from .platforms import export_settings
 
     claimed = Export.objects.filter(
         pk=export.pk, status__in=(Export.Status.QUEUED, Export.Status.FAILED)

@@ -20,7 +20,8 @@ from clypai.lib.languages import is_supported_language
 from clypai.lib.storage import signed_url
 from projects.models import Project
 
-from ..models import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES, PLATFORMS, Clip, Upload
+from ..models import Clip, Upload
+from ..platforms import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES, PLATFORMS
 
 CLIP_STATUSES = tuple(Clip.Status.values)
 LAYOUTS = ("auto", "fill", "fit", "split")

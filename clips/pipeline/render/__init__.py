@@ -24,47 +24,25 @@ reader for the whole clip.
 
 `thumbnail` and `thumbnail_from_stills` (`thumbnails`) write a clip's thumbnail;
 `join_bumpers` (`writer`) puts a brand kit's intro and outro around a rendered clip.
-`settings` holds the sizes, qualities and platform presets that exports use.
+`settings` holds `RenderSettings`, how a clip is encoded; which settings an export, a
+preview or a full render gets is decided in `clips.platforms`.
 Side effects: writes `out_path` (and temporary files that it removes).
 """
 
 from .compositor import Captions, Watermark
-from .settings import (
-    CONTAINERS,
-    EXPORT_QUALITIES,
-    FULL,
-    FULL_SIZES,
-    PLATFORM_PRESETS,
-    PREVIEW,
-    RenderSettings,
-    export_settings,
-    full_settings,
-    full_size,
-    output_size,
-    preview_settings,
-    preview_size,
-)
+from .settings import CONTAINERS, RenderSettings, bitrate_value, output_size
 from .thumbnails import thumbnail, thumbnail_from_stills
 from .writer import RenderResult, join_bumpers, render_clip
 
 __all__ = [
     "CONTAINERS",
     "Captions",
-    "EXPORT_QUALITIES",
-    "FULL",
-    "FULL_SIZES",
-    "PLATFORM_PRESETS",
-    "PREVIEW",
     "RenderResult",
     "RenderSettings",
     "Watermark",
-    "export_settings",
-    "full_settings",
-    "full_size",
+    "bitrate_value",
     "join_bumpers",
     "output_size",
-    "preview_settings",
-    "preview_size",
     "render_clip",
     "thumbnail",
     "thumbnail_from_stills",

@@ -28,7 +28,7 @@ from ..base import StageError
 from ..reframe import CropPath
 from .compositor import Captions, Watermark, _reader_graph, _writer_filters
 from .reader import _crop_path, _Frames, _number, _segments
-from .settings import CONTAINERS, RenderSettings, _bitrate_value
+from .settings import CONTAINERS, RenderSettings, bitrate_value
 
 if TYPE_CHECKING:
     import numpy as np
@@ -204,7 +204,7 @@ def _output_fps(fps: float | None, source_fps: float) -> Fraction:
 
 
 def _double(rate: str) -> str:
-    return str(int(_bitrate_value(rate) * 2))
+    return str(int(bitrate_value(rate) * 2))
 
 
 def _prepare_audio(

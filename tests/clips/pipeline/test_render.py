@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +16,23 @@ from clips.pipeline.base import StageError
 from clips.pipeline.captions import caption_chunks, fonts_dir, write_ass
 from clips.pipeline.reframe import CropPath, Keyframe, ShotLayout, crop_path, position_at
 from clips.pipeline.render import (
-    EXPORT_QUALITIES,
-    PLATFORM_PRESETS,
     Captions,
     RenderSettings,
-    export_settings,
-    full_settings,
-    full_size,
     output_size,
-    preview_settings,
-    preview_size,
     render_clip,
     thumbnail,
     thumbnail_from_stills,
 )
 from clips.pipeline.render.reader import _axis_expression
+from clips.platforms import (
+    EXPORT_QUALITIES,
+    PLATFORM_PRESETS,
+    export_settings,
+    full_settings,
+    full_size,
+    preview_settings,
+    preview_size,
+)
 
 MEDIA = Path(__file__).resolve().parents[3].parent / "shared" / "media"
 GRID = MEDIA / "talking_head/grid_concat_11clips_33s.mp4"
@@ -232,7 +234,7 @@ def test_a_platform_preset_normalises_loudness_and_caps_the_length(tmp_path):
     with pytest.raises(StageError, match="at most 140 s"):
         render_clip(GRID, tmp_path / "long.mp4", start=0.0, end=150.0,
                     settings=RenderSettings(width=480, height=854,
-                                            max_seconds=PLATFORM_PRESETS["twitter"]["maxSeconds"]))  # fmt: skip
+                                            max_seconds=PLATFORM_PRESETS["twitter"].max_seconds))  # fmt: skip
 
 
 def test_the_tables_give_the_documented_sizes():
@@ -244,7 +246,7 @@ def test_the_tables_give_the_documented_sizes():
     assert set(EXPORT_QUALITIES) == {"low", "medium", "high", "ultra"}
     assert set(PLATFORM_PRESETS) == {"youtube", "tiktok", "instagram", "twitter", "linkedin"}
     for preset in PLATFORM_PRESETS.values():
-        assert {"size", "fps", "maxBitrate", "maxSeconds", "loudness"} <= set(preset)
+        assert {"size", "fps", "max_bitrate", "max_seconds", "loudness"} <= set(asdict(preset))
     assert export_settings(aspect="1:1", quality="ultra").width == 1080
     with pytest.raises(ValueError):
         export_settings(aspect="9:16", quality="best")
