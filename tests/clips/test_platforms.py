@@ -1,5 +1,6 @@
 """clips.platforms: the one table of platforms, aspect ratios, formats and qualities, which
-the API's enums, its OpenAPI documents and the `clip` command all read."""
+the API's enums, its OpenAPI documents and the `clip` command all read, and which the
+media pipeline never imports."""
 
 from __future__ import annotations
 
@@ -101,3 +102,26 @@ def test_every_platform_has_both_lengths():
     assert PLATFORM_PRESETS["tiktok"].max_seconds == 600
     assert default_clip_seconds("youtube", "9:16") == 59.0  # a Short
     assert default_clip_seconds("", "9:16") == 59.0
+
+
+def test_the_pipeline_imports_no_app_module():
+    import ast
+    from pathlib import Path
+
+    import clips.pipeline
+
+    root = Path(clips.pipeline.__file__).parent
+    app = ("clips", "clypai", "projects", "brandkits", "webhooks", "django", "rest_framework")
+    for path in root.rglob("*.py"):
+        package = ["clips", *path.relative_to(root.parent).parent.parts]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                names = [".".join([*base, node.module] if node.module else base)]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in app:
+                    assert name.startswith(("clips.pipeline", "clypai.lib")), (path, name)
