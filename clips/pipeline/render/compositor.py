@@ -4,9 +4,10 @@ ffmpeg draws over the frames.
 - `_reader_graph`: a segment's layout at the reader's size: "fill" crops along the crop
   path (a moving `crop=x='expr'`), "fit" puts the whole frame over a blurred copy of
   itself, "split" stacks two crops;
-- `_writer_filters`: the writer's `-vf`: the upscale to the output size, the ASS captions
-  (libass: each chunk laid out once per word, not drawn per frame in Python) and the
-  `Watermark` (our own PNG of the logo, scaled, its opacity applied), in yuv420p.
+- `_writer_filters`: the writer's `-vf`: the upscale to the output size, the `Captions`
+  (an ASS file burned in by libass: each chunk laid out once per word, not drawn per
+  frame in Python) and the `Watermark` (our own PNG of the logo, scaled, its opacity
+  applied), in yuv420p.
 
 Python decides the timeline and the crop path; ffmpeg's filters do the pixels.
 """
