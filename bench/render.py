@@ -82,7 +82,7 @@ def peak_mb() -> tuple[float, float]:
 
 def reference(source: Path, out: Path, crop, ass: Path, fonts: str | None, fps: int) -> float:
     """One ffmpeg command: the same cut, crop path, upscale, captions, fades and codecs."""
-    from clips.pipeline.render import _axis_expression
+    from clips.pipeline.render.reader import _axis_expression
 
     cw, ch = crop.crop_size
     x = _axis_expression(crop.keyframes, "x", 0.0, SECONDS)
@@ -115,7 +115,7 @@ def main() -> None:
     from clips.pipeline.faces import detect_faces
     from clips.pipeline.probe import probe
     from clips.pipeline.reframe import crop_path
-    from clips.pipeline.render import render_clip
+    from clips.pipeline.render import Captions, RenderSettings, render_clip
 
     folder = Path(tempfile.mkdtemp(prefix="clypai-bench-render-"))
     try:
@@ -168,9 +168,9 @@ def main() -> None:
             out = folder / f"render-{run}.mp4"
             cpu = cpu_seconds()
             result = render_clip(
-                source, out, start=0.0, end=SECONDS, width=1080, height=1920,
-                crop_path=path, captions_ass=ass, fonts_dir=fonts, probe=info,
-                preset="veryfast", crf=23,
+                source, out, start=0.0, end=SECONDS,
+                settings=RenderSettings(width=1080, height=1920, preset="veryfast", crf=23),
+                crop_path=path, captions=Captions(ass, fonts),
             )  # fmt: skip
             render_cpu.append(cpu_seconds() - cpu)
             renders.append(result.seconds)
@@ -192,7 +192,7 @@ def main() -> None:
               f"target <= 1.5), {statistics.median(render_cpu) / statistics.median(reference_cpu):.2f} "
               f"CPU; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
 
-        from clips.pipeline.render import preview_size
+        from clips.platforms import preview_size
 
         width, height = preview_size("9:16")
         preview_chunks = caption_chunks(words, start=10.0, end=40.0)
@@ -203,9 +203,10 @@ def main() -> None:
             loudness_window=loud.window,
         )  # fmt: skip
         preview = render_clip(
-            source, folder / "preview.mp4", start=10.0, end=40.0, width=width, height=height,
-            crop_path=preview_path, captions_ass=preview_ass, fonts_dir=fonts, probe=info,
-            preset="veryfast", crf=28, audio_bitrate="96k",
+            source, folder / "preview.mp4", start=10.0, end=40.0,
+            settings=RenderSettings(width=width, height=height, preset="veryfast", crf=28,
+                                    audio_bitrate="96k"),
+            crop_path=preview_path, captions=Captions(preview_ass, fonts),
         )  # fmt: skip
         print(
             f"preview: 30 s clip at {width}x{height} in {preview.seconds:.2f} s "

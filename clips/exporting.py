@@ -4,6 +4,7 @@ burned in or not, made by the renderer and stored; the clip becomes `exported`."
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from django.core.files.base import File
 from django.db import close_old_connections
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 def export_process(*, export: Export) -> None:
     """Produce an export's file (format, quality, platform preset, captions burned or not),
     or record why it could not be made. The clip becomes `exported`."""
-    from .pipeline.render import export_settings
+    from .platforms import export_settings
 
     if not states.export_claim(export.pk):
         return
@@ -28,13 +29,13 @@ def export_process(*, export: Export) -> None:
     work = work_dir("export", export.pk)
     out = work / f"{export.pk}.{export.format}"
     try:
-        settings_kw = export_settings(
+        render_settings = export_settings(
             aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
         )
         clip_encode(
             clip,
             out,
-            settings_kw={**settings_kw, "container": export.format},
+            render_settings=replace(render_settings, container=export.format),
             burn=export.burn_captions,
         )
         with open(out, "rb") as fh:

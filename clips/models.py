@@ -12,11 +12,6 @@ from django.db import models
 
 from clypai.ids import new_clip_id, new_export_id, new_source_id, new_upload_id
 
-ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:5")
-PLATFORMS = ("youtube", "tiktok", "instagram", "twitter", "linkedin")
-EXPORT_FORMATS = ("mp4", "mov", "webm")
-EXPORT_QUALITIES = ("low", "medium", "high", "ultra")
-
 
 def _upload_path(instance: Upload, filename: str) -> str:
     suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
@@ -24,6 +24,9 @@ from clypai.lib.storage import local_path
 from .analysis import SourceAnalysis, analysis_cached, work_dir
 from .models import Analysis, Clip
 from .pipeline import StageError
+
+if TYPE_CHECKING:
+    from .pipeline.render import RenderSettings
 
 logger = logging.getLogger(__name__)
 
@@ -194,22 +197,28 @@ def clip_encode(
     clip: Clip,
     out: Path,
     *,
-    settings_kw: dict[str, Any],
+    render_settings: RenderSettings,
     burn: bool,
     analysis: SourceAnalysis | None = None,
     bumpers: bool = True,
     stills: list[float] | None = None,
 ):
-    """Render the clip with these render_clip settings into `out` (the work dir), with the
+    """Render the clip with these render settings into `out` (the work dir), with the
     brand kit's intro and outro around it when it has them and `bumpers` is on. `stills`:
     clip seconds whose frames the result keeps (render_clip's), for the thumbnail."""
     from .pipeline.captions import fonts_dir, write_ass
-    from .pipeline.render import join_bumpers, render_clip
+    from .pipeline.render import Captions, join_bumpers, render_clip
+
+    render_settings = replace(
+        render_settings,
+        max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+        timeout=settings.CLYPAI_RENDER_TIMEOUT_SECONDS,
+    )
 
     path = local_path(clip.source.file.name, cache_dir=work_dir("cache"))
     crop = clip_crop_path(clip, path, analysis)
     intro, outro = _bumpers(clip) if bumpers else (None, None)
-    ass = fonts = None
+    captions = None
     if burn and clip.words:
         style, _ = _brand_caption_style(clip)
         chunks = clip_captions(clip)
@@ -217,12 +226,12 @@ def clip_encode(
             ass = write_ass(
                 out.with_suffix(".ass"),
                 chunks,
-                width=settings_kw["width"],
-                height=settings_kw["height"],
+                width=render_settings.width,
+                height=render_settings.height,
                 style=style,
                 platform=clip.platform or "default",
             )
-            fonts = fonts_dir(style)
+            captions = Captions(ass, fonts_dir(style))
     main = out.with_name(f"{out.stem}.main{out.suffix}") if intro or outro else out
     try:
         result = render_clip(
@@ -230,38 +239,20 @@ def clip_encode(
             main,
             start=clip.start_time,
             end=clip.end_time,
+            settings=render_settings,
             crop_path=crop,
-            captions_ass=ass,
-            fonts_dir=fonts,
+            captions=captions,
             watermark=_brand_watermark(clip),
-            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
             stills=stills or (),
-            **settings_kw,
         )
         if main is out:
             return result
-        from .pipeline.probe import probe
 
-        fps = settings_kw.get("fps") or probe(main, limits=_probe_limits()).video.fps
-        joined = join_bumpers(
-            main,
-            out,
-            intro=intro,
-            outro=outro,
-            width=settings_kw["width"],
-            height=settings_kw["height"],
-            fps=fps,
-            container=settings_kw.get("container"),
-            crf=settings_kw.get("crf") or 23,
-            vp9_crf=settings_kw.get("vp9_crf") or 34,
-            preset=settings_kw.get("preset", "veryfast"),
-            audio_bitrate=settings_kw.get("audio_bitrate", "160k"),
-            max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
-        )
+        joined = join_bumpers(main, out, intro=intro, outro=outro, settings=render_settings)
         return replace(joined, stills=result.stills)
     finally:
-        if ass:
-            Path(ass).unlink(missing_ok=True)
+        if captions:
+            Path(captions.ass).unlink(missing_ok=True)
         if main is not out:
             main.unlink(missing_ok=True)
 
@@ -273,19 +264,15 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
     Captions are burned in when the clip's config enables them; the SRT and VTT are
     always written. Rendering again replaces the earlier file.
     """
-    from .pipeline.render import (
-        full_settings,
-        preview_settings,
-        thumbnail,
-        thumbnail_from_stills,
-    )
+    from .pipeline.render import thumbnail, thumbnail_from_stills
+    from .platforms import full_settings, preview_settings
 
     if clip.start_time is None or clip.end_time is None:
         raise StageError("The clip has no range to render", {"stage": "render"})
     clip.refresh_from_db()
     work = work_dir("render", clip.pk)
     out = work / f"{kind}.mp4"
-    settings_kw = (
+    render_settings = (
         preview_settings(clip.aspect_ratio)
         if kind == "preview"
         else full_settings(clip.aspect_ratio)
@@ -300,7 +287,7 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
     result = clip_encode(
         clip,
         out,
-        settings_kw=settings_kw,
+        render_settings=render_settings,
         burn=clip.enable_captions,
         analysis=analysis,
         bumpers=kind != "preview",
@@ -316,7 +303,7 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
 
     if not clip.thumbnail:
         jpg = work / "thumbnail.jpg"
-        width = min(settings_kw["width"], 720)
+        width = min(render_settings.width, 720)
         if kept:  # the render's own frames: nothing decoded twice
             thumbnail_from_stills(kept, jpg, width=width)
         else:
@@ -331,6 +318,7 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
                 clip_start=clip.start_time,
                 width=width,
                 max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+                timeout=settings.CLYPAI_THUMBNAIL_TIMEOUT_SECONDS,
             )
         with open(jpg, "rb") as fh:
             clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)

@@ -15,22 +15,9 @@ from django.utils import timezone
 from .analysis import SourceAnalysis
 from .models import Clip
 from .pipeline import StageError
+from .platforms import MIN_CLIP_SECONDS, default_clip_seconds
 
 logger = logging.getLogger(__name__)
-
-# The longest clip each platform takes by default (a request's maxDuration overrides):
-# TikTok, Reels and Shorts clips stay under a minute; X, LinkedIn and YouTube run longer.
-PLATFORM_MAX_SECONDS = {
-    "tiktok": 59.0,
-    "instagram": 59.0,
-    "twitter": 140.0,
-    "linkedin": 120.0,
-    "youtube": 180.0,
-}
-
-
-DEFAULT_MAX_SECONDS = 59.0
-MIN_CLIP_SECONDS = 15.0
 
 
 def clip_bounds(
@@ -43,13 +30,10 @@ def clip_bounds(
     """(min, max) clip length in seconds for a request.
 
     `target_duration` (the Choppity API) asks for about that length; `max_duration`
-    (/v1/'s maxDuration) caps it; otherwise the platform's limit does (a vertical YouTube
-    clip is a Short: under a minute).
+    (/v1/'s maxDuration) caps it; otherwise the platform's default clip length does (a
+    vertical YouTube clip is a Short: under a minute; see clips.platforms).
     """
-    if platform == "youtube" and aspect_ratio in ("9:16", "4:5"):
-        limit = DEFAULT_MAX_SECONDS
-    else:
-        limit = PLATFORM_MAX_SECONDS.get(platform, DEFAULT_MAX_SECONDS)
+    limit = default_clip_seconds(platform, aspect_ratio)
     if target_duration:
         hi = target_duration * 1.2
         lo = target_duration * 0.7

@@ -18,15 +18,8 @@ from clypai.api.serializers import file_url
 from clypai.lib.languages import is_supported_language
 from projects.models import Project
 
-from ..models import (
-    ASPECT_RATIOS,
-    EXPORT_FORMATS,
-    EXPORT_QUALITIES,
-    PLATFORMS,
-    Clip,
-    Export,
-    Upload,
-)
+from ..models import Clip, Export, Upload
+from ..platforms import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES, PLATFORMS
 
 CLIP_STATUSES = tuple(Clip.Status.values)
 LAYOUTS = ("auto", "fill", "fit", "split")

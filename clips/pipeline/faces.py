@@ -1,7 +1,7 @@
 """Faces of a source, found on a small decode and linked into tracks.
 
 `detect_faces(path, start=None, end=None)` has ffmpeg decode the video (or the range
-asked) once, scaled to fit 640x360 (never up) and at `motion_fps` frames a second, runs
+asked) once (`clips.pipeline.frames`), scaled to fit 640x360 (never up) and at `motion_fps` frames a second, runs
 the face detector on every frame that falls on the `sample_fps` grid (5 a second), and
 returns a `FaceAnalysis`:
 
@@ -38,7 +38,6 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from clypai.lib import ffmpeg
 
 from .base import StageError
+from .frames import FrameReader
 
 if TYPE_CHECKING:
     import numpy as np
@@ -435,9 +435,18 @@ def detect_faces(
     frames: list[FaceFrame] = []
     previous = None
     index = -1
-    for index, rgb in enumerate(
-        _decode(path, begin, stop, width, height, fps, max_pixels, timeout)
-    ):
+    decode = FrameReader(
+        path,
+        size=(width, height),
+        vf=f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=rgb24",
+        # to the millisecond, and no seek at all from the start, as this decode always did
+        start=round(begin, 3) if begin > 0 else None,
+        duration=round(stop - begin, 3),
+        max_pixels=max_pixels,
+        timeout=timeout,
+        error="Clip generation failed: could not decode the video",
+    )
+    for index, rgb in enumerate(decode):
         t = round(begin + index / float(fps), 4)
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         cut = previous is not None and _mean_difference(gray, previous) > CUT_DIFFERENCE
@@ -480,49 +489,6 @@ def analysis_size(
         max(2, int(round(width * factor / 2)) * 2),
         max(2, int(round(height * factor / 2)) * 2),
     )
-
-
-def _decode(
-    path: str | os.PathLike[str],
-    start: float,
-    end: float,
-    width: int,
-    height: int,
-    fps: Fraction,
-    max_pixels: int | None,
-    timeout: float,
-) -> Iterator[np.ndarray]:
-    import numpy as np
-
-    args = ["-nostdin", "-v", "error"]
-    if start > 0:
-        args += ["-ss", f"{start:.3f}"]
-    args += [
-        *ffmpeg.safe_input_args(max_pixels),
-        "-i",
-        ffmpeg.input_url(path),
-        "-t",
-        f"{end - start:.3f}",
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-vf",
-        f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=rgb24",
-        "-f",
-        "rawvideo",
-        "-",
-    ]
-    size = width * height * 3
-    with ffmpeg.stream(
-        args, timeout=timeout, error="Clip generation failed: could not decode the video"
-    ) as pipe:
-        while True:
-            data = pipe.read(size)
-            if len(data) < size:
-                break
-            yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
 
 
 def _mean_difference(a: np.ndarray, b: np.ndarray) -> float:

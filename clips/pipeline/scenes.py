@@ -1,10 +1,11 @@
 """Shot boundaries of a source, found by PySceneDetect on a small decode.
 
-`detect_scenes(path)` has ffmpeg decode the video once, already scaled down to
-`analysis_width` pixels (256 by default, PySceneDetect's own working width) and at most
-`max_fps` frames a second, and pipes raw BGR frames into a PySceneDetect
-`SceneManager` through a `VideoStream` of ours. Returns the shots as `Shot`s, in order,
-covering the whole video. No side effects.
+`detect_scenes(path)` has ffmpeg decode the video once (`clips.pipeline.frames`, the
+raw-frame reader every stage shares), already scaled down to `analysis_width` pixels
+(256 by default, PySceneDetect's own working width) and at most `max_fps` frames a
+second, and pipes raw BGR frames into a PySceneDetect `SceneManager` through a
+`VideoStream` of ours. Returns the shots as `Shot`s, in order, covering the whole video.
+No side effects.
 
 Why the downscaled decode, and why ffmpeg's: on a 1920x1080 H.264 source (two-speakers-
 dev.mp4, 24 s, 601 frames) PySceneDetect's OpenCV backend at full resolution took 10.5 s
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from clypai.lib import ffmpeg
 
 from .base import StageError
+from .frames import FrameReader
 
 if TYPE_CHECKING:
     from .probe import ProbeResult
@@ -104,34 +106,22 @@ def detect_scenes(
     else:
         raise ValueError(f"unknown detector {detector!r}: content or adaptive")
 
-    args = [
-        "-nostdin",
-        "-v",
-        "error",
-        # Not -skip_loop_filter: it saved ~13% CPU, but the filter is in-loop, so frames
-        # drift until the next keyframe, and the jump back reads as a change.
-        *ffmpeg.safe_input_args(max_pixels),
-        *(["-threads", str(threads)] if threads else []),
-        "-i",
-        ffmpeg.input_url(path),
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-vf",
-        f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=bgr24",
-        "-f",
-        "rawvideo",
-        "-",
-    ]
+    # Not -skip_loop_filter: it saved ~13% CPU, but the filter is in-loop, so frames
+    # drift until the next keyframe, and the jump back reads as a change.
+    decode = FrameReader(
+        path,
+        size=(width, height),
+        vf=f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=bgr24",
+        threads=threads,
+        max_pixels=max_pixels,
+        timeout=timeout,
+        error="Clip generation failed: could not decode the video",
+    )
     manager = SceneManager()
     manager.auto_downscale = False  # the frames arrive small already
     manager.add_detector(scene_detector)
     try:
-        with ffmpeg.stream(
-            args, timeout=timeout, error="Clip generation failed: could not decode the video"
-        ) as pipe:
+        with decode.open() as pipe:
             frames = _frame_stream_class()(
                 pipe, width=width, height=height, fps=fps, name=os.fspath(path), stop=stop
             )

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
-from clips.models import ASPECT_RATIOS, PLATFORMS, Clip, Job
+from clips.models import Clip, Job
+from clips.platforms import ASPECT_RATIOS, PLATFORMS
 from clips.services import ClipSpec, JobSpec, clip_create, job_create, upload_create
 from clypai.api.errors import ApiError
 from clypai.lib.languages import is_supported_language

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +16,22 @@ from clips.pipeline.audio import audio_features, extract_audio
 from clips.pipeline.captions import caption_chunks, fonts_dir, write_ass
 from clips.pipeline.reframe import CropPath, Keyframe, ShotLayout, crop_path, position_at
 from clips.pipeline.render import (
-    EXPORT_QUALITIES,
-    PLATFORM_PRESETS,
-    _axis_expression,
-    export_settings,
-    full_settings,
-    full_size,
+    Captions,
+    RenderSettings,
     output_size,
-    preview_settings,
-    preview_size,
     render_clip,
     thumbnail,
     thumbnail_from_stills,
+)
+from clips.pipeline.render.reader import _axis_expression
+from clips.platforms import (
+    EXPORT_QUALITIES,
+    PLATFORM_PRESETS,
+    export_settings,
+    full_settings,
+    full_size,
+    preview_settings,
+    preview_size,
 )
 
 MEDIA = Path(__file__).resolve().parents[3].parent / "shared" / "media"
@@ -62,7 +67,11 @@ def test_a_preview_has_the_size_duration_and_codecs_asked(tmp_path):
     width, height = preview_size("9:16")
 
     result = render_clip(
-        GRID, tmp_path / "clip.mp4", start=4.0, end=8.0, width=width, height=height
+        GRID,
+        tmp_path / "clip.mp4",
+        start=4.0,
+        end=8.0,
+        settings=RenderSettings(width=width, height=height),
     )
 
     assert (width, height) == (480, 854)
@@ -85,12 +94,16 @@ def test_captions_are_burned_into_the_caption_area(tmp_path):
     chunks = caption_chunks(words, start=4.0, end=7.0)
     ass = write_ass(tmp_path / "c.ass", chunks, width=width, height=height, style={"size": 72})
     plain = render_clip(
-        GRID, tmp_path / "plain.mp4", start=4.0, end=7.0, width=width, height=height
+        GRID,
+        tmp_path / "plain.mp4",
+        start=4.0,
+        end=7.0,
+        settings=RenderSettings(width=width, height=height),
     )
 
     burned = render_clip(
-        GRID, tmp_path / "burned.mp4", start=4.0, end=7.0, width=width, height=height,
-        captions_ass=ass, fonts_dir=fonts_dir(None),
+        GRID, tmp_path / "burned.mp4", start=4.0, end=7.0,
+        settings=RenderSettings(width=width, height=height), captions=Captions(ass, fonts_dir(None)),
     )  # fmt: skip
 
     a, b = _frame(plain.path, 1.0, (width, height)), _frame(burned.path, 1.0, (width, height))
@@ -108,8 +121,20 @@ def test_captions_are_burned_into_the_caption_area(tmp_path):
 
 
 def test_webm_is_vp9_and_opus_and_mov_is_h264_and_aac(tmp_path):
-    webm = render_clip(GRID, tmp_path / "clip.webm", start=1.0, end=3.0, width=480, height=480)
-    mov = render_clip(GRID, tmp_path / "clip.mov", start=1.0, end=3.0, width=480, height=480)
+    webm = render_clip(
+        GRID,
+        tmp_path / "clip.webm",
+        start=1.0,
+        end=3.0,
+        settings=RenderSettings(width=480, height=480),
+    )
+    mov = render_clip(
+        GRID,
+        tmp_path / "clip.mov",
+        start=1.0,
+        end=3.0,
+        settings=RenderSettings(width=480, height=480),
+    )
 
     data = _probe(webm.path)
     assert _stream(data, "video")["codec_name"] == "vp9"
@@ -130,7 +155,12 @@ def test_a_reframed_clip_shows_the_speaker_and_switches_on_the_cut(tmp_path):
         shots=[ShotLayout(0.0, 2.0, "fill")],
     )  # fmt: skip
     result = render_clip(
-        TWO, tmp_path / "clip.mp4", start=2.0, end=4.0, width=480, height=854, crop_path=path
+        TWO,
+        tmp_path / "clip.mp4",
+        start=2.0,
+        end=4.0,
+        settings=RenderSettings(width=480, height=854),
+        crop_path=path,
     )
 
     left_face = _frame(result.path, 0.5, (480, 854))
@@ -154,8 +184,8 @@ def test_split_and_fit_layouts_fill_the_frame(tmp_path):
              ShotLayout(1.0, 2.0, "fit")]  # fmt: skip
     path = CropPath(1920, 1080, "9:16", 2.0, [Keyframe(0.0, 656, 0, 608, 1080, "cut")], shots)
 
-    result = render_clip(TWO, tmp_path / "clip.mp4", start=0.0, end=2.0, width=480, height=854,
-                         crop_path=path)  # fmt: skip
+    result = render_clip(TWO, tmp_path / "clip.mp4", start=0.0, end=2.0,
+                         settings=RenderSettings(width=480, height=854), crop_path=path)  # fmt: skip
 
     assert (result.width, result.height) == (480, 854)
     assert result.duration == pytest.approx(2.0, abs=0.08)
@@ -178,7 +208,8 @@ def test_a_watermark_is_drawn_where_asked(tmp_path):
     Image.new("RGBA", (200, 100), (255, 0, 0, 255)).save(logo)
 
     result = render_clip(
-        BUNNY, tmp_path / "clip.mp4", start=5.0, end=6.0, width=480, height=854,
+        BUNNY, tmp_path / "clip.mp4", start=5.0, end=6.0,
+        settings=RenderSettings(width=480, height=854),
         watermark={"path": str(logo), "position": "top-right", "scale": 0.25, "opacity": 1.0,
                    "margin": 0.05},
     )  # fmt: skip
@@ -190,34 +221,33 @@ def test_a_watermark_is_drawn_where_asked(tmp_path):
 
 def test_a_platform_preset_normalises_loudness_and_caps_the_length(tmp_path):
     settings = export_settings(aspect="9:16", quality="low", platform="tiktok")
-    assert (settings["width"], settings["height"], settings["fps"]) == (480, 854, 30)
-    assert settings["loudness"] == -14.0 and settings["max_seconds"] == 600
-    options = {k: v for k, v in settings.items() if k != "max_seconds"}
+    assert (settings.width, settings.height, settings.fps) == (480, 854, 30)
+    assert settings.loudness == -14.0 and settings.max_seconds == 600
+    options = replace(settings, max_seconds=None)
 
-    result = render_clip(GRID, tmp_path / "clip.mp4", start=0.0, end=6.0, **options)
+    result = render_clip(GRID, tmp_path / "clip.mp4", start=0.0, end=6.0, settings=options)
 
     data = _probe(result.path)
     assert _stream(data, "video")["r_frame_rate"] == "30/1"
     sound = audio_features(extract_audio(result.path, tmp_path / "a.wav", sample_rate=48000))
     assert sound.integrated_lufs == pytest.approx(-14.0, abs=2.0)
     with pytest.raises(StageError, match="at most 140 s"):
-        render_clip(GRID, tmp_path / "long.mp4", start=0.0, end=150.0, width=480, height=854,
-                    max_seconds=PLATFORM_PRESETS["twitter"]["maxSeconds"])  # fmt: skip
+        render_clip(GRID, tmp_path / "long.mp4", start=0.0, end=150.0,
+                    settings=RenderSettings(width=480, height=854,
+                                            max_seconds=PLATFORM_PRESETS["twitter"].max_seconds))  # fmt: skip
 
 
 def test_the_tables_give_the_documented_sizes():
     assert full_size("9:16") == (1080, 1920) and full_size("4:5") == (1080, 1350)
     assert full_size("1:1") == (1080, 1080) and full_size("16:9") == (1920, 1080)
     assert output_size("16:9", 480) == (854, 480)
-    assert (
-        preview_settings("1:1")["width"] == 480 and preview_settings("1:1")["preset"] == "veryfast"
-    )
-    assert (full_settings("9:16")["width"], full_settings("9:16")["height"]) == (1080, 1920)
+    assert preview_settings("1:1").width == 480 and preview_settings("1:1").preset == "veryfast"
+    assert (full_settings("9:16").width, full_settings("9:16").height) == (1080, 1920)
     assert set(EXPORT_QUALITIES) == {"low", "medium", "high", "ultra"}
     assert set(PLATFORM_PRESETS) == {"youtube", "tiktok", "instagram", "twitter", "linkedin"}
     for preset in PLATFORM_PRESETS.values():
-        assert {"size", "fps", "maxBitrate", "maxSeconds", "loudness"} <= set(preset)
-    assert export_settings(aspect="1:1", quality="ultra")["width"] == 1080
+        assert {"size", "fps", "max_bitrate", "max_seconds", "loudness"} <= set(asdict(preset))
+    assert export_settings(aspect="1:1", quality="ultra").width == 1080
     with pytest.raises(ValueError):
         export_settings(aspect="9:16", quality="best")
     with pytest.raises(ValueError):
@@ -259,7 +289,8 @@ def test_the_thumbnail_is_a_sharp_frame_with_a_face_in_the_crop(tmp_path):
 def test_the_render_keeps_its_frames_at_the_stills_asked_for_a_thumbnail(tmp_path):
     # GRID, 360x288: a 9:16 crop is 162x288, so the reader gives frames at that size
     result = render_clip(
-        GRID, tmp_path / "clip.mp4", start=3.0, end=9.0, width=162, height=288,
+        GRID, tmp_path / "clip.mp4", start=3.0, end=9.0,
+        settings=RenderSettings(width=162, height=288),
         stills=[0.5, 2.0, 4.5, 7.0],
     )  # fmt: skip
 
@@ -283,9 +314,13 @@ def test_the_render_keeps_its_frames_at_the_stills_asked_for_a_thumbnail(tmp_pat
 
 def test_it_refuses_an_odd_size_and_an_unknown_container(tmp_path):
     with pytest.raises(ValueError):
-        render_clip(GRID, tmp_path / "a.mp4", start=0, end=1, width=481, height=854)
+        render_clip(
+            GRID, tmp_path / "a.mp4", start=0, end=1, settings=RenderSettings(width=481, height=854)
+        )
     with pytest.raises(ValueError):
-        render_clip(GRID, tmp_path / "a.avi", start=0, end=1, width=480, height=854)
+        render_clip(
+            GRID, tmp_path / "a.avi", start=0, end=1, settings=RenderSettings(width=480, height=854)
+        )
 
 
 # --- audio/video sync, measured on a synthetic source ------------------------------------
@@ -365,7 +400,11 @@ def test_audio_and_video_stay_in_sync_from_an_unaligned_start(tmp_path, sync_sou
     start, end = 1.37, 8.0  # neither on a keyframe (0, 2, 4 s) nor on a frame (40 ms)
 
     result = render_clip(
-        sync_source, tmp_path / f"clip.{suffix}", start=start, end=end, width=480, height=854
+        sync_source,
+        tmp_path / f"clip.{suffix}",
+        start=start,
+        end=end,
+        settings=RenderSettings(width=480, height=854),
     )
 
     # Measured (all three containers): flashes at 0.64, 3.12, 5.60 s (the frame after
