@@ -3,7 +3,7 @@
 Builds the source at run time in a temporary folder (the topics podcast from
 ../shared/media, synthetic speech over a still picture, scaled to 1920x1080 and looped
 to --minutes; nothing is downloaded or copied into the project), then runs one job the
-way the Choppity API makes it (`job_create`, render="preview", count=5) in this process
+way the Choppity API makes it (`job_create`, clip_video="preview", count=5) in this process
 (CLYPAI_JOBS_INLINE) on an isolated SQLite database, MEDIA_ROOT and work dir in the same
 temporary folder, and prints:
 
@@ -223,7 +223,9 @@ def run(args: argparse.Namespace, tmp: Path, say) -> dict:
             team=team, file=File(fh, name=source.name), filename=source.name, sha256=sha
         )
     upload_s = time.perf_counter() - t
-    job = job_create(team=team, spec=JobSpec(upload=upload, count=COUNT, render=Job.Render.PREVIEW))
+    job = job_create(
+        team=team, spec=JobSpec(upload=upload, count=COUNT, clip_video=Job.ClipVideo.PREVIEW)
+    )
     job_s = time.perf_counter() - started
     busy_after = _busy_cpu_seconds()
     own_after = resource.getrusage(resource.RUSAGE_SELF)

@@ -48,7 +48,7 @@ def render_get(*, team: Team, render_id: str) -> Clip:
     key = parse_uuid(render_id)
     clip = (
         Clip.objects.filter(team=team, uuid=key, job__isnull=False)
-        .exclude(render_status="")
+        .exclude(full_render_status="")
         .first()
         if key
         else None

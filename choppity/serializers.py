@@ -212,7 +212,7 @@ def _preview(job: Job, clip: Clip):
     """A clip's preview file; a job that renders full videos has those as its previews."""
     if clip.preview:
         return clip.preview
-    return clip.video if job.render == Job.Render.FULL and clip.video else None
+    return clip.video if job.clip_video == Job.ClipVideo.FULL and clip.video else None
 
 
 MISSING_PREVIEW = "Clip generation failed: a clip's preview was not stored"
@@ -224,7 +224,7 @@ def job_status(job: Job, clips: list[Clip]) -> str:
     While previews render the job is `processing` with its clips listed. A job the
     pipeline finished whose clips still lack a preview will never get one: `error`.
     """
-    if job.status != Job.Status.DONE or job.render == Job.Render.NONE:
+    if job.status != Job.Status.DONE or job.clip_video == Job.ClipVideo.NONE:
         return job.status
     return "done" if all(_preview(job, clip) for clip in clips) else "error"
 
@@ -259,21 +259,21 @@ def job_clip_body(job: Job, clip: Clip, request) -> dict:
 def render_created_body(clip: Clip) -> dict:
     return {
         "render_id": str(clip.uuid),
-        "status": clip.render_status,
-        "created_at": unix_ms(clip.render_requested_at),
+        "status": clip.full_render_status,
+        "created_at": unix_ms(clip.full_render_requested_at),
     }
 
 
 def render_body(clip: Clip, request) -> dict:
     body = {
         "render_id": str(clip.uuid),
-        "status": clip.render_status,
-        "created_at": unix_ms(clip.render_requested_at),
+        "status": clip.full_render_status,
+        "created_at": unix_ms(clip.full_render_requested_at),
     }
-    if clip.render_status == "done" and clip.video:
+    if clip.full_render_status == "done" and clip.video:
         body["output_url"] = _link(clip.video, request)
-    if clip.render_status == "error":
-        body["error"] = clip.render_error or "Render failed"
+    if clip.full_render_status == "error":
+        body["error"] = clip.full_render_error or "Render failed"
     return body
 
 

@@ -98,7 +98,7 @@ class ClipsView(ChoppityView):
                 criteria=data.get("criteria") or "",
                 target_duration=data.get("target_duration"),
                 language=language,
-                render=Job.Render.PREVIEW,
+                clip_video=Job.ClipVideo.PREVIEW,
             ),
         )
         body = {"job_id": str(job.pk), "status": "queued", "created_at": unix_ms(job.created_at)}

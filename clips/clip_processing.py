@@ -41,11 +41,11 @@ def clip_process(*, clip: Clip) -> float | None:
             clip_select(clip, analysis)
             kind = "full"
             if clip.job_id is not None:
-                kind = Job.objects.values_list("render", flat=True).get(pk=clip.job_id)
-            if kind != Job.Render.NONE:
+                kind = Job.objects.values_list("clip_video", flat=True).get(pk=clip.job_id)
+            if kind != Job.ClipVideo.NONE:
                 states.clip_stage_set(clip.pk, "render")
                 clip_video_make(clip, analysis, kind=kind)
-            states.clip_complete(clip, charge_full_render=kind == Job.Render.FULL)
+            states.clip_complete(clip, charge_full_render=kind == Job.ClipVideo.FULL)
         except StageError as err:
             retry_in = states.clip_stage_failed(clip, err)
         except Exception as exc:

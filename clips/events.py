@@ -82,14 +82,16 @@ def job_data(job: Job) -> dict:
 
 
 def full_render_data(clip: Clip) -> dict:
-    done = clip.render_status == "done"
+    done = clip.full_render_status == "done"
     return {
         "id": str(clip.uuid),
         "clipId": clip.pk,
-        "status": clip.render_status,
+        "status": clip.full_render_status,
         "videoUrl": file_url(clip.video, PublicSite()) if done else None,
-        "error": (clip.render_error or "Render failed") if clip.render_status == "error" else None,
-        "requestedAt": iso(clip.render_requested_at),
+        "error": (clip.full_render_error or "Render failed")
+        if clip.full_render_status == "error"
+        else None,
+        "requestedAt": iso(clip.full_render_requested_at),
     }
 
 

@@ -114,8 +114,8 @@ class Upload(models.Model):
 class Job(models.Model):
     """A request for several clips of one source: the Choppity API's job, the CLI's --count.
 
-    It goes queued → processing → done (every clip has its preview, or its full render
-    when `render` asks for it) or error. Its clips are ordinary `Clip` rows (`job`, `rank`),
+    It goes queued → processing → done (every clip has its preview, or its full video
+    when `clip_video` asks for it) or error. Its clips are ordinary `Clip` rows (`job`, `rank`),
     so they show in /v1/ as well.
     """
 
@@ -125,7 +125,9 @@ class Job(models.Model):
         DONE = "done"
         ERROR = "error"
 
-    class Render(models.TextChoices):
+    class ClipVideo(models.TextChoices):
+        """What each clip of the job gets rendered."""
+
         NONE = "none"  # select only (the CLI's --no-render)
         PREVIEW = "preview"  # small fast previews (the Choppity API)
         FULL = "full"  # full-size renders (the CLI)
@@ -146,7 +148,9 @@ class Job(models.Model):
     count = models.PositiveSmallIntegerField(default=5)
     aspect_ratio = models.CharField(max_length=8, default="9:16")
     platform = models.CharField(max_length=16, blank=True, default="")
-    render = models.CharField(max_length=8, choices=Render.choices, default=Render.PREVIEW)
+    clip_video = models.CharField(
+        max_length=8, choices=ClipVideo.choices, default=ClipVideo.PREVIEW
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(max_length=32, blank=True, default="")
@@ -245,9 +249,9 @@ class Clip(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     preview = models.FileField(upload_to=clip_preview_path, blank=True, max_length=500)
     # Full render on request (the Choppity API's renders): "", queued, processing, done, error.
-    render_status = models.CharField(max_length=16, blank=True, default="")
-    render_error = models.TextField(blank=True, default="")
-    render_requested_at = models.DateTimeField(null=True, blank=True)
+    full_render_status = models.CharField(max_length=16, blank=True, default="")
+    full_render_error = models.TextField(blank=True, default="")
+    full_render_requested_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -299,15 +303,15 @@ class Export(models.Model):
         return f"{self.id} {self.format}/{self.quality}"
 
 
-class RenderRun(models.Model):
+class FullRender(models.Model):
     """A clip's current full render (the Choppity API's renders, made on request): what
-    it needs beyond the clip's own `render_status`, namely the liveness of the worker
+    it needs beyond the clip's own `full_render_status`, namely the liveness of the worker
     that holds it and how many workers it has lost, which the sweep goes by, and what
     it charged.
     """
 
     clip = models.OneToOneField(
-        Clip, primary_key=True, on_delete=models.CASCADE, related_name="render_run"
+        Clip, primary_key=True, on_delete=models.CASCADE, related_name="full_render"
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -131,7 +131,7 @@ class JobSpec:
     count: int | None = None
     aspect_ratio: str = "9:16"
     platform: str = ""
-    render: str = Job.Render.PREVIEW
+    clip_video: str = Job.ClipVideo.PREVIEW
 
 
 def job_create(*, team: Team, spec: JobSpec) -> Job:
@@ -144,7 +144,7 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
         )
     if spec.upload is not None and spec.upload.team_id != team.pk:
         raise InvalidRequest("Unknown upload", field="source.upload_id")
-    if spec.render == Job.Render.FULL:
+    if spec.clip_video == Job.ClipVideo.FULL:
         usage_check_render_minutes(team=team)
     with transaction.atomic():
         usage_reserve_clips(team=team, count=1)
@@ -160,7 +160,7 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
             count=spec.count or settings.CLYPAI_JOB_CLIP_COUNT,
             aspect_ratio=spec.aspect_ratio,
             platform=spec.platform or "",
-            render=spec.render,
+            clip_video=spec.clip_video,
         )
         enqueue_on_commit("analysis", job_process_task, str(job.pk), job_id=str(job.pk))
     return job

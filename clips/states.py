@@ -39,7 +39,7 @@ from .events import (
     full_render_event_emit,
     job_event_emit,
 )
-from .models import Clip, Export, Job, RenderRun
+from .models import Clip, Export, FullRender, Job
 from .pipeline import StageError
 
 logger = logging.getLogger(__name__)
@@ -109,9 +109,9 @@ def job_heartbeat(job_id):
 
 
 def full_render_heartbeat(clip_id: str):
-    """The heartbeat of a clip's full render, on its `RenderRun` (the clip's own heartbeat
+    """The heartbeat of a clip's full render, on its `FullRender` (the clip's own heartbeat
     belongs to its processing, which is over by then)."""
-    return heartbeat(RenderRun.objects.filter(pk=clip_id), name=f"render-{clip_id}")
+    return heartbeat(FullRender.objects.filter(pk=clip_id), name=f"render-{clip_id}")
 
 
 # Clips ---------------------------------------------------------------------------------
@@ -315,22 +315,25 @@ FULL_RENDER_ACTIVE = ("queued", "processing")
 
 def full_render_queue(clip: Clip) -> bool:
     """Queue a full render of `clip` unless one is queued or processing: the clip's
-    render state, and its `RenderRun` with the clip's seconds counted against the team's
+    render state, and its `FullRender` with the clip's seconds counted against the team's
     render minutes (QuotaExceeded when they would pass the limit). Returns whether a
     render was queued; in a transaction, so a refusal leaves nothing behind."""
     now = timezone.now()
     with transaction.atomic():
         claimed = (
             Clip.objects.filter(pk=clip.pk)
-            .exclude(render_status__in=FULL_RENDER_ACTIVE)
+            .exclude(full_render_status__in=FULL_RENDER_ACTIVE)
             .update(
-                render_status="queued", render_error="", render_requested_at=now, updated_at=now
+                full_render_status="queued",
+                full_render_error="",
+                full_render_requested_at=now,
+                updated_at=now,
             )
         )
         if claimed:
             seconds = float(clip.duration or 0.0)
             usage_reserve_render(team=clip.team, seconds=seconds)
-            RenderRun.objects.update_or_create(
+            FullRender.objects.update_or_create(
                 clip_id=clip.pk,
                 defaults={
                     "attempts": 0,
@@ -345,11 +348,11 @@ def full_render_queue(clip: Clip) -> bool:
 def full_render_claim(clip_id: str) -> bool:
     """Move a queued full render to processing; False when another worker has it."""
     with transaction.atomic():
-        claimed = Clip.objects.filter(pk=clip_id, render_status="queued").update(
-            render_status="processing", updated_at=timezone.now()
+        claimed = Clip.objects.filter(pk=clip_id, full_render_status="queued").update(
+            full_render_status="processing", updated_at=timezone.now()
         )
         if claimed:
-            RenderRun.objects.update_or_create(
+            FullRender.objects.update_or_create(
                 clip_id=clip_id, defaults={"heartbeat_at": timezone.now()}
             )
     return bool(claimed)
@@ -357,9 +360,9 @@ def full_render_claim(clip_id: str) -> bool:
 
 def full_render_finish(clip_id: str, *, error: str = "") -> None:
     """A processing full render is done, or failed with `error` (its minutes given back)."""
-    finished = Clip.objects.filter(pk=clip_id, render_status="processing").update(
-        render_status="error" if error else "done",
-        render_error=error,
+    finished = Clip.objects.filter(pk=clip_id, full_render_status="processing").update(
+        full_render_status="error" if error else "done",
+        full_render_error=error,
         updated_at=timezone.now(),
     )
     if finished and error:
@@ -372,19 +375,19 @@ def render_minutes_refund(*, clip_id: str) -> bool:
     """Give a failed full render's minutes back, once."""
     with transaction.atomic():
         run = (
-            RenderRun.objects.select_for_update()
+            FullRender.objects.select_for_update()
             .filter(pk=clip_id, charged_seconds__gt=0)
             .select_related("clip")
             .first()
         )
-        if run is None or run.clip.render_status != "error":
+        if run is None or run.clip.full_render_status != "error":
             return False
         usage_refund_render(
             team_id=run.clip.team_id,
             seconds=run.charged_seconds,
-            charged_at=run.charged_at or run.clip.render_requested_at or timezone.now(),
+            charged_at=run.charged_at or run.clip.full_render_requested_at or timezone.now(),
         )
-        RenderRun.objects.filter(pk=clip_id).update(charged_seconds=0.0)
+        FullRender.objects.filter(pk=clip_id).update(charged_seconds=0.0)
     return True
 
 
@@ -556,54 +559,54 @@ class JobLifecycle:
 
 class FullRenderLifecycle:
     """A clip's full render on request: queued → processing → done | error, its worker's
-    heartbeat on its `RenderRun`."""
+    heartbeat on its `FullRender`."""
 
     name = "full render"
 
     def stale(self, *, before: datetime) -> list[Stale]:
-        dead = Clip.objects.filter(render_status="processing").filter(
-            models.Q(render_run__heartbeat_at__lt=before)
-            | models.Q(render_run__heartbeat_at__isnull=True, updated_at__lt=before)
+        dead = Clip.objects.filter(full_render_status="processing").filter(
+            models.Q(full_render__heartbeat_at__lt=before)
+            | models.Q(full_render__heartbeat_at__isnull=True, updated_at__lt=before)
         )
         found = []
         for clip in dead.only("id", "updated_at"):
-            run, _ = RenderRun.objects.get_or_create(clip_id=clip.pk)
+            run, _ = FullRender.objects.get_or_create(clip_id=clip.pk)
             found.append(Stale(clip.pk, run.attempts, clip.updated_at))
         return found
 
     def _held(self, row: Stale):
         # Conditional on the row as read: a second sweep, or the worker finishing after
         # all, makes this a no-op.
-        return Clip.objects.filter(pk=row.pk, render_status="processing", updated_at=row.token)
+        return Clip.objects.filter(pk=row.pk, full_render_status="processing", updated_at=row.token)
 
     def release(self, row: Stale, *, now: datetime) -> bool:
-        if not self._held(row).update(render_status="queued", updated_at=now):
+        if not self._held(row).update(full_render_status="queued", updated_at=now):
             return False
-        RenderRun.objects.filter(pk=row.pk).update(attempts=row.attempts + 1, heartbeat_at=None)
+        FullRender.objects.filter(pk=row.pk).update(attempts=row.attempts + 1, heartbeat_at=None)
         return True
 
     def give_up(self, row: Stale, *, now: datetime) -> bool:
         attempts = row.attempts + 1
         if not self._held(row).update(
-            render_status="error",
+            full_render_status="error",
             updated_at=now,
-            render_error=_lost_message("Render", attempts),
+            full_render_error=_lost_message("Render", attempts),
         ):
             return False
-        RenderRun.objects.filter(pk=row.pk).update(attempts=attempts)
+        FullRender.objects.filter(pk=row.pk).update(attempts=attempts)
         render_minutes_refund(clip_id=row.pk)
         full_render_event_emit(clip_id=row.pk, type="render.failed")
         return True
 
     def waiting(self, *, before: datetime) -> list:
         return list(
-            Clip.objects.filter(render_status="queued", updated_at__lt=before).values_list(
+            Clip.objects.filter(full_render_status="queued", updated_at__lt=before).values_list(
                 "id", flat=True
             )
         )
 
     def touch(self, pk, *, now: datetime) -> None:
-        Clip.objects.filter(pk=pk, render_status="queued").update(updated_at=now)
+        Clip.objects.filter(pk=pk, full_render_status="queued").update(updated_at=now)
 
 
 CLIPS = ClipLifecycle()

@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from clips.models import Clip, Job, RenderRun
+from clips.models import Clip, FullRender, Job
 from clips.services import JobSpec, full_render_request, job_create
 from clips.states import clip_fail
 from projects.models import MonthlyUsage, Plan, month_start
@@ -166,8 +166,8 @@ def test_a_failed_full_render_gives_its_minutes_back(team):
     )
     full_render_request(clip)
     assert used_render_seconds(team) == pytest.approx(30)
-    assert RenderRun.objects.get(pk=clip.pk).charged_seconds == pytest.approx(30)
-    Clip.objects.filter(pk=clip.pk).update(render_status="processing")
+    assert FullRender.objects.get(pk=clip.pk).charged_seconds == pytest.approx(30)
+    Clip.objects.filter(pk=clip.pk).update(full_render_status="processing")
     full_render_finish(clip.pk, error="Render failed: disk full")
     full_render_finish(clip.pk, error="Render failed: disk full")
     assert used_render_seconds(team) == pytest.approx(0)
@@ -180,7 +180,7 @@ def test_a_successful_render_keeps_its_minutes(team):
         team=team, status=Clip.Status.COMPLETED, start_time=0, end_time=30, duration=30
     )
     full_render_request(clip)
-    Clip.objects.filter(pk=clip.pk).update(render_status="processing")
+    Clip.objects.filter(pk=clip.pk).update(full_render_status="processing")
     full_render_finish(clip.pk)
     assert used_render_seconds(team) == pytest.approx(30)
 

@@ -43,7 +43,7 @@ def test_it_answers_202_queued_with_a_uuid_and_unix_ms_for_the_documents_url_exa
         job.criteria,
         job.target_duration,
         job.language,
-        job.render,
+        job.clip_video,
         job.status,
     ) == (team, "https://example.com/podcast.mp4", "funny moments", 60.0, "en", "preview", "queued")
     assert MonthlyUsage.objects.get(team=team).clips_created == 1

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clips.models import Clip, Job, RenderRun
+from clips.models import Clip, FullRender, Job
 from clips.services import full_render_request
 from clips.sweep import clips_sweep
 from clips.tasks import full_render_task
@@ -24,15 +24,15 @@ def age(clip: Clip, seconds: float, *, heartbeat: bool = True) -> None:
     then = timezone.now() - timedelta(seconds=seconds)
     Clip.objects.filter(pk=clip.pk).update(updated_at=then)
     if heartbeat:
-        RenderRun.objects.filter(pk=clip.pk).update(heartbeat_at=then)
+        FullRender.objects.filter(pk=clip.pk).update(heartbeat_at=then)
 
 
 def test_the_job_does_nothing_unless_the_render_is_queued(clip):
     for state in ("", "processing", "done", "error"):
-        Clip.objects.filter(pk=clip.pk).update(render_status=state)
+        Clip.objects.filter(pk=clip.pk).update(full_render_status=state)
         full_render_task(clip.pk)
         clip.refresh_from_db()
-        assert clip.render_status == state
+        assert clip.full_render_status == state
     full_render_task("clip_gone")  # a deleted clip: nothing to do, no error
 
 
@@ -42,38 +42,38 @@ def test_a_render_that_cannot_be_made_ends_in_error_with_its_reason(team, clip, 
     clip = full_render_request(Clip.objects.get(pk=clip.pk))
     full_render_task(clip.pk)
     clip.refresh_from_db()
-    assert clip.render_status == "error"
-    assert clip.render_error
+    assert clip.full_render_status == "error"
+    assert clip.full_render_error
     assert not clip.video
-    assert RenderRun.objects.get(pk=clip.pk).heartbeat_at is not None
+    assert FullRender.objects.get(pk=clip.pk).heartbeat_at is not None
 
 
 def test_the_sweep_requeues_a_render_whose_worker_stopped_beating(settings, clip, rq_queues):
     full_render_request(clip)
     rq_queues["render"].empty()
-    Clip.objects.filter(pk=clip.pk).update(render_status="processing")
-    RenderRun.objects.filter(pk=clip.pk).update(heartbeat_at=timezone.now())
+    Clip.objects.filter(pk=clip.pk).update(full_render_status="processing")
+    FullRender.objects.filter(pk=clip.pk).update(heartbeat_at=timezone.now())
     assert clips_sweep().requeued_stale == []  # it beats: alive
 
     age(clip, settings.CLYPAI_STALE_SECONDS + 5)
     report = clips_sweep()
     assert report.requeued_stale == [clip.pk]
     clip.refresh_from_db()
-    assert clip.render_status == "queued"
-    assert RenderRun.objects.get(pk=clip.pk).attempts == 1
+    assert clip.full_render_status == "queued"
+    assert FullRender.objects.get(pk=clip.pk).attempts == 1
     assert rq_queues["render"].job_ids == [f"{clip.pk}-render"]
     assert clips_sweep().requeued_stale == []  # once
 
 
 def test_a_render_that_lost_its_worker_too_often_fails_with_the_reason(settings, clip, rq_queues):
     full_render_request(clip)
-    Clip.objects.filter(pk=clip.pk).update(render_status="processing")
-    RenderRun.objects.filter(pk=clip.pk).update(attempts=settings.CLYPAI_MAX_ATTEMPTS - 1)
+    Clip.objects.filter(pk=clip.pk).update(full_render_status="processing")
+    FullRender.objects.filter(pk=clip.pk).update(attempts=settings.CLYPAI_MAX_ATTEMPTS - 1)
     age(clip, settings.CLYPAI_STALE_SECONDS + 5)
     assert clips_sweep().failed == [clip.pk]
     clip.refresh_from_db()
-    assert clip.render_status == "error"
-    assert "worker was lost 3 times" in clip.render_error
+    assert clip.full_render_status == "error"
+    assert "worker was lost 3 times" in clip.full_render_error
 
 
 def test_the_sweep_enqueues_a_queued_render_whose_enqueue_was_lost(settings, clip, rq_queues):
@@ -85,4 +85,4 @@ def test_the_sweep_enqueues_a_queued_render_whose_enqueue_was_lost(settings, cli
     assert clips_sweep().requeued_pending == [clip.pk]
     assert rq_queues["render"].job_ids == [f"{clip.pk}-render"]
     clip.refresh_from_db()
-    assert clip.render_status == "queued"
+    assert clip.full_render_status == "queued"

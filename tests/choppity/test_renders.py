@@ -45,7 +45,7 @@ def test_it_queues_a_full_render_with_an_empty_body(
     assert body["created_at"] >= before - 1000
     assert response["Location"] == f"/choppity/v1/renders/{clip.uuid}"
     clip.refresh_from_db()
-    assert (clip.render_status, clip.render_error) == ("queued", "")
+    assert (clip.full_render_status, clip.full_render_error) == ("queued", "")
     assert rq_queues["render"].job_ids == [f"{clip.pk}-render"]
     job = rq_queues["render"].fetch_job(f"{clip.pk}-render")
     assert (job.func_name, job.args) == ("clips.tasks.full_render_task", (clip.pk,))
@@ -59,7 +59,7 @@ def test_there_is_at_most_one_active_render_per_clip(
     with django_capture_on_commit_callbacks(execute=True):
         first = trigger(chop, clip.uuid).json()
     for active in ("queued", "processing"):
-        Clip.objects.filter(pk=clip.pk).update(render_status=active)
+        Clip.objects.filter(pk=clip.pk).update(full_render_status=active)
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             again = trigger(chop, clip.uuid)
         assert again.status_code == 202
@@ -72,13 +72,13 @@ def test_there_is_at_most_one_active_render_per_clip(
 def test_triggering_again_after_a_render_finished_starts_a_new_one(chop, team, clip):
     first = trigger(chop, clip.uuid).json()
     for finished in ("done", "error"):
-        Clip.objects.filter(pk=clip.pk).update(render_status=finished, render_error="x")
+        Clip.objects.filter(pk=clip.pk).update(full_render_status=finished, full_render_error="x")
         time.sleep(0.002)
         again = trigger(chop, clip.uuid).json()
         assert again["status"] == "queued"
         assert again["created_at"] > first["created_at"]
         clip.refresh_from_db()
-        assert (clip.render_status, clip.render_error) == ("queued", "")
+        assert (clip.full_render_status, clip.full_render_error) == ("queued", "")
         first = again
     assert render_seconds(team) == pytest.approx(3 * 58.333)
 
@@ -87,14 +87,14 @@ def test_a_render_past_the_teams_render_minutes_is_refused_and_costs_nothing(cho
     team.monthly_render_minutes = 1
     team.save()
     assert trigger(chop, clip.uuid).status_code == 202  # 0.97 of 1 minute
-    Clip.objects.filter(pk=clip.pk).update(render_status="done")
+    Clip.objects.filter(pk=clip.pk).update(full_render_status="done")
     error = error_of(trigger(chop, clip.uuid), 429, "QUOTA_EXCEEDED")
     assert error["details"]["used"] == 0.97  # minutes
     assert error["details"]["requested"] == 0.97
     assert error["details"]["limit"] == 1
     assert error["details"]["reset_at"] > time.time() * 1000
     clip.refresh_from_db()
-    assert clip.render_status == "done"  # the earlier render stays as it was
+    assert clip.full_render_status == "done"  # the earlier render stays as it was
     assert render_seconds(team) == pytest.approx(58.333)
 
 
@@ -113,7 +113,7 @@ def test_another_teams_clip_a_job_id_and_malformed_ids_are_not_found(
     for clip_id in (theirs.clips.get().uuid, mine.pk, uuid.uuid4(), "nope", mine.clips.get().pk):
         error_of(trigger(chop, clip_id), 404, "NOT_FOUND")
         error_of(chop.get(f"/choppity/v1/renders/{clip_id}"), 404, "NOT_FOUND")
-    assert not Clip.objects.exclude(render_status="").exists()
+    assert not Clip.objects.exclude(full_render_status="").exists()
 
 
 def test_a_clip_never_rendered_has_no_render(chop, clip):
@@ -126,12 +126,12 @@ def test_the_render_answers_its_status_and_once_done_a_signed_output_url(chop, c
     assert response.status_code == 200
     assert response.json() == created
 
-    Clip.objects.filter(pk=clip.pk).update(render_status="processing")
+    Clip.objects.filter(pk=clip.pk).update(full_render_status="processing")
     assert chop.get(f"/choppity/v1/renders/{clip.uuid}").json()["status"] == "processing"
 
     clip.refresh_from_db()
     clip.video.save("v.mp4", ContentFile(b"\x00\x00\x00\x18ftypisom-full"), save=False)
-    Clip.objects.filter(pk=clip.pk).update(render_status="done", video=clip.video.name)
+    Clip.objects.filter(pk=clip.pk).update(full_render_status="done", video=clip.video.name)
     body = chop.get(f"/choppity/v1/renders/{clip.uuid}").json()
     assert set(body) == {"render_id", "status", "created_at", "output_url"}
     assert body["status"] == "done"
@@ -139,7 +139,7 @@ def test_the_render_answers_its_status_and_once_done_a_signed_output_url(chop, c
     assert b"".join(output.streaming_content) == b"\x00\x00\x00\x18ftypisom-full"
 
     Clip.objects.filter(pk=clip.pk).update(
-        render_status="error", render_error="Render failed: disk full"
+        full_render_status="error", full_render_error="Render failed: disk full"
     )
     body = chop.get(f"/choppity/v1/renders/{clip.uuid}").json()
     assert (body["status"], body["error"]) == ("error", "Render failed: disk full")

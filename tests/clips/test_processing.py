@@ -200,7 +200,7 @@ def test_a_v1_clip_with_a_range_keeps_it_and_gets_scored_metadata(inline_tiny, t
 def test_a_silent_source_still_gets_a_clip_cut_on_its_shots(inline_tiny, team, shared_media):
     video = shared_media / "cuts" / "big_buck_bunny_0-30s_720p.webm"
     job = job_create(
-        team=team, spec=JobSpec(upload=_upload(team, video), count=3, render=Job.Render.NONE)
+        team=team, spec=JobSpec(upload=_upload(team, video), count=3, clip_video=Job.ClipVideo.NONE)
     )
     job.refresh_from_db()
     assert job.status == "done", job.error

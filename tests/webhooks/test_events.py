@@ -13,7 +13,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from clips.exporting import export_process
-from clips.models import Clip, Export, Job, RenderRun, Source
+from clips.models import Clip, Export, FullRender, Job, Source
 from clips.states import clip_claim, clip_fail, full_render_finish, job_fail, job_refresh
 from clips.sweep import clips_sweep
 from projects.services import default_project
@@ -149,9 +149,9 @@ def test_full_renders_send_render_done_and_render_failed(
     settings.CLYPAI_PUBLIC_URL = "https://clyp.example.org"
     endpoint_for(caller, receiver.url(), events=["render.done", "render.failed"])
     done = ClipFactory(
-        team=caller.team, status="completed", render_status="processing", video="clips/x.mp4"
+        team=caller.team, status="completed", full_render_status="processing", video="clips/x.mp4"
     )
-    failed = ClipFactory(team=caller.team, status="completed", render_status="processing")
+    failed = ClipFactory(team=caller.team, status="completed", full_render_status="processing")
     full_render_finish(done.pk)
     full_render_finish(failed.pk, error="Render failed: disk full")
     full_render_finish(failed.pk, error="again")  # not processing any more: nothing
@@ -180,8 +180,8 @@ def test_the_sweeps_failures_send_their_events(settings, caller, receiver, webho
         heartbeat_at=old,
     )
     rendered = ClipFactory(team=caller.team, status="completed")
-    Clip.objects.filter(pk=rendered.pk).update(render_status="processing", updated_at=old)
-    RenderRun.objects.create(clip=rendered, heartbeat_at=old)
+    Clip.objects.filter(pk=rendered.pk).update(full_render_status="processing", updated_at=old)
+    FullRender.objects.create(clip=rendered, heartbeat_at=old)
 
     report = clips_sweep()
     assert {clip.pk, str(job.pk), rendered.pk} <= set(report.failed)
@@ -226,7 +226,7 @@ def test_a_job_on_real_media_sends_processing_completed_and_done(
             filename=video.name,
             sha256=hashlib.sha256(video.read_bytes()).hexdigest(),
         )
-    job = job_create(team=caller.team, spec=JobSpec(upload=upload, count=1, render="none"))
+    job = job_create(team=caller.team, spec=JobSpec(upload=upload, count=1, clip_video="none"))
     job.refresh_from_db()
     assert job.status == "done", job.error
     (clip,) = job.clips.all()

@@ -123,7 +123,7 @@ class Command(BaseCommand):
                         count=opts["count"],
                         aspect_ratio=opts["aspect"],
                         platform=opts["platform"],
-                        render=Job.Render.NONE if opts["no_render"] else Job.Render.FULL,
+                        clip_video=Job.ClipVideo.NONE if opts["no_render"] else Job.ClipVideo.FULL,
                     ),
                 )
                 job.refresh_from_db()
