@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# `make test` talks to the real services on this machine.
+# `make test` talks to the real services on this machine. Locally the test database is
+# kept between runs (--reuse-db: new migrations are still applied); .ci/run starts anew.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clypai
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --reuse-db
 
 .PHONY: install clip test run worker web migrate lint format bench clean
 
@@ -49,9 +50,10 @@ run: install
 	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	$(PY) manage.py runserver $${PORT:-8000}
 
-lint:
+lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format:
 	$(VENV)/bin/ruff format .

@@ -13,6 +13,7 @@ from . import states
 from .analysis import work_dir
 from .models import Clip, Export
 from .pipeline import StageError
+from .platforms import export_settings
 from .rendering import clip_encode
 
 logger = logging.getLogger(__name__)
@@ -21,8 +22,6 @@ logger = logging.getLogger(__name__)
 def export_process(*, export: Export) -> None:
     """Produce an export's file (format, quality, platform preset, captions burned or not),
     or record why it could not be made. The clip becomes `exported`."""
-    from .platforms import export_settings
-
     if not states.export_claim(export.pk):
         return
     clip = Clip.objects.select_related("source", "brand_kit").get(pk=export.clip_id)

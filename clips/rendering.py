@@ -19,11 +19,13 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from brandkits.models import DEFAULT_CAPTION_STYLE
 from clypai.lib.storage import local_path
 
 from .analysis import SourceAnalysis, analysis_cached, work_dir
 from .models import Analysis, Clip
 from .pipeline import StageError
+from .platforms import full_settings, preview_settings
 
 if TYPE_CHECKING:
     from .pipeline.render import RenderSettings
@@ -43,8 +45,6 @@ def _probe_limits():
 def _brand_caption_style(clip: Clip) -> tuple[dict[str, Any], int]:
     """The caption style for the renderer from the clip's brand kit (or the defaults),
     and how many words a caption chunk holds."""
-    from brandkits.models import DEFAULT_CAPTION_STYLE
-
     kit = clip.brand_kit
     brand = kit.effective_caption_style if kit else dict(DEFAULT_CAPTION_STYLE)
     accent = kit.accent_color if kit else "#FFD60A"
@@ -265,7 +265,6 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
     always written. Rendering again replaces the earlier file.
     """
     from .pipeline.render import thumbnail, thumbnail_from_stills
-    from .platforms import full_settings, preview_settings
 
     if clip.start_time is None or clip.end_time is None:
         raise StageError("The clip has no range to render", {"stage": "render"})

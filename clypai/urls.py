@@ -5,8 +5,8 @@ from rest_framework.permissions import AllowAny
 
 from clypai import views
 
-handler404 = "clypai.api.errors.handler404"
-handler500 = "clypai.api.errors.handler500"
+handler404 = "clypai.views.handler404"
+handler500 = "clypai.views.handler500"
 
 urlpatterns = [
     path(

@@ -1,4 +1,5 @@
-"""Views of the project itself: health, and signed local-disk file links."""
+"""Views of the project itself: health, signed local-disk file links, and the root
+URLconf's 404 and 500 answers, each in the shape of the API the path belongs to."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import mimetypes
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import FileResponse, Http404, JsonResponse
+from django.views.defaults import page_not_found, server_error
 
+from choppity.errors import error_body as choppity_error_body
+from clypai.api.errors import json_error
 from clypai.lib.storage import signed_expiry
 
 
@@ -30,3 +34,21 @@ def health(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def handler404(request, exception=None):
+    """Unknown URLs: JSON in the envelope under the APIs, Django's page elsewhere."""
+    if request.path.startswith("/v1/"):
+        return json_error(request, 404, "not_found", "Not found")
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    """A crash: each API's own JSON error under its prefix, Django's page elsewhere."""
+    if request.path.startswith("/v1/"):
+        return json_error(request, 500, "internal_error", "Internal server error")
+    if request.path.startswith("/choppity/"):
+        return JsonResponse(
+            choppity_error_body("INTERNAL_ERROR", "Internal server error"), status=500
+        )
+    return server_error(request)

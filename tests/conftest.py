@@ -131,3 +131,19 @@ class S3StorageInTest:
         return (
             self.server.client().get_object(Bucket=self.bucket, Key=self.key(name))["Body"].read()
         )
+
+
+@pytest.fixture
+def superuser(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser(
+        username="root", email="root@example.com", password="s3cret-admin-pass"
+    )
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    """Django's test client, signed in to the admin as a superuser."""
+    client.force_login(superuser)
+    return client

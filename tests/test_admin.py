@@ -7,7 +7,6 @@ from datetime import date, timedelta
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -132,19 +131,6 @@ BUILDERS: dict[type, Callable[[], tuple[object, object, str]]] = {
 
 def _url(model, view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-@pytest.fixture
-def superuser(db):
-    return get_user_model().objects.create_superuser(
-        username="root", email="root@example.com", password="s3cret-admin-pass"
-    )
-
-
-@pytest.fixture
-def admin_client(client, superuser):
-    client.force_login(superuser)
-    return client
 
 
 def test_it_covers_every_registered_model_of_our_apps():

@@ -157,26 +157,3 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def json_error(request, status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body({"code": code, "message": message}), status=status_code)
-
-
-def handler404(request, exception=None):
-    """Unknown URLs: JSON in the envelope under the APIs, Django's page elsewhere."""
-    if request.path.startswith("/v1/"):
-        return json_error(request, 404, "not_found", "Not found")
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
-
-
-def handler500(request):
-    if request.path.startswith("/v1/"):
-        return json_error(request, 500, "internal_error", "Internal server error")
-    if request.path.startswith("/choppity/"):
-        from django.http import JsonResponse
-
-        from choppity.errors import error_body
-
-        return JsonResponse(error_body("INTERNAL_ERROR", "Internal server error"), status=500)
-    from django.views.defaults import server_error
-
-    return server_error(request)

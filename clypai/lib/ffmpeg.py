@@ -10,7 +10,7 @@ Every user file is opened with `safe_input_args()` before its `-i`:
   `hls` / `concat` by content, and those demuxers open the files they name through the
   allowed `file` protocol, so a user's upload could pull in other files of the worker
   (another team's source, for one). Demuxers that refer to other files are simply not
-  on the list (`tests/clips/pipeline/test_ffmpeg.py` shows both attacks, and the fix).
+  on the list (`tests/clypai/lib/test_ffmpeg.py` shows both attacks, and the fix).
 - `-max_pixels`: no decoder allocates frames larger than the cap, whatever the header says.
 
 `run()` and `stream()` raise `StageError` with ffmpeg's last stderr lines (paths given

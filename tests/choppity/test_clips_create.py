@@ -144,7 +144,7 @@ def test_an_exhausted_clip_quota_answers_429_in_the_same_shape(chop, team):
 
 
 def test_a_crash_outside_the_views_still_answers_this_surface_s_json_shape(rf):
-    from clypai.api.errors import handler500
+    from clypai.views import handler500
 
     response = handler500(rf.get("/choppity/v1/clips/anything"))
     assert response.status_code == 500

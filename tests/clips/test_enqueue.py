@@ -7,16 +7,6 @@ from django.db import transaction
 
 from clips.models import Clip
 from clips.services import ClipSpec, clip_create
-from clypai.queues import get_queue
-
-
-@pytest.fixture
-def analysis_queue(settings):
-    settings.CLYPAI_JOBS_INLINE = False
-    queue = get_queue("analysis")
-    queue.connection.flushdb()
-    yield queue
-    queue.connection.flushdb()
 
 
 @pytest.mark.django_db(transaction=True)

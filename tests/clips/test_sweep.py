@@ -11,21 +11,16 @@ from django.utils import timezone
 from clips.models import Clip
 from clips.sweep import clips_sweep
 from clips.tasks import clip_process_task
-from clypai.queues import get_queue
 from tests.factories import ClipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def queue(settings):
-    settings.CLYPAI_JOBS_INLINE = False
+def queue(settings, analysis_queue):
     settings.CLYPAI_STALE_SECONDS = 60
     settings.CLYPAI_MAX_ATTEMPTS = 3
-    q = get_queue("analysis")
-    q.connection.flushdb()
-    yield q
-    q.connection.flushdb()
+    return analysis_queue
 
 
 def _age(clip, seconds, **fields):

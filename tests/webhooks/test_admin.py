@@ -4,7 +4,6 @@ deliveries with their attempts, and a redeliver action."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -14,15 +13,6 @@ from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, We
 from webhooks.services import endpoint_create, event_emit
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client, db):
-    user = get_user_model().objects.create_superuser(
-        username="root", email="root@example.com", password="s3cret-admin-pass"
-    )
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
