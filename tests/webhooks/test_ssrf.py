@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from clips.pipeline import StageError
-from clips.pipeline.fetch import check_url, post_checked
+from clypai.lib.errors import StageError
+from clypai.lib.safe_http import check_url, post_checked
 from webhooks.models import WebhookAttempt, WebhookEndpoint
 from webhooks.services import event_emit
 

@@ -38,7 +38,7 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from .base import StageError
+from .errors import StageError
 
 MESSAGE = "Source video URL is not accessible"
 CHUNK_BYTES = 256 * 1024
