@@ -64,7 +64,7 @@ def source_from_file(*, path: Path, sha256: str, size: int, suffix: str) -> Sour
 
 def source_ingest_url(url: str) -> Source:
     """Fetch `url` safely (SSRF guard, size and time limits) and record its source."""
-    from clypai.lib.safe_http import fetch_url
+    from .pipeline.fetch import fetch_url
 
     fetched = fetch_url(
         url,

@@ -1,9 +1,14 @@
-"""Ingest from a URL: download a source video without letting the URL reach inside.
+"""The SSRF-safe HTTP client: reach a URL without letting it reach inside.
 
-`fetch_url` streams an http(s) URL into a file, hashing it as it goes, under a byte
-limit and a wall-clock deadline, and refuses every address that is not on the public
-internet (loopback, private, link-local, multicast, reserved, unspecified, shared, and
-their IPv6 and numeric spellings) unless the operator's allowlist names it.
+Every request refuses each address that is not on the public internet (loopback,
+private, link-local, multicast, reserved, unspecified, shared, and their IPv6 and
+numeric spellings) unless the operator's allowlist names it, and runs under a
+wall-clock deadline. `check_url` checks a URL without connecting (a webhook endpoint
+when it is saved); `post_checked` POSTs once (a webhook delivery); `address_problem`
+says why one address is refused. The pipeline's source download, which follows
+redirects, builds on the pieces below: `parse_url`, `checked_addresses`,
+`open_response`, `Deadline`, `Allowlist`, `network_failure` and `Failure`. Failures
+reach callers as `clypai.lib.errors.StageError`; this module imports no app.
 
 Why not plain requests or requests-hardened: the guard must hold for the address the
 socket really connects to. Each host is resolved once (through an injectable resolver),
@@ -12,26 +17,23 @@ request carries the original Host header and TLS name; the connected socket's pe
 checked again. requests-hardened pins the same way, but resolves with a hard-wired
 `socket.getaddrinfo`, has no per-host allowlist (only "allow all loopback") and no
 byte or time limits, so the pinning is done here on urllib3, as it does, in a few lines.
-Redirects are followed here, one checked hop at a time.
+Redirects are not followed here: a caller that follows them (the source download)
+checks each hop again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import ipaddress
 import logging
-import os
 import re
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import certifi
 import urllib3
@@ -40,10 +42,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from .errors import StageError
 
-MESSAGE = "Source video URL is not accessible"
-CHUNK_BYTES = 256 * 1024
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-TRANSIENT_STATUSES = frozenset({408, 425, 429})
+# The default; webhook deliveries send their own.
 USER_AGENT = "ClypAI/1.0 (source video fetch)"
 logger = logging.getLogger(__name__)
 
@@ -51,63 +50,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], Sequence[str]]
 
 
-@dataclass(frozen=True)
-class FetchedFile:
-    path: Path
-    size: int
-    sha256: str
-    content_type: str
-    final_url: str
-
-
 def system_resolver(host: str) -> list[str]:
     """The addresses a name resolves to, in the system's order of preference."""
     infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     return [info[4][0] for info in infos]
-
-
-def fetch_url(
-    url: str,
-    dest_dir: Path,
-    *,
-    max_bytes: int,
-    timeout: float,
-    max_redirects: int = 5,
-    allowlist: Sequence[str] = (),
-    resolver: Resolver | None = None,
-) -> FetchedFile:
-    """Download `url` into a new file in `dest_dir`.
-
-    Inputs: an http or https URL; the most bytes to accept; the seconds the whole
-    download (resolution, connections, redirects, body) may take; how many redirects to
-    follow; `allowlist`, host names or CIDRs the operator lets through although they are
-    not public; `resolver`, host name -> IP strings (default: getaddrinfo).
-    Output: the file (caller owns and removes it), its size, SHA-256, media type and the
-    URL it finally came from. Side effects: network I/O, one file in `dest_dir` (removed
-    again on any failure). Raises StageError (`invalid_request` on `sourceVideoUrl`) with
-    a specific `details["reason"]`; `permanent` is False only where a retry may pass.
-    """
-    deadline = _Deadline(timeout)
-    try:
-        return _fetch(
-            url,
-            Path(dest_dir),
-            max_bytes=max_bytes,
-            deadline=deadline,
-            max_redirects=max_redirects,
-            allowlist=_Allowlist.parse(allowlist),
-            resolver=resolver or system_resolver,
-        )
-    except _Failure as failure:
-        raise StageError(
-            MESSAGE,
-            details={"reason": failure.reason, "url": _without_password(url)},
-            permanent=failure.permanent,
-            code="invalid_request",
-            field="sourceVideoUrl",
-        ) from failure
-    finally:
-        deadline.cancel()
 
 
 @dataclass(frozen=True)
@@ -127,30 +73,32 @@ def post_checked(
     resolver: Resolver | None = None,
     max_body: int = 1024,
 ) -> PostResponse:
-    """POST `body` to `url` once, under the same guard as fetch_url (webhook deliveries).
+    """POST `body` to `url` once, under the guard (webhook deliveries).
 
     Inputs: an http or https URL; the body and headers to send; the seconds the whole
-    exchange may take; `allowlist` and `resolver` as for fetch_url; how much of the
-    answer's body to keep. Output: the answer's status, headers and first `max_body`
-    bytes. Redirects are not followed: a 3xx is returned as it is. Side effects: network
-    I/O. Raises StageError (field `url`, `details["reason"]`) when no answer came: a
-    refused address, a bad URL, a timeout, a connection that failed.
+    exchange may take; `allowlist`, host names or CIDRs the operator lets through
+    although they are not public; `resolver`, host name -> IP strings (default:
+    getaddrinfo); how much of the answer's body to keep. Output: the answer's status,
+    headers and first `max_body` bytes. Redirects are not followed: a 3xx is returned as
+    it is. Side effects: network I/O. Raises StageError (field `url`,
+    `details["reason"]`) when no answer came: a refused address, a bad URL, a timeout,
+    a connection that failed.
     """
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     try:
         return _post(
             url,
             body,
             headers,
             deadline=deadline,
-            allowlist=_Allowlist.parse(allowlist),
+            allowlist=Allowlist.parse(allowlist),
             resolver=resolver or system_resolver,
             max_body=max_body,
         )
-    except _Failure as failure:
+    except Failure as failure:
         raise StageError(
             f"URL is not accessible: {failure.reason}",
-            details={"reason": failure.reason, "url": _without_password(url)},
+            details={"reason": failure.reason, "url": without_password(url)},
             permanent=failure.permanent,
             code="invalid_request",
             field="url",
@@ -164,7 +112,7 @@ def check_url(url: str, *, allowlist: Sequence[str] = (), resolver: Resolver | N
     form, credentials, or an address (literal or resolved) that is not public and not
     allowlisted. A name that does not resolve now passes: each request checks again."""
     try:
-        target = _parse_url(url)
+        target = parse_url(url)
         answers: list[str] = []
         if target.literal is None:
             try:
@@ -173,11 +121,11 @@ def check_url(url: str, *, allowlist: Sequence[str] = (), resolver: Resolver | N
                 return
             if not answers:
                 return
-        _checked_addresses(target, lambda host: answers, _Allowlist.parse(allowlist))
-    except _Failure as failure:
+        checked_addresses(target, lambda host: answers, Allowlist.parse(allowlist))
+    except Failure as failure:
         raise StageError(
             f"URL is not accessible: {failure.reason}",
-            details={"reason": failure.reason, "url": _without_password(url)},
+            details={"reason": failure.reason, "url": without_password(url)},
             code="invalid_request",
             field="url",
         ) from failure
@@ -188,17 +136,17 @@ def _post(
     body: bytes,
     headers: dict[str, str],
     *,
-    deadline: _Deadline,
-    allowlist: _Allowlist,
+    deadline: Deadline,
+    allowlist: Allowlist,
     resolver: Resolver,
     max_body: int,
 ) -> PostResponse:
-    target = _parse_url(url)
-    addresses = _checked_addresses(target, resolver, allowlist)
+    target = parse_url(url)
+    addresses = checked_addresses(target, resolver, allowlist)
     deadline.check()
     pool = response = None
     try:
-        pool, response = _open(
+        pool, response = open_response(
             target, addresses, deadline, method="POST", body=body, headers=headers
         )
         status = response.status
@@ -213,8 +161,8 @@ def _post(
         except (Urllib3Error, http.client.HTTPException, OSError):
             pass
         return PostResponse(status=status, headers=answer_headers, body=kept)
-    except (_PeerMismatch, Urllib3Error, http.client.HTTPException, OSError) as exc:
-        raise _network_failure(exc, target, deadline) from exc
+    except (PeerMismatch, Urllib3Error, http.client.HTTPException, OSError) as exc:
+        raise network_failure(exc, target, deadline) from exc
     finally:
         if response is not None:
             response.close()
@@ -222,14 +170,17 @@ def _post(
             pool.close()
 
 
-class _Failure(Exception):
+class Failure(Exception):
+    """Why a request was refused or got no answer; `permanent` is False only where a
+    retry may pass. Callers turn it into StageError."""
+
     def __init__(self, reason: str, *, permanent: bool = True):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
 
 
-class _PeerMismatch(Exception):
+class PeerMismatch(Exception):
     """The socket ended up connected to another address than the one checked."""
 
 
@@ -331,7 +282,7 @@ def _ipv6_problem(ip: ipaddress.IPv6Address) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Allowlist:
+class Allowlist:
     """Operator exceptions: a host name lets through whatever that exact name resolves
     to; a CIDR (or single IP) lets through its addresses whatever name led there."""
 
@@ -339,7 +290,7 @@ class _Allowlist:
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
     @classmethod
-    def parse(cls, entries: Sequence[str]) -> _Allowlist:
+    def parse(cls, entries: Sequence[str]) -> Allowlist:
         names, networks = set(), []
         for entry in entries:
             entry = entry.strip().strip("[]")
@@ -369,7 +320,9 @@ _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
+    """A URL the guard accepts the form of, taken apart for the request."""
+
     scheme: str
     host: str  # lower-case ASCII, no brackets, no trailing dot
     literal: IPAddress | None  # the address when the host is written as one
@@ -401,47 +354,49 @@ def _parse_ipv4_numeric(host: str) -> ipaddress.IPv4Address:
     return ipaddress.IPv4Address(value)
 
 
-def _parse_url(url: str) -> _Target:
+def parse_url(url: str) -> Target:
+    """`url` taken apart, or Failure when its form is refused (not http(s), credentials,
+    no host, a zone, a host that is neither a valid name nor a valid address)."""
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        raise _Failure("URL contains whitespace or control characters")
+        raise Failure("URL contains whitespace or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise _Failure(f"URL is malformed: {exc}") from exc
+        raise Failure(f"URL is malformed: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise _Failure(f"scheme {scheme or '(none)'} is not allowed; use http or https")
+        raise Failure(f"scheme {scheme or '(none)'} is not allowed; use http or https")
     if "@" in parts.netloc:
-        raise _Failure("URL must not contain credentials (user:password@)")
+        raise Failure("URL must not contain credentials (user:password@)")
     host = parts.hostname or ""
     if not host:
-        raise _Failure("URL has no host")
+        raise Failure("URL has no host")
     if port == 0:
-        raise _Failure("port 0 is not allowed")
+        raise Failure("port 0 is not allowed")
 
     literal: IPAddress | None = None
     if ":" in host:
         try:
             literal = ipaddress.IPv6Address(host)
         except ValueError:
-            raise _Failure(f"host [{host}] is not a valid IPv6 address") from None
+            raise Failure(f"host [{host}] is not a valid IPv6 address") from None
         if literal.scope_id:
-            raise _Failure(f"host [{host}] has a zone; zones are not allowed")
+            raise Failure(f"host [{host}] has a zone; zones are not allowed")
     else:
         try:
             host = host.encode("idna").decode("ascii").lower()
         except UnicodeError:
-            raise _Failure(f"host {host} is not a valid host name") from None
+            raise Failure(f"host {host} is not a valid host name") from None
         host = host.rstrip(".") if host.endswith(".") and not host.endswith("..") else host
         if _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
             # Ends in a number: an IPv4 address in some spelling, never a DNS name.
             try:
                 literal = _parse_ipv4_numeric(host)
             except ValueError:
-                raise _Failure(f"host {host} is not a valid IPv4 address") from None
+                raise Failure(f"host {host} is not a valid IPv4 address") from None
         elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
-            raise _Failure(f"host {host} is not a valid host name")
+            raise Failure(f"host {host} is not a valid host name")
 
     default_port = 443 if scheme == "https" else 80
     port = port or default_port
@@ -452,10 +407,11 @@ def _parse_url(url: str) -> _Target:
     request_target = quote(parts.path or "/", safe=safe)
     if parts.query:
         request_target += "?" + quote(parts.query, safe=safe)
-    return _Target(scheme, host, literal, port, host_header, request_target)
+    return Target(scheme, host, literal, port, host_header, request_target)
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
+    """`url` as it may be shown: a password in it replaced by ***."""
     try:
         parts = urlsplit(url)
         if parts.password is None:
@@ -466,17 +422,10 @@ def _without_password(url: str) -> str:
         return url
 
 
-def _url_suffix(url: str) -> str:
-    suffix = Path(urlsplit(url).path).suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
-
-
 # --- resolution and connection ---------------------------------------------------------
 
 
-def _checked_addresses(
-    target: _Target, resolver: Resolver, allowlist: _Allowlist
-) -> list[IPAddress]:
+def checked_addresses(target: Target, resolver: Resolver, allowlist: Allowlist) -> list[IPAddress]:
     """The addresses to connect to, every one of them checked; a single refused answer
     refuses the host (a name mixing public and private answers is not to be trusted)."""
     if target.literal is not None:
@@ -485,30 +434,30 @@ def _checked_addresses(
         try:
             answers = list(resolver(target.host))
         except socket.gaierror as exc:
-            raise _Failure(
+            raise Failure(
                 f"cannot resolve host {target.host}: {exc.strerror or exc}",
                 permanent=exc.errno != socket.EAI_AGAIN,
             ) from exc
         except OSError as exc:
-            raise _Failure(f"cannot resolve host {target.host}: {exc}", permanent=False) from exc
+            raise Failure(f"cannot resolve host {target.host}: {exc}", permanent=False) from exc
         if not answers:
-            raise _Failure(f"host {target.host} has no address")
+            raise Failure(f"host {target.host} has no address")
         addresses = []
         for answer in answers:
             try:
                 addresses.append(ipaddress.ip_address(answer))
             except ValueError:
-                raise _Failure(f"host {target.host} resolved to an invalid address") from None
+                raise Failure(f"host {target.host} resolved to an invalid address") from None
     usable: list[IPAddress] = []
     for ip in addresses:
         problem = address_problem(ip)
         if problem and not allowlist.allows(target.host, ip):
             if target.literal is not None:
-                raise _Failure(f"address {ip} is {problem}")
+                raise Failure(f"address {ip} is {problem}")
             # Not the address a name resolves to: the caller must not learn this
             # network's internal DNS from our answers. The operator's log has it.
             logger.info("refused %s: it resolves to %s, %s", target.host, ip, problem)
-            raise _Failure(f"host {target.host} resolves to an address that is not public")
+            raise Failure(f"host {target.host} resolves to an address that is not public")
         if ip.version == 6 and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped  # connect over IPv4 to the address that was checked
         if ip not in usable:
@@ -516,10 +465,11 @@ def _checked_addresses(
     return usable
 
 
-class _Deadline:
-    """A wall-clock limit on the whole download. Socket timeouts only bound each wait,
-    so a server that trickles a byte at a time would never trip them: at the deadline a
-    timer shuts the connected sockets down, which ends any blocked read at once."""
+class Deadline:
+    """A wall-clock limit on a whole exchange (a download with its redirects). Socket
+    timeouts only bound each wait, so a server that trickles a byte at a time would never
+    trip them: at the deadline a timer shuts the connected sockets down, which ends any
+    blocked read at once."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
@@ -536,7 +486,7 @@ class _Deadline:
 
     def check(self) -> None:
         if self.expired or self.remaining() <= 0:
-            raise _Failure(f"timed out after {self.seconds:g} s", permanent=False)
+            raise Failure(f"timed out after {self.seconds:g} s", permanent=False)
 
     def watch(self, sock: socket.socket) -> None:
         # A duplicate descriptor: TLS wrapping detaches the original socket object.
@@ -572,7 +522,7 @@ class _Deadline:
         self.release()
 
 
-def _pinned_connection(base: type[HTTPConnection], expected: IPAddress, deadline: _Deadline):
+def _pinned_connection(base: type[HTTPConnection], expected: IPAddress, deadline: Deadline):
     class PinnedConnection(base):
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
@@ -581,24 +531,26 @@ def _pinned_connection(base: type[HTTPConnection], expected: IPAddress, deadline
                 peer = peer.ipv4_mapped
             if (peer.version, int(peer)) != (expected.version, int(expected)):
                 sock.close()
-                raise _PeerMismatch(f"connected to {peer}, not to the checked {expected}")
+                raise PeerMismatch(f"connected to {peer}, not to the checked {expected}")
             deadline.watch(sock)
             return sock
 
     return PinnedConnection
 
 
-def _open(
-    target: _Target,
+def open_response(
+    target: Target,
     addresses: list[IPAddress],
-    deadline: _Deadline,
+    deadline: Deadline,
     *,
     method: str = "GET",
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
     """A response from the first address that accepts a connection (`headers` are added
-    to, or replace, the defaults; Host is always the target's)."""
+    to, or replace, the defaults; Host is always the target's). Each connection is pinned
+    to its checked address and watched by `deadline`; the caller closes the response and
+    the pool. Redirects are returned as they are."""
     extra = {k: v for k, v in (headers or {}).items() if k.lower() != "host"}
     headers = {
         "Host": target.host_header,
@@ -652,125 +604,18 @@ def _open(
     raise AssertionError("unreachable: no address to connect to")
 
 
-def _network_failure(exc: BaseException, target: _Target, deadline: _Deadline) -> _Failure:
+def network_failure(exc: BaseException, target: Target, deadline: Deadline) -> Failure:
+    """The Failure to report for an error raised while connecting or reading."""
     if deadline.expired or deadline.remaining() <= 0:
-        return _Failure(f"timed out after {deadline.seconds:g} s", permanent=False)
-    if isinstance(exc, _PeerMismatch):
-        return _Failure(str(exc))
+        return Failure(f"timed out after {deadline.seconds:g} s", permanent=False)
+    if isinstance(exc, PeerMismatch):
+        return Failure(str(exc))
     where = f"{target.host} port {target.port}"
     if isinstance(exc, urllib3.exceptions.SSLError | ssl.SSLError | ssl.CertificateError):
-        return _Failure(f"TLS with {where} failed: {exc}")
+        return Failure(f"TLS with {where} failed: {exc}")
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
         cause = exc.__cause__ or exc
-        return _Failure(f"cannot connect to {where}: {cause}", permanent=False)
+        return Failure(f"cannot connect to {where}: {cause}", permanent=False)
     if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
-        return _Failure(f"connection to {where} timed out", permanent=False)
-    return _Failure(f"connection to {where} broke: {exc}", permanent=False)
-
-
-# --- the download ----------------------------------------------------------------------
-
-
-def _fetch(
-    url: str,
-    dest_dir: Path,
-    *,
-    max_bytes: int,
-    deadline: _Deadline,
-    max_redirects: int,
-    allowlist: _Allowlist,
-    resolver: Resolver,
-) -> FetchedFile:
-    current = url
-    redirects = 0
-    while True:
-        try:
-            target = _parse_url(current)
-            addresses = _checked_addresses(target, resolver, allowlist)
-            deadline.check()
-        except _Failure as failure:
-            if redirects:
-                failure.reason += f" (after a redirect to {_without_password(current)})"
-            raise
-        pool = response = None
-        try:
-            pool, response = _open(target, addresses, deadline)
-            status = response.status
-            if status in REDIRECT_STATUSES:
-                location = response.headers.get("Location", "").strip()
-                if not location:
-                    raise _Failure(f"HTTP {status} redirect without a Location")
-                redirects += 1
-                if redirects > max_redirects:
-                    raise _Failure(f"too many redirects ({redirects}, at most {max_redirects})")
-                current = urljoin(current, location)
-                continue
-            if status != 200:
-                transient = status >= 500 or status in TRANSIENT_STATUSES
-                raise _Failure(f"HTTP {status}", permanent=not transient)
-            return _download(response, current, dest_dir, max_bytes=max_bytes, deadline=deadline)
-        except _Failure:
-            raise
-        except (_PeerMismatch, Urllib3Error, http.client.HTTPException, OSError) as exc:
-            raise _network_failure(exc, target, deadline) from exc
-        finally:
-            if response is not None:
-                response.close()
-            if pool is not None:
-                pool.close()
-            deadline.release()
-
-
-def _download(
-    response: urllib3.BaseHTTPResponse,
-    url: str,
-    dest_dir: Path,
-    *,
-    max_bytes: int,
-    deadline: _Deadline,
-) -> FetchedFile:
-    announced = response.headers.get("Content-Length")
-    if announced is not None:
-        try:
-            length = int(announced)
-        except ValueError:
-            raise _Failure(f"invalid Content-Length {announced!r}") from None
-        if length > max_bytes:
-            raise _Failure(f"larger than {max_bytes} bytes (Content-Length {length})")
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=dest_dir, prefix="fetch-", suffix=_url_suffix(url))
-    except OSError as exc:
-        raise _Failure(f"cannot write the download: {exc}", permanent=False) from exc
-    path = Path(name)
-    try:
-        digest = hashlib.sha256()
-        size = 0
-        with os.fdopen(fd, "wb") as out:
-            while True:
-                deadline.check()
-                # read1: one socket read at a time, so limits are checked as bytes arrive.
-                chunk = response.read1(CHUNK_BYTES)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _Failure(f"larger than {max_bytes} bytes")
-                digest.update(chunk)
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    raise _Failure(f"cannot write the download: {exc}", permanent=False) from exc
-        # A read cut short by the deadline can look like the end of a body without length.
-        deadline.check()
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return FetchedFile(
-        path=path,
-        size=size,
-        sha256=digest.hexdigest(),
-        content_type=content_type or "application/octet-stream",
-        final_url=url,
-    )
+        return Failure(f"connection to {where} timed out", permanent=False)
+    return Failure(f"connection to {where} broke: {exc}", permanent=False)
