@@ -24,6 +24,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from clypai.api.responses import iso
+from clypai.lib.errors import StageError
+from clypai.lib.safe_http import post_checked
 
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .signing import signed_headers
@@ -142,9 +144,6 @@ def delivery_attempt(*, delivery_id: str) -> AttemptMade | None:
 
 
 def _send(endpoint: WebhookEndpoint, event: WebhookEvent, now: datetime) -> _Outcome:
-    from clips.pipeline import StageError
-    from clips.pipeline.fetch import post_checked
-
     body = event.body.encode()
     timestamp = int(time.time())
     headers = {

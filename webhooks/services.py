@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from clypai.api.errors import Conflict, InvalidRequest
 from clypai.api.responses import iso
+from clypai.lib.errors import StageError
+from clypai.lib.safe_http import check_url
 from clypai.queues import enqueue_now, get_queue
 from projects.models import Team
 
@@ -53,9 +55,6 @@ def webhook_url_check(url: str) -> None:
     """Refuse (400 on `url`) a URL the delivery guard would refuse: not http(s), with
     credentials, or naming or resolving to an address that is not public and not in
     CLYPAI_URL_ALLOWLIST. Each attempt checks again."""
-    from clips.pipeline import StageError
-    from clips.pipeline.fetch import check_url
-
     try:
         check_url(url, allowlist=settings.CLYPAI_URL_ALLOWLIST)
     except StageError as err:

@@ -1,8 +1,8 @@
 """Errors of the shared helpers and of the media pipeline.
 
 `StageError` is what a pipeline stage raises when it cannot do its work; the helpers in
-`clypai.lib` (ffmpeg, above all) raise it too, so it lives here, below both. The
-pipeline's public name for it stays `clips.pipeline.StageError`.
+`clypai.lib` (ffmpeg and the SSRF-safe HTTP client) raise it too, so it lives here,
+below both. The pipeline's public name for it stays `clips.pipeline.StageError`.
 """
 
 from __future__ import annotations

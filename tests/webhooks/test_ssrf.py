@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from clips.pipeline import StageError
-from clips.pipeline.fetch import check_url, post_checked
 from webhooks.models import WebhookAttempt, WebhookEndpoint
 from webhooks.services import event_emit
 
@@ -91,40 +89,3 @@ def test_a_name_that_turns_private_after_creation_is_refused_at_delivery(
     assert "10.0.0.7" not in delivery.last_error  # the log has it, not the team's API
     assert sandbox.outside() == []
     assert WebhookEndpoint.objects.get(pk=created["id"]).enabled  # a failure, not a 410
-
-
-def test_post_checked_refuses_literals_before_connecting(sandbox):
-    for url in ("http://10.0.0.1/hook", "http://127.0.0.1:9/hook", "http://[fd00::1]/"):
-        with pytest.raises(StageError) as info:
-            post_checked(url, b"{}", {}, timeout=2.0)
-        assert info.value.field == "url"
-        assert "address" in info.value.details["reason"]
-    assert sandbox.connections == []
-
-
-def test_check_url_refuses_bad_forms(sandbox):
-    for url in ("gopher://example.com/", "http://user:pw@example.com/", "http:///nohost"):
-        with pytest.raises(StageError):
-            check_url(url)
-    check_url("https://example.com/hook")  # unresolvable here: let through
-    assert sandbox.connections == []
-
-
-def test_post_checked_posts_once_and_does_not_follow_redirects(settings, receiver, sandbox):
-    from .support import Answer
-
-    receiver.answer(Answer(307, headers={"Location": "http://10.0.0.1/"}, body=b"moved"))
-    answer = post_checked(
-        receiver.url("/hook?x=1"),
-        b'{"a":1}',
-        {"Content-Type": "application/json", "X-Test": "yes"},
-        timeout=2.0,
-        allowlist=["127.0.0.1"],
-    )
-    assert answer.status == 307 and answer.headers["location"] == "http://10.0.0.1/"
-    assert answer.body == b"moved"
-    (request,) = receiver.requests
-    assert request.path == "/hook?x=1" and request.body == b'{"a":1}'
-    assert request.headers["x-test"] == "yes"
-    assert request.headers["host"] == f"127.0.0.1:{receiver.port}"
-    assert sandbox.outside() == []
