@@ -93,6 +93,7 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
         "layout": clip.layout,
         "start": clip.start_time,
         "end": clip.end_time,
+        "framing": 2,  # paths before it had no faces cut by the edge, people or content
     }
     stored = clip.crop_path or {}
     if stored.get("request") == wanted:
@@ -101,7 +102,9 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
     source = clip.source
     faces = None
     if clip.reframing:
-        key = f"mediapipe:{clip.start_time:.3f}-{clip.end_time:.3f}"
+        # "framing": the analysis also holds faces cut by the edge, people and content
+        # (clips.pipeline.faces); the older "mediapipe:" rows had faces alone.
+        key = f"mediapipe+framing:{clip.start_time:.3f}-{clip.end_time:.3f}"
         faces = analysis_cached(
             source,
             Analysis.Kind.FACES,

@@ -58,7 +58,7 @@ ANALYSIS_MAX = (640, 360)  # long side, short side
 # A sampled frame whose mean change (0-255 grey levels) exceeds this is a shot cut or a
 # flash: the mouth difference across it says nothing about speech.
 CUT_DIFFERENCE = 28.0
-POINT_FIELDS = ("t", "x", "y", "w", "h", "score", "mouth", "face")
+POINT_FIELDS = ("t", "x", "y", "w", "h", "score", "mouth", "face", "partial")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class FaceBox:
     h: int
     score: float
     mouth: tuple[int, int] | None = None  # the mouth centre, where the detector gives it
+    partial: bool = False  # the face runs past the frame's edge (found on the edge pass)
 
     @property
     def center(self) -> tuple[float, float]:
@@ -86,6 +87,8 @@ class FaceBox:
         }
         if self.mouth is not None:
             data["mouth"] = list(self.mouth)
+        if self.partial:
+            data["partial"] = True
         return data
 
     @classmethod
@@ -98,15 +101,68 @@ class FaceBox:
             h=int(data["h"]),
             score=float(data.get("score", 1.0)),
             mouth=(int(mouth[0]), int(mouth[1])) if mouth else None,
+            partial=bool(data.get("partial", False)),
+        )
+
+
+@dataclass(frozen=True)
+class PersonBox:
+    """A person found without a face (MediaPipe pose, else selfie segmentation), in
+    source pixels: the body's box and where the head is (the top of the body when the
+    model gives no head)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    head: tuple[int, int]
+    score: float
+    model: str  # "pose" | "segmentation"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "x": self.x,
+            "y": self.y,
+            "w": self.w,
+            "h": self.h,
+            "head": list(self.head),
+            "score": self.score,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PersonBox:
+        return cls(
+            x=int(data["x"]),
+            y=int(data["y"]),
+            w=int(data["w"]),
+            h=int(data["h"]),
+            head=(int(data["head"][0]), int(data["head"][1])),
+            score=float(data.get("score", 1.0)),
+            model=str(data.get("model", "")),
         )
 
 
 @dataclass
+class ContentGrid:
+    """How much there is to see in each cell of a coarse grid over the frame (rows of
+    `FaceAnalysis.content_size[0]` cells): texture (edge energy) plus motion, averaged
+    over the samples of about a second centred on `t`; 0 is a flat, still surface."""
+
+    t: float
+    cells: list[list[int]]
+
+
+@dataclass
 class FaceFrame:
-    """The faces found on one sampled frame; `t` in seconds from the source's start."""
+    """The faces found on one sampled frame; `t` in seconds from the source's start.
+    `people`: persons found where no face was, on the samples where that was looked for
+    (`people_checked`)."""
 
     t: float
     boxes: list[FaceBox]
+    people: list[PersonBox] = field(default_factory=list)
+    people_checked: bool = False
 
 
 @dataclass
@@ -122,6 +178,7 @@ class TrackPoint:
     # the track has no earlier point.
     mouth: float | None = None
     face: float | None = None
+    partial: bool = False  # the face runs past the frame's edge
 
     @property
     def center(self) -> tuple[float, float]:
@@ -186,6 +243,10 @@ class FaceAnalysis:
     tracks: list[FaceTrack]
     analysis_size: tuple[int, int] = (0, 0)
     motion_fps: float = 0.0
+    content: list[ContentGrid] = field(default_factory=list)
+    content_size: tuple[int, int] = (0, 0)  # cells across, cells down
+    # which passes ran: "edges" (faces cut by the frame), "people", "content"
+    passes: tuple[str, ...] = ()
 
     def tracks_between(self, start: float, end: float) -> list[FaceTrack]:
         return [t for t in self.tracks if t.end >= start and t.start <= end]
@@ -203,10 +264,13 @@ class FaceAnalysis:
             "pointFields": list(POINT_FIELDS),
             "tracks": [track.to_dict() for track in self.tracks],
         }
+        if self.passes:
+            data["passes"] = list(self.passes)
+        if self.content:
+            data["contentSize"] = list(self.content_size)
+            data["content"] = [{"t": c.t, "cells": c.cells} for c in self.content]
         if include_frames:
-            data["frames"] = [
-                {"t": f.t, "boxes": [b.to_dict() for b in f.boxes]} for f in self.frames
-            ]
+            data["frames"] = [_frame_dict(f) for f in self.frames]
         return data
 
     @classmethod
@@ -221,11 +285,29 @@ class FaceAnalysis:
             analysis_size=tuple(data.get("analysisSize") or (0, 0)),  # type: ignore[arg-type]
             detector=data.get("detector", ""),
             frames=[
-                FaceFrame(t=float(f["t"]), boxes=[FaceBox.from_dict(b) for b in f["boxes"]])
+                FaceFrame(
+                    t=float(f["t"]),
+                    boxes=[FaceBox.from_dict(b) for b in f["boxes"]],
+                    people=[PersonBox.from_dict(b) for b in f.get("people", [])],
+                    people_checked="people" in f,
+                )
                 for f in data.get("frames", [])
             ],
             tracks=[FaceTrack.from_dict(t) for t in data.get("tracks", [])],
+            content=[
+                ContentGrid(t=float(c["t"]), cells=[list(row) for row in c["cells"]])
+                for c in data.get("content", [])
+            ],
+            content_size=tuple(data.get("contentSize") or (0, 0)),  # type: ignore[arg-type]
+            passes=tuple(data.get("passes") or ()),
         )
+
+
+def _frame_dict(frame: FaceFrame) -> dict[str, Any]:
+    data: dict[str, Any] = {"t": frame.t, "boxes": [b.to_dict() for b in frame.boxes]}
+    if frame.people_checked:
+        data["people"] = [p.to_dict() for p in frame.people]
+    return data
 
 
 # --- detectors --------------------------------------------------------------------------
@@ -379,6 +461,237 @@ def shared_detector(name: str = "mediapipe", *, min_score: float = 0.5) -> FaceD
     return cache[key]
 
 
+# --- faces cut by the frame's edge, people without a face, content ---------------------
+
+# The edge pass: each side's strip of the frame, mirrored outwards, so that half a face at
+# the border reads as a whole (faces are nearly symmetric) and the detector finds it.
+EDGE_STRIP = 0.2  # of the frame's width, each side
+EDGE_PAD = 0.15  # the mirrored border, of the frame's width
+EDGE_GAP = 16  # grey pixels between the two strips
+# A box from the edge pass counts when this much of it lies inside the frame (less: the
+# mirror image of a face that is inside), and is "partial" when less than PARTIAL is.
+EDGE_MIN_INSIDE = 0.3
+PARTIAL = 0.85
+
+
+def edge_image(rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The edge pass's picture: [mirror | left strip] grey gap [right strip | mirror]
+    and (strip, pad, gap) in pixels, for `edge_boxes` to map its boxes back."""
+    import cv2
+    import numpy as np
+
+    height, width = rgb.shape[:2]
+    strip, pad = max(8, round(width * EDGE_STRIP)), max(8, round(width * EDGE_PAD))
+    pad = min(pad, strip)  # a reflection cannot be wider than what it reflects
+    left = cv2.copyMakeBorder(rgb[:, :strip], 0, 0, pad, 0, cv2.BORDER_REFLECT)
+    right = cv2.copyMakeBorder(rgb[:, width - strip :], 0, 0, 0, pad, cv2.BORDER_REFLECT)
+    gap = np.full((height, EDGE_GAP, 3), 128, np.uint8)
+    return np.ascontiguousarray(np.hstack([left, gap, right])), (strip, pad, EDGE_GAP)
+
+
+def edge_boxes(found: list[FaceBox], layout: tuple[int, int, int], width: int) -> list[FaceBox]:
+    """Boxes the detector found on `edge_image`, in the frame's pixels, cut to the frame;
+    mirror images and faces cut by a strip's inner side (the main pass sees those) left
+    out."""
+    strip, pad, gap = layout
+    right_from = pad + strip + gap
+    out = []
+    for box in found:
+        if box.x + box.w / 2 < pad + strip + gap / 2:  # the left strip
+            shift = -pad
+            if box.x + box.w > pad + strip - 2:
+                continue
+        else:
+            shift = width - strip - right_from
+            if box.x < right_from + 2:
+                continue
+        x0 = box.x + shift
+        inside = min(x0 + box.w, width) - max(x0, 0)
+        if inside < EDGE_MIN_INSIDE * box.w:
+            continue
+        mouth = None
+        if box.mouth is not None:
+            mouth = (box.mouth[0] + shift, box.mouth[1])
+            if not 0 <= mouth[0] < width:
+                mouth = None
+        out.append(
+            FaceBox(
+                max(0, x0),
+                box.y,
+                inside,
+                box.h,
+                box.score,
+                mouth,
+                partial=inside < PARTIAL * box.w,
+            )
+        )
+    return out
+
+
+def merge_boxes(main: list[FaceBox], extra: list[FaceBox]) -> list[FaceBox]:
+    """The main pass's boxes and the edge pass's, one box a face (the better score)."""
+    boxes = list(main)
+    for box in extra:
+        same = [
+            i
+            for i, b in enumerate(boxes)
+            if iou((b.x, b.y, b.w, b.h), (box.x, box.y, box.w, box.h)) > 0.3
+            or (b.x <= box.center[0] <= b.x + b.w and b.y <= box.center[1] <= b.y + b.h)
+        ]
+        if not same:
+            boxes.append(box)
+        elif all(box.score > boxes[i].score for i in same):
+            boxes = [b for i, b in enumerate(boxes) if i not in same] + [box]
+    return boxes
+
+
+SILHOUETTE_MIN_ASPECT = 0.6  # height / width
+
+
+class PersonFinder:
+    """A person where no face was found: MediaPipe's pose (BlazePose, full model; a body
+    in profile, small or far), else its selfie segmentation (a silhouette). Both models
+    ship in the 0.10.21 wheel. Boxes in the frame's pixels."""
+
+    name = "mediapipe-pose"
+
+    def __init__(self, min_score: float = 0.5, min_area: float = 0.01):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        from mediapipe.python.solutions import pose, selfie_segmentation
+
+        self._pose = pose.Pose(
+            static_image_mode=True, model_complexity=1, min_detection_confidence=min_score
+        )
+        self._segment = selfie_segmentation.SelfieSegmentation(model_selection=1)
+        self._min_area = min_area
+
+    def find(self, rgb: np.ndarray) -> list[PersonBox]:
+        import numpy as np
+
+        height, width = rgb.shape[:2]
+        result = self._pose.process(rgb)
+        if result.pose_landmarks is not None:
+            marks = result.pose_landmarks.landmark
+            seen = [(m.x, m.y) for m in marks if m.visibility > 0.5]
+            head = [(m.x, m.y) for m in list(marks)[:11] if m.visibility > 0.5]
+            if len(seen) >= 4:
+                xs = np.clip([x for x, _y in seen], 0, 1) * width
+                ys = np.clip([y for _x, y in seen], 0, 1) * height
+                if head:
+                    hx = float(np.clip(np.mean([x for x, _y in head]), 0, 1) * width)
+                    hy = float(np.clip(np.mean([y for _x, y in head]), 0, 1) * height)
+                else:
+                    hx, hy = float(np.median(xs)), float(ys.min())
+                x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+                # landmarks are joints: the head's top and the shoulders' width lie beyond
+                grow = 0.1 * max(x1 - x0, y1 - y0)
+                x0, y0 = max(0.0, x0 - grow), max(0.0, y0 - grow)
+                x1, y1 = min(float(width), x1 + grow), min(float(height), y1 + grow)
+                score = float(np.mean([m.visibility for m in marks]))
+                return [
+                    PersonBox(
+                        round(x0),
+                        round(y0),
+                        round(x1 - x0),
+                        round(y1 - y0),
+                        (round(hx), round(hy)),
+                        round(score, 3),
+                        "pose",
+                    )
+                ]
+        return self._silhouettes(rgb)
+
+    def _silhouettes(self, rgb: np.ndarray) -> list[PersonBox]:
+        import cv2
+        import numpy as np
+
+        height, width = rgb.shape[:2]
+        mask = self._segment.process(rgb).segmentation_mask
+        if mask is None:
+            return []
+        solid = (mask > 0.7).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(solid)
+        people = []
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            # People are upright: a head and shoulders is about as tall as wide, a body
+            # taller. Wide flat blobs are scenery the model mistook (measured on Big Buck
+            # Bunny's landscape: 0.3 tall for 1 wide).
+            if area < self._min_area * width * height or h < SILHOUETTE_MIN_ASPECT * w:
+                continue
+            score = float(mask[labels == label].mean())
+            # the head: the top of the silhouette, across the middle of its top rows
+            top = labels[y : y + max(1, h // 6)] == label
+            cols = np.nonzero(top.any(axis=0))[0]
+            hx = int(cols.mean()) if len(cols) else x + w // 2
+            people.append(PersonBox(x, y, w, h, (hx, y + h // 8), round(score, 3), "segmentation"))
+        people.sort(key=lambda p: -p.w * p.h)
+        return people[:3]
+
+    def close(self) -> None:
+        self._pose.close()
+        self._segment.close()
+
+
+def shared_person_finder() -> PersonFinder | None:
+    """The thread's PersonFinder, built once; None when MediaPipe cannot be imported."""
+    if not hasattr(_shared, "people"):
+        try:
+            _shared.people = PersonFinder()
+        except ImportError as exc:
+            logger.warning("person finder unavailable (%s)", exc)
+            _shared.people = None
+    return _shared.people
+
+
+CONTENT_SIZE = (32, 18)  # cells across and down (landscape; swapped for portrait)
+CELL = 8  # pixels of the content map per cell side
+MOTION_WEIGHT = 2.0  # a moving thing is worth more than a still texture
+
+
+class _ContentMeter:
+    """Texture and motion per cell, averaged over about a second of samples: what a crop
+    can be placed on when there is no face or person (never on flat background)."""
+
+    def __init__(self, size: tuple[int, int], every: float):
+        self.cols, self.rows = size
+        self.every = every
+        self.sum: np.ndarray | None = None
+        self.count = 0
+        self.first = 0.0
+        self.grids: list[ContentGrid] = []
+
+    def add(self, t: float, gray: np.ndarray, previous: np.ndarray | None, cut: bool) -> None:
+        import cv2
+        import numpy as np
+
+        size = (self.cols * CELL, self.rows * CELL)
+        small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+        energy = cv2.magnitude(gx, gy) / 4.0  # Sobel's 3x3 gain
+        if previous is not None and not cut:
+            before = cv2.resize(previous, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            energy += MOTION_WEIGHT * cv2.absdiff(small, before)
+        cells = energy.reshape(self.rows, CELL, self.cols, CELL).mean(axis=(1, 3))
+        if self.sum is None:
+            self.sum, self.count, self.first = cells, 1, t
+        else:
+            self.sum += cells
+            self.count += 1
+        if t - self.first >= self.every - 1e-6:
+            self.flush(t)
+
+    def flush(self, t: float) -> None:
+        import numpy as np
+
+        if self.sum is None:
+            return
+        mean = np.clip(np.rint(self.sum / self.count), 0, 255).astype(int)
+        self.grids.append(ContentGrid(round((self.first + t) / 2, 3), mean.tolist()))
+        self.sum, self.count = None, 0
+
+
 # --- the decode and the tracker ---------------------------------------------------------
 
 
@@ -396,6 +709,11 @@ def detect_faces(
     min_track_points: int = 3,
     max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS,
     timeout: float = 3600.0,
+    edges: bool = True,
+    people: bool = True,
+    content: bool = True,
+    people_every: float = 1.0,
+    content_every: float = 1.0,
 ) -> FaceAnalysis:
     """Faces of the video at `path` (or of its range [`start`, `end`] seconds).
 
@@ -432,9 +750,14 @@ def detect_faces(
     )
     scale_x, scale_y = source_w / width, source_h / height
     tracker = _Tracker(max_gap=max_gap)
+    finder = shared_person_finder() if people else None
+    grid = CONTENT_SIZE if width >= height else CONTENT_SIZE[::-1]
+    meter = _ContentMeter(grid, content_every) if content else None
+    last_people = -math.inf
     frames: list[FaceFrame] = []
     previous = None
     index = -1
+    t = begin
     decode = FrameReader(
         path,
         size=(width, height),
@@ -453,15 +776,33 @@ def detect_faces(
         tracker.measure(gray, previous, cut)
         if index == 0 or int(index * per_frame) > int((index - 1) * per_frame):
             found = engine.detect(rgb, gray)
+            if edges:
+                image, layout = edge_image(rgb)
+                side = engine.detect(image, cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+                found = merge_boxes(found, edge_boxes(side, layout, width))
             boxes = [_to_source(b, scale_x, scale_y, source_w, source_h) for b in found]
-            frames.append(FaceFrame(t=t, boxes=boxes))
+            frame = FaceFrame(t=t, boxes=boxes)
+            if finder is not None and not found and t - last_people >= people_every - 1e-6:
+                frame.people_checked, last_people = True, t
+                frame.people = [
+                    _person_to_source(p, scale_x, scale_y, source_w, source_h)
+                    for p in finder.find(rgb)
+                ]
+            frames.append(frame)
             tracker.update(t, found, boxes)
+            if meter is not None:
+                meter.add(t, gray, previous, cut)
         previous = gray
     if index < 0:
         raise StageError(
             "Clip generation failed: the video has no decodable frames in the range",
             {"found": {"start": begin, "end": stop, "frames": 0}},
         )
+    if meter is not None:
+        meter.flush(t)
+    passes = tuple(
+        name for name, on in (("edges", edges), ("people", finder), ("content", meter)) if on
+    )
     return FaceAnalysis(
         width=source_w,
         height=source_h,
@@ -473,6 +814,9 @@ def detect_faces(
         detector=engine.name,
         frames=frames,
         tracks=tracker.finish(min_track_points),
+        content=meter.grids if meter is not None else [],
+        content_size=grid if meter is not None else (0, 0),
+        passes=passes,
     )
 
 
@@ -505,7 +849,20 @@ def _to_source(box: FaceBox, sx: float, sy: float, width: int, height: int) -> F
     mouth = None
     if box.mouth is not None:
         mouth = (round(box.mouth[0] * sx), round(box.mouth[1] * sy))
-    return FaceBox(x0, y0, max(1, x1 - x0), max(1, y1 - y0), box.score, mouth)
+    return FaceBox(x0, y0, max(1, x1 - x0), max(1, y1 - y0), box.score, mouth, box.partial)
+
+
+def _person_to_source(
+    person: PersonBox, sx: float, sy: float, width: int, height: int
+) -> PersonBox:
+    x0, y0 = (
+        min(max(0, round(person.x * sx)), width - 1),
+        min(max(0, round(person.y * sy)), height - 1),
+    )
+    x1 = min(width, round((person.x + person.w) * sx))
+    y1 = min(height, round((person.y + person.h) * sy))
+    head = (round(person.head[0] * sx), round(person.head[1] * sy))
+    return PersonBox(x0, y0, max(1, x1 - x0), max(1, y1 - y0), head, person.score, person.model)
 
 
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -602,7 +959,9 @@ class _Tracker:
             mouth = round(live.mouth_sum / live.frames, 3)
             face = round(live.face_sum / live.frames, 3)
         live.track.points.append(
-            TrackPoint(t, source.x, source.y, source.w, source.h, source.score, mouth, face)
+            TrackPoint(
+                t, source.x, source.y, source.w, source.h, source.score, mouth, face, source.partial
+            )
         )
         live.box = box
         live.last_seen = t

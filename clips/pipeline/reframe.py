@@ -24,8 +24,17 @@ two windows in a row, and no sooner than `min_hold` after the last change; as th
 is known in full, the change is placed where the new speaker's run began, not where it
 was confirmed. When the signal is unsure for most of a shot (or turns come faster than
 `min_turn`), two faces get "split", more get "fit": DESIGN.md found a split better than
-a wrong guess. With `reframing=False` or without faces: a centred crop. No side effects;
-the result is JSON-serialisable (`to_dict`).
+a wrong guess.
+
+A shot without a face (`faces` a FaceAnalysis with its framing passes): the window
+follows a person found by pose or selfie segmentation (the head, with headroom); with no
+person, it goes where the texture and motion are (`ContentGrid`s: the fill window holding
+the most of it, ties to the content's centre of mass), never on flat background; where no
+window holds `CONTENT_FIT_SHARE` of the content, or nothing stands out at all, the shot
+gets "fit" (the whole frame over a blurred copy). The centre of the frame is no fallback
+in itself: a centred crop comes only with `reframing=False` (why "off") or where nothing
+of the picture was analysed (why "unknown"). Each shot records `why` (`WHY`) and a
+`reason` in words. No side effects; the result is JSON-serialisable (`to_dict`).
 
 Keyframe semantics (what `CropPath.at(t)` and the renderer do): a keyframe's `ease` says
 how the window reaches it from the previous keyframe: "cut" (the previous position holds,
@@ -55,6 +64,28 @@ ASPECTS: dict[str, tuple[int, int]] = {
     "16:9": (16, 9),
 }
 LAYOUTS = ("fill", "fit", "split")
+# Why a shot was framed as it was (ShotLayout.why):
+WHY = {
+    "face": "a whole face (or faces), or whoever of them speaks",
+    "partial_face": "a face cut by the frame's edge",
+    "person": "a person whose face was not found (pose or silhouette)",
+    "content": "no person: the part of the frame with texture or motion",
+    "fit": "no window holds what is to be seen: the whole frame over a blurred copy",
+    "asked": "the layout asked for in the clip's config",
+    "off": "reframing turned off: a centred crop",
+    "unknown": "no analysis of the picture was given: a centred crop",
+}
+# Content: a cell's texture and motion (ContentGrid) up to this is flat background.
+CONTENT_FLOOR = 4.0
+# Below this much energy in the whole frame (cells over the floor, summed), nothing
+# stands out anywhere: the whole frame is shown (fit).
+CONTENT_MIN_TOTAL = 40.0
+# A fill window must hold this share of the content's energy, or the shot gets "fit".
+# Measured on bench/framing.py's compositions (9:16 of 1280x720): an object, or a person
+# whose face is hidden, 0.93-1.0; a picture across the whole frame, 0.61.
+CONTENT_FIT_SHARE = 0.75
+# A shot is framed on a person when one was found on this share of the samples checked.
+PERSON_MIN_SHARE = 0.3
 WINDOW = 0.5  # seconds per who-speaks decision
 # How many times the correlation of mouth movement with the loudness counts against each of
 # the two movement signals. Measured on the two-speakers dev videos and on a composite
@@ -87,7 +118,8 @@ class ShotLayout:
     panels: list[dict[str, int]] = field(default_factory=list)
     # Who the window follows: [{start, end, track}] (track None: centred or a group).
     speakers: list[dict[str, Any]] = field(default_factory=list)
-    reason: str = ""
+    reason: str = ""  # in words, for people
+    why: str = "unknown"  # one of WHY, for programs
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -96,6 +128,7 @@ class ShotLayout:
             "layout": self.layout,
             "faces": self.faces,
             "reason": self.reason,
+            "why": self.why,
         }
         if self.panels:
             data["panels"] = self.panels
@@ -161,6 +194,7 @@ class CropPath:
                     panels=list(s.get("panels") or []),
                     speakers=list(s.get("speakers") or []),
                     reason=s.get("reason", ""),
+                    why=s.get("why", "unknown"),
                 )
                 for s in data["shots"]
             ],
@@ -256,6 +290,7 @@ def crop_path(
     aspect_name = aspect if isinstance(aspect, str) else f"{aspect[0]}:{aspect[1]}"
     cw, ch = crop_size(source_width, source_height, aspect)
     duration = round(end - start, 4)
+    analysis = _analysis(faces)
     tracks = _tracks(faces)
     params = _Params(
         width=source_width,
@@ -280,13 +315,17 @@ def crop_path(
     layouts: list[ShotLayout] = []
     for shot_start, shot_end in _clip_shots(shots, start, end):
         rel = (round(shot_start - start, 4), round(shot_end - start, 4))
-        if not reframing or (not tracks and layout in ("auto", "fill")):
-            shot = ShotLayout(*rel, layout="fill", reason="centred")
+        if not reframing:
+            shot = ShotLayout(*rel, layout="fill", reason="centred", why="off")
             frames = [_centred(params, rel[0])]
-            if layout == "fit" and reframing:
-                shot.layout, shot.reason = "fit", "asked"
+        elif layout == "fit":
+            shot = ShotLayout(*rel, layout="fit", reason="asked", why="asked")
+            frames = [_centred(params, rel[0])]
         else:
-            shot, frames = _plan_shot(params, tracks, shot_start, shot_end, start, layout)
+            planned = _plan_shot(params, tracks, shot_start, shot_end, start, layout)
+            if planned is None:  # no face: a person, else the content, else the whole frame
+                planned = _plan_without_face(params, analysis, shot_start, shot_end, start, layout)
+            shot, frames = planned
         layouts.append(shot)
         keyframes.extend(frames)
     return CropPath(
@@ -318,6 +357,15 @@ class _Params:
     min_presence: float
     loudness: list[float] | None
     loudness_window: float
+
+
+def _analysis(faces: Any) -> FaceAnalysis | None:
+    """The whole analysis (people, content) when `faces` is one, else None."""
+    from .faces import FaceAnalysis
+
+    if isinstance(faces, dict):
+        return FaceAnalysis.from_dict(faces)
+    return faces if isinstance(faces, FaceAnalysis) else None
 
 
 def _tracks(faces: Any) -> list[FaceTrack]:
@@ -365,7 +413,8 @@ def _plan_shot(
     shot_end: float,
     clip_start: float,
     layout: str,
-) -> tuple[ShotLayout, list[Keyframe]]:
+) -> tuple[ShotLayout, list[Keyframe]] | None:
+    """The shot framed on its faces; None when it has none."""
     rel_start, rel_end = round(shot_start - clip_start, 4), round(shot_end - clip_start, 4)
     present = []
     for track in tracks:
@@ -375,15 +424,13 @@ def _plan_shot(
             and (inside[-1].t - inside[0].t) >= p.min_presence * (shot_end - shot_start) - 0.5
         ):
             present.append((track, inside))
-    shot = ShotLayout(rel_start, rel_end, layout="fill", faces=len(present))
-    if layout == "fit":
-        shot.layout, shot.reason = "fit", "asked"
-        return shot, [_centred(p, rel_start)]
     if not present:
-        shot.reason = "no face"
-        return shot, [_centred(p, rel_start)]
+        return None
+    shot = ShotLayout(rel_start, rel_end, layout="fill", faces=len(present), why="face")
     if len(present) == 1 or (layout != "split" and _fit_together(p, [pts for _t, pts in present])):
         shot.reason = "one face" if len(present) == 1 else "faces fit together"
+        if _mostly_partial([pts for _t, pts in present]):
+            shot.why, shot.reason = "partial_face", shot.reason + ", cut by the frame's edge"
         subject = _group_series([pts for _t, pts in present])
         shot.speakers = [
             {
@@ -424,12 +471,15 @@ def _plan_shot(
                     else f"turns of {mean_turn:.1f} s"
                 )
             )
+            if layout == "split":
+                shot.why = "asked"
             shot.panels = [_panel(p, present[i][1]) for i in pair]
             shot.speakers = [
                 {"start": rel_start, "end": rel_end, "track": present[i][0].id} for i in pair
             ]
             return shot, [_centred(p, rel_start)]
         shot.layout, shot.reason = "fit", f"{len(present)} faces, unsure who speaks"
+        shot.why = "fit"
         return shot, [_centred(p, rel_start)]
 
     shot.reason = "following the speaker"
@@ -448,6 +498,128 @@ def _plan_shot(
         ]
         frames.extend(_follow(p, _group_series([inside]), run_start, run_end, clip_start))
     return shot, frames
+
+
+def _mostly_partial(series: list[list[Any]]) -> bool:
+    points = [pt for pts in series for pt in pts]
+    return sum(bool(getattr(pt, "partial", False)) for pt in points) > len(points) / 2
+
+
+def _plan_without_face(
+    p: _Params,
+    analysis: FaceAnalysis | None,
+    shot_start: float,
+    shot_end: float,
+    clip_start: float,
+    layout: str,
+) -> tuple[ShotLayout, list[Keyframe]]:
+    """A shot without a face: framed on a person (pose or silhouette) when one was
+    found, else on the content (texture and motion), else the whole frame (fit). Only
+    where nothing of the picture was analysed is the crop centred (why "unknown")."""
+    rel_start, rel_end = round(shot_start - clip_start, 4), round(shot_end - clip_start, 4)
+    shot = ShotLayout(rel_start, rel_end, layout="fill")
+    if analysis is None or not ({"people", "content"} & set(analysis.passes)):
+        shot.reason, shot.why = "no face; the picture was not analysed", "unknown"
+        return shot, [_centred(p, rel_start)]
+
+    checked = [f for f in analysis.frames if f.people_checked and shot_start <= f.t < shot_end]
+    with_person = [f for f in checked if f.people]
+    if checked and len(with_person) >= PERSON_MIN_SHARE * len(checked):
+        series = []
+        for frame in with_person:
+            person = max(frame.people, key=lambda b: b.w * b.h)
+            series.append(
+                (frame.t, float(person.head[0]), float(person.head[1]), person.w, person.h)
+            )
+        models = sorted({b.model for f in with_person for b in f.people})
+        shot.why = "person"
+        shot.reason = f"no face; a person found by {' and '.join(models)}"
+        return shot, _follow(p, series, shot_start, shot_end, clip_start)
+
+    grids = [g for g in analysis.content if shot_start <= g.t < shot_end]
+    if not grids and analysis.content:  # a shot shorter than a grid's second
+        middle = (shot_start + shot_end) / 2
+        grids = [min(analysis.content, key=lambda g: abs(g.t - middle))]
+    if not grids:
+        shot.reason, shot.why = "no face; the picture was not analysed", "unknown"
+        return shot, [_centred(p, rel_start)]
+    import numpy as np
+
+    mean = np.clip(np.mean([g.cells for g in grids], axis=0) - CONTENT_FLOOR, 0, None)
+    placed = _place_on_content(p, mean)
+    if placed is None:
+        shot.layout, shot.why = "fit", "fit"
+        shot.reason = "no face, no person, nothing stands out: the whole frame"
+        return shot, [_centred(p, rel_start)]
+    x, y, share = placed
+    if share < CONTENT_FIT_SHARE and layout != "fill":
+        shot.layout, shot.why = "fit", "fit"
+        shot.reason = f"no face or person; a window holds {share:.0%} of the content"
+        return shot, [_centred(p, rel_start)]
+    shot.why = "content"
+    shot.reason = f"no face or person; on the content ({share:.0%} of it in the window)"
+    series = []
+    for grid in grids:  # follow content that moves, within the dead zone's calm
+        cells = np.clip(np.array(grid.cells, dtype=float) - CONTENT_FLOOR, 0, None)
+        here = _place_on_content(p, cells)
+        gx, gy = (here[0], here[1]) if here is not None else (x, y)
+        series.append((grid.t, gx + p.cw / 2, gy + 0.42 * p.ch, p.cw * share, p.ch * share))
+    if len(series) == 1:
+        return shot, [_frame(p, rel_start, x, y, "cut")]
+    return shot, _follow(p, series, shot_start, shot_end, clip_start)
+
+
+def _place_on_content(p: _Params, cells: Any) -> tuple[float, float, float] | None:
+    """(x, y) of the fill window holding the most content energy (`cells`: rows x cols,
+    over the frame) and the share of it held; ties go to the window nearest the
+    energy's centre of mass, never to the frame's centre as such. None when nothing
+    stands out."""
+    import numpy as np
+
+    total = float(cells.sum())
+    if total < CONTENT_MIN_TOTAL:
+        return None
+    x, share_x = _best_span(cells.sum(axis=0), p.width, p.cw)
+    y, share_y = _best_span(cells.sum(axis=1), p.height, p.ch)
+    # the window's share: of the energy in its columns, what lies in its rows too
+    rows, cols = cells.shape
+    c0, c1 = x / p.width * cols, (x + p.cw) / p.width * cols
+    r0, r1 = y / p.height * rows, (y + p.ch) / p.height * rows
+    held = _cell_sum(np.asarray(cells, dtype=float), r0, r1, c0, c1)
+    return x, y, held / total
+
+
+def _best_span(profile: Any, length: int, window: int) -> tuple[float, float]:
+    """Where a `window` (pixels) along an axis of `length` pixels holds the most of
+    `profile` (energy per cell along it), and that share."""
+    import numpy as np
+
+    profile = np.asarray(profile, dtype=float)
+    total = float(profile.sum())
+    if window >= length or total <= 0:
+        return 0.0, 1.0
+    edges = np.linspace(0, length, len(profile) + 1)
+    cumulative = np.concatenate([[0.0], np.cumsum(profile)])
+    starts = np.linspace(0, length - window, max(2, int((length - window) / 4) + 1))
+    held = np.interp(starts + window, edges, cumulative) - np.interp(starts, edges, cumulative)
+    centre = float((profile * (edges[:-1] + edges[1:]) / 2).sum() / total)
+    best = held.max()
+    near = starts[held >= best - 1e-6 * max(1.0, best)]
+    start = float(near[np.argmin(np.abs(near + window / 2 - centre))])
+    return start, float(best / total)
+
+
+def _cell_sum(cells: Any, r0: float, r1: float, c0: float, c1: float) -> float:
+    """The sum of `cells` over the fractional block [r0, r1) x [c0, c1)."""
+    import numpy as np
+
+    rows, cols = cells.shape
+
+    def weights(a: float, b: float, n: int) -> Any:
+        idx = np.arange(n)
+        return np.clip(np.minimum(idx + 1, b) - np.maximum(idx, a), 0, 1)
+
+    return float(weights(r0, r1, rows) @ cells @ weights(c0, c1, cols))
 
 
 def _fit_together(p: _Params, series: list[list[Any]]) -> bool:

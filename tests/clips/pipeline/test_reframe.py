@@ -1,6 +1,7 @@
 """clips.pipeline.reframe: crop windows on made-up tracks (dead zone, pans, cuts, layouts)
 and on the media: the face kept inside on the GRID concatenation, the speaker followed on
-the two-speakers videos, a centred crop on Big Buck Bunny."""
+the two-speakers videos, the bird (not the centre) on Big Buck Bunny. The compositions
+without a whole face are in test_framing.py."""
 
 from __future__ import annotations
 
@@ -277,10 +278,14 @@ def test_the_sound_tells_the_speaker_from_a_listener_who_moves_their_mouth(
     assert path.shots[0].layout == "fill"
 
 
-def test_big_buck_bunny_gets_a_centred_crop():
+def test_big_buck_bunny_is_framed_on_the_bird_not_the_centre():
     faces = detect_faces(MEDIA / "cuts/big_buck_bunny_0-30s_720p.webm", start=14.0, end=24.0)
 
     path = crop_path(source_width=1280, source_height=720, start=14, end=24, faces=faces)
 
-    assert [(k.x, k.y, k.w, k.h) for k in path.keyframes] == [((1280 - 404) // 2, 0, 404, 720)]
-    assert path.shots[0].layout == "fill"
+    assert faces.tracks == []  # no face: the cartoon bird is found as a body or as content
+    assert [s.why for s in path.shots] != ["unknown"]
+    assert all(s.why in ("person", "content", "fit") for s in path.shots)
+    # At 18 s the bird sits on its branch at x 420-700 (of 1280): the window holds it.
+    x, _y, w, _h = path.at(4.0)
+    assert path.shot_at(4.0).layout == "fit" or (x <= 420 and 700 <= x + w)
