@@ -245,6 +245,8 @@ SPECTACULAR_SETTINGS = {
         "ClipStatusEnum": "clips.api.serializers.CLIP_STATUSES",
         "ExportStatusEnum": ["queued", "processing", "completed", "failed"],
         "ExportPendingStatusEnum": ["queued", "processing"],
+        "LayoutEnum": "clips.api.serializers.LAYOUTS",
+        "ShotLayoutEnum": "clips.api.serializers.SHOT_LAYOUTS",
         "CaptionPositionEnum": "brandkits.api.serializers.POSITIONS",
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
         "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",

@@ -19,10 +19,12 @@ from clypai.lib.languages import is_supported_language
 from projects.models import Project
 
 from ..models import Clip, Export, Upload
+from ..pipeline.reframe import WHY
 from ..platforms import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES, PLATFORMS
 
 CLIP_STATUSES = tuple(Clip.Status.values)
 LAYOUTS = ("auto", "fill", "fit", "split")
+SHOT_LAYOUTS = ("fill", "fit", "split")  # what "auto" chose for a shot
 
 
 def _team_object(model, value, team, message):
@@ -213,6 +215,79 @@ class ClipMetadataOut(serializers.Serializer):
     reason = serializers.CharField(required=False)
 
 
+class CropKeyframeOut(serializers.Serializer):
+    t = serializers.FloatField(help_text="Seconds from the clip's start.")
+    x = serializers.IntegerField(help_text="The crop window's left edge, in source pixels.")
+    y = serializers.IntegerField()
+    w = serializers.IntegerField()
+    h = serializers.IntegerField()
+    ease = serializers.ChoiceField(
+        ("cut", "linear", "inOut"),
+        help_text="How the window reaches this keyframe from the previous one.",
+    )
+
+
+class CropWindowOut(serializers.Serializer):
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    w = serializers.IntegerField()
+    h = serializers.IntegerField()
+
+
+class CropShotOut(serializers.Serializer):
+    start = serializers.FloatField(help_text="Seconds from the clip's start.")
+    end = serializers.FloatField()
+    layout = serializers.ChoiceField(SHOT_LAYOUTS)
+    why = serializers.ChoiceField(
+        tuple(WHY),
+        help_text="Why the shot was framed so: "
+        + "; ".join(f"`{name}`: {text}" for name, text in WHY.items())
+        + ".",
+    )
+    reason = serializers.CharField(help_text="The same, in words.")
+    panels = CropWindowOut(
+        many=True, required=False, help_text="The two windows of a split, top (or left) first."
+    )
+
+
+class CropPathOut(serializers.Serializer):
+    """The crop path a clip's video follows, as stored with the clip."""
+
+    aspectRatio = serializers.CharField()
+    sourceWidth = serializers.IntegerField()
+    sourceHeight = serializers.IntegerField()
+    reframing = serializers.BooleanField()
+    keyframes = CropKeyframeOut(many=True)
+    shots = CropShotOut(many=True)
+
+
+def crop_path_body(clip) -> dict | None:
+    """The clip's stored crop path in the API's words; None before it has one."""
+    stored = (clip.crop_path or {}).get("path")
+    if not stored:
+        return None
+    shots = []
+    for shot in stored.get("shots", []):
+        item = {
+            "start": shot["start"],
+            "end": shot["end"],
+            "layout": shot["layout"],
+            "why": shot.get("why") or "unknown",
+            "reason": shot.get("reason", ""),
+        }
+        if shot.get("panels"):
+            item["panels"] = shot["panels"]
+        shots.append(item)
+    return {
+        "aspectRatio": stored["aspect"],
+        "sourceWidth": stored["sourceWidth"],
+        "sourceHeight": stored["sourceHeight"],
+        "reframing": stored.get("reframing", True),
+        "keyframes": stored["keyframes"],
+        "shots": shots,
+    }
+
+
 class ClipOut(serializers.Serializer):
     id = serializers.CharField()
     projectId = serializers.CharField(source="project_id")
@@ -231,12 +306,20 @@ class ClipOut(serializers.Serializer):
     error = serializers.SerializerMethodField()
     createdAt = serializers.SerializerMethodField()
     updatedAt = serializers.SerializerMethodField()
+    cropPath = serializers.SerializerMethodField(
+        help_text="Where the crop window sits over the clip and why, shot by shot (an "
+        "extension); null until the clip's video is rendered."
+    )
 
     def get_name(self, clip) -> str | None:
         return clip.name or None
 
     def get_sourceVideoUrl(self, clip) -> str | None:
         return clip.source_url or None
+
+    @extend_schema_field(CropPathOut(allow_null=True))
+    def get_cropPath(self, clip) -> dict | None:
+        return crop_path_body(clip)
 
     @extend_schema_field(ClipOutputsOut(allow_null=True))
     def get_outputs(self, clip) -> dict | None:
