@@ -82,11 +82,13 @@ def _brand_watermark(clip: Clip) -> dict[str, Any] | None:
 
 
 def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> dict[str, Any]:
-    """The clip's crop path: stored with the clip once computed (an editor may reuse it)."""
-    from .pipeline.faces import detect_faces
+    """The clip's crop path: stored with the clip once computed (an editor may reuse it),
+    with its hand override (`clip.crop_path["override"]`, source seconds) laid over it."""
     from .pipeline.probe import probe
-    from .pipeline.reframe import crop_path
+    from .pipeline.reframe import apply_override, crop_path
 
+    stored = clip.crop_path or {}
+    override = stored.get("override")
     wanted = {
         "aspect": clip.aspect_ratio,
         "reframing": clip.reframing,
@@ -94,29 +96,13 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
         "start": clip.start_time,
         "end": clip.end_time,
         "framing": 2,  # paths before it had no faces cut by the edge, people or content
+        "override": override,
     }
-    stored = clip.crop_path or {}
-    if stored.get("request") == wanted:
+    if stored.get("request") == wanted and stored.get("path"):
         return stored["path"]
     info = probe(path, limits=_probe_limits())
+    faces = clip_faces(clip, path, info) if clip.reframing else None
     source = clip.source
-    faces = None
-    if clip.reframing:
-        # "framing": the analysis also holds faces cut by the edge, people and content
-        # (clips.pipeline.faces); the older "mediapipe:" rows had faces alone.
-        key = f"mediapipe+framing:{clip.start_time:.3f}-{clip.end_time:.3f}"
-        faces = analysis_cached(
-            source,
-            Analysis.Kind.FACES,
-            key,
-            lambda: detect_faces(
-                path,
-                start=clip.start_time,
-                end=clip.end_time,
-                probe=info,
-                timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS,
-            ).to_dict(),
-        )
     scenes = (
         analysis.scenes
         if analysis
@@ -137,22 +123,56 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
             or {}
         )
     )
-    result = crop_path(
-        source_width=info.video.display_width,
-        source_height=info.video.display_height,
-        start=clip.start_time,
-        end=clip.end_time,
-        aspect=clip.aspect_ratio,
-        shots=scenes,
-        faces=faces,
-        loudness=(audio or {}).get("loudness"),
-        loudness_window=(audio or {}).get("window", 0.1),
-        reframing=clip.reframing,
-        layout=clip.layout or "auto",
-    ).to_dict()
-    Clip.objects.filter(pk=clip.pk).update(crop_path={"request": wanted, "path": result})
-    clip.crop_path = {"request": wanted, "path": result}
-    return result
+
+    def make(layout: str):
+        return crop_path(
+            source_width=info.video.display_width,
+            source_height=info.video.display_height,
+            start=clip.start_time,
+            end=clip.end_time,
+            aspect=clip.aspect_ratio,
+            shots=scenes,
+            faces=faces,
+            loudness=(audio or {}).get("loudness"),
+            loudness_window=(audio or {}).get("window", 0.1),
+            reframing=clip.reframing,
+            layout=layout,
+        )
+
+    result = make(clip.layout or "auto")
+    if override:
+        layouts = {r.get("layout") for r in override.get("shots", [])} & {"fill", "split"}
+        result = apply_override(
+            result,
+            override,
+            clip_start=clip.start_time,
+            faces=faces,
+            by_layout={layout: make(layout) for layout in layouts},
+        )
+    stored = {"request": wanted, "path": result.to_dict()}
+    if override:
+        stored["override"] = override
+    Clip.objects.filter(pk=clip.pk).update(crop_path=stored)
+    clip.crop_path = stored
+    return stored["path"]
+
+
+def clip_faces(clip: Clip, path: Path, info=None) -> dict[str, Any]:
+    """The faces (and people, content) of the clip's range, cached by source and range."""
+    from .pipeline.faces import analysis_key, detect_faces
+
+    return analysis_cached(
+        clip.source,
+        Analysis.Kind.FACES,
+        analysis_key(clip.start_time, clip.end_time),
+        lambda: detect_faces(
+            path,
+            start=clip.start_time,
+            end=clip.end_time,
+            probe=info,
+            timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS,
+        ).to_dict(),
+    )
 
 
 def clip_captions(clip: Clip) -> list:

@@ -12,3 +12,47 @@ CLIP_SORTS = {
     # Pending clips have no duration yet: they sort as -1, before every real one.
     "duration": SortField("duration", "duration", "float", null_as=-1.0),
 }
+
+
+def clip_shot_faces(*, clip) -> list[list[dict]]:
+    """The faces found in each shot of the clip's stored crop path, from the faces
+    analysis of its range (never computed here): per shot, [{id, x, y, w, h, partial}]
+    with each face track's median box in source pixels. Empty lists where the clip has
+    no crop path or no analysis (reframing off)."""
+    import statistics
+
+    from .models import Analysis
+    from .pipeline.faces import analysis_key
+
+    path = (clip.crop_path or {}).get("path")
+    if not path or clip.source_id is None or clip.start_time is None:
+        return []
+    result = (
+        Analysis.objects.filter(
+            source_id=clip.source_id,
+            kind=Analysis.Kind.FACES,
+            key=analysis_key(clip.start_time, clip.end_time),
+        )
+        .values_list("result", flat=True)
+        .first()
+    )
+    tracks = (result or {}).get("tracks", [])
+    fields = (result or {}).get("pointFields", [])
+    out = []
+    for shot in path["shots"]:
+        begin, end = clip.start_time + shot["start"], clip.start_time + shot["end"]
+        found = []
+        for track in tracks:
+            points = [dict(zip(fields, row, strict=False)) for row in track["points"]]
+            inside = [p for p in points if begin <= p["t"] < end]
+            if not inside:
+                continue
+            found.append(
+                {
+                    "id": track["id"],
+                    **{k: int(statistics.median(p[k] for p in inside)) for k in "xywh"},
+                    "partial": sum(bool(p.get("partial")) for p in inside) > len(inside) / 2,
+                }
+            )
+        out.append(found)
+    return out

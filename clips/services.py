@@ -252,6 +252,159 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     return rerender
 
 
+CROP_LAYOUTS = ("fill", "fit", "split")
+MAX_CROP_KEYFRAMES = 500
+
+
+def clip_crop_override(*, clip: Clip, override: Any) -> bool:
+    """Set (or, with None, clear) the hand override of a clip's crop path.
+
+    `override` (times in clip seconds, positions in source pixels): {"shots": [{"shot": i,
+    and one of "center": {x, y} (with an optional "zoom" 1-4), "face": a face id that
+    GET lists for that shot, "layout": fill | fit | split}]} or {"keyframes": [{t, x, y,
+    zoom}]}. It is stored in source seconds (shots by their span, a face with its box too)
+    so that it outlives a re-cut of the range wherever the shot is still inside it. Exports
+    are dropped (their picture changes) and a rendered clip is queued for a re-render,
+    which lays the override over the automatic path. Returns whether a re-render was
+    queued. Validation is all or nothing, naming the first bad field.
+    """
+    from .selectors import clip_shot_faces
+
+    if clip.status not in (Clip.Status.COMPLETED, Clip.Status.EXPORTED):
+        raise Conflict(
+            f"The crop cannot be changed while the clip is {clip.status}",
+            code="clip_not_ready",
+            details={"status": clip.status},
+        )
+    stored = dict(clip.crop_path or {})
+    path = stored.get("path")
+    if override is not None and not path:
+        raise Conflict("The clip has no crop path yet: render it first", code="clip_not_ready")
+    if override is not None:
+        override = _crop_override_source(clip, override, path, clip_shot_faces(clip=clip))
+    if override:
+        stored["override"] = override
+    else:
+        stored.pop("override", None)
+    stored["request"] = None  # the next render lays the override over the automatic path
+    with transaction.atomic():
+        Clip.objects.filter(pk=clip.pk).update(crop_path=stored, updated_at=timezone.now())
+        clip.crop_path = stored
+        stale = list(clip.exports.all())
+        Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
+        rerender = bool(clip.video or clip.preview)
+        if rerender:
+            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=f"{clip.pk}-rerender")
+    for export in stale:
+        if export.file:
+            export.file.storage.delete(export.file.name)
+    return rerender
+
+
+def _number(value: Any, field: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InvalidRequest(f"must be a number from {low:g} to {high:g}", field=field)
+    return float(value)
+
+
+def _crop_override_source(
+    clip: Clip, override: Any, path: dict, faces: list[list[dict]]
+) -> dict[str, Any]:
+    """The API's override (clip seconds, shots by index) in source seconds."""
+    where = "cropOverride"
+    if not isinstance(override, dict) or len(set(override) & {"shots", "keyframes"}) != 1:
+        raise InvalidRequest("Give either shots or keyframes", field=where)
+    unknown = set(override) - {"shots", "keyframes"}
+    if unknown:
+        raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}", field=where)
+    width, height = path["sourceWidth"], path["sourceHeight"]
+    start, length = clip.start_time, clip.end_time - clip.start_time
+    if "keyframes" in override:
+        points = override["keyframes"]
+        if not isinstance(points, list) or not 1 <= len(points) <= MAX_CROP_KEYFRAMES:
+            raise InvalidRequest(
+                f"keyframes must be a list of 1 to {MAX_CROP_KEYFRAMES}", field=f"{where}.keyframes"
+            )
+        out = []
+        for n, point in enumerate(points):
+            at = f"{where}.keyframes[{n}]"
+            if not isinstance(point, dict) or set(point) - {"t", "x", "y", "zoom"}:
+                raise InvalidRequest("Each keyframe is {t, x, y, zoom}", field=at)
+            for key in ("t", "x", "y"):
+                if key not in point:
+                    raise InvalidRequest(f"{key} is required", field=f"{at}.{key}")
+            t = _number(point["t"], f"{at}.t", 0, length)
+            out.append(
+                {
+                    "t": round(start + t, 4),
+                    "x": _number(point["x"], f"{at}.x", 0, width),
+                    "y": _number(point["y"], f"{at}.y", 0, height),
+                    "zoom": _number(point.get("zoom", 1.0), f"{at}.zoom", 1, 4),
+                }
+            )
+        if any(b["t"] <= a["t"] for a, b in zip(out, out[1:], strict=False)):
+            raise InvalidRequest("Keyframe times must increase", field=f"{where}.keyframes")
+        return {"keyframes": out}
+    rules = override["shots"]
+    shots = path["shots"]
+    if not isinstance(rules, list) or not rules:
+        raise InvalidRequest("shots must be a non-empty list", field=f"{where}.shots")
+    out, seen = [], set()
+    for n, rule in enumerate(rules):
+        at = f"{where}.shots[{n}]"
+        if not isinstance(rule, dict):
+            raise InvalidRequest("Each shot override is an object", field=at)
+        unknown = set(rule) - {"shot", "center", "zoom", "face", "layout"}
+        if unknown:
+            raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}", field=at)
+        index = rule.get("shot")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(shots):
+            raise InvalidRequest(
+                f"shot must be an integer from 0 to {len(shots) - 1}", field=f"{at}.shot"
+            )
+        if index in seen:
+            raise InvalidRequest("Each shot may be overridden once", field=f"{at}.shot")
+        seen.add(index)
+        kinds = set(rule) & {"center", "face", "layout"}
+        if len(kinds) != 1:
+            raise InvalidRequest("Give one of center, face or layout", field=at)
+        shot = shots[index]
+        item: dict[str, Any] = {
+            "start": round(start + shot["start"], 4),
+            "end": round(start + shot["end"], 4),
+        }
+        if "center" in rule:
+            centre = rule["center"]
+            if not isinstance(centre, dict) or set(centre) != {"x", "y"}:
+                raise InvalidRequest("center is {x, y}", field=f"{at}.center")
+            item["center"] = {
+                "x": _number(centre["x"], f"{at}.center.x", 0, width),
+                "y": _number(centre["y"], f"{at}.center.y", 0, height),
+            }
+            item["zoom"] = _number(rule.get("zoom", 1.0), f"{at}.zoom", 1, 4)
+        elif "zoom" in rule:
+            raise InvalidRequest("zoom goes with center", field=f"{at}.zoom")
+        elif "face" in rule:
+            found = {f["id"]: f for f in (faces[index] if index < len(faces) else [])}
+            if rule["face"] not in found or isinstance(rule["face"], bool):
+                raise InvalidRequest(
+                    f"face must be one of the faces found in shot {index}: "
+                    f"{sorted(found) or 'none'}",
+                    field=f"{at}.face",
+                )
+            box = found[rule["face"]]
+            item["face"] = rule["face"]
+            item["box"] = [box["x"], box["y"], box["w"], box["h"]]
+        else:
+            if rule["layout"] not in CROP_LAYOUTS:
+                raise InvalidRequest(
+                    f"layout must be one of {', '.join(CROP_LAYOUTS)}", field=f"{at}.layout"
+                )
+            item["layout"] = rule["layout"]
+        out.append(item)
+    return {"shots": out}
+
+
 def clip_delete(*, clip: Clip) -> None:
     """Delete a clip, its exports and their files. Its source's analysis stays shared."""
     files = [clip.video, clip.thumbnail, clip.captions]

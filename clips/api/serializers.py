@@ -234,6 +234,15 @@ class CropWindowOut(serializers.Serializer):
     h = serializers.IntegerField()
 
 
+class ShotFaceOut(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The face's id, to name it in cropOverride.")
+    x = serializers.IntegerField(help_text="Its median box in the shot, source pixels.")
+    y = serializers.IntegerField()
+    w = serializers.IntegerField()
+    h = serializers.IntegerField()
+    partial = serializers.BooleanField(help_text="Cut by the frame's edge.")
+
+
 class CropShotOut(serializers.Serializer):
     start = serializers.FloatField(help_text="Seconds from the clip's start.")
     end = serializers.FloatField()
@@ -248,6 +257,10 @@ class CropShotOut(serializers.Serializer):
     panels = CropWindowOut(
         many=True, required=False, help_text="The two windows of a split, top (or left) first."
     )
+    zoom = serializers.FloatField(
+        required=False, help_text="A fill window shrunk by this about its centre (by hand)."
+    )
+    faces = ShotFaceOut(many=True, help_text="The faces found in the shot.")
 
 
 class CropPathOut(serializers.Serializer):
@@ -262,12 +275,16 @@ class CropPathOut(serializers.Serializer):
 
 
 def crop_path_body(clip) -> dict | None:
-    """The clip's stored crop path in the API's words; None before it has one."""
+    """The clip's stored crop path in the API's words, with the faces found in each shot;
+    None before it has one."""
+    from ..selectors import clip_shot_faces
+
     stored = (clip.crop_path or {}).get("path")
     if not stored:
         return None
+    faces = clip_shot_faces(clip=clip)
     shots = []
-    for shot in stored.get("shots", []):
+    for index, shot in enumerate(stored.get("shots", [])):
         item = {
             "start": shot["start"],
             "end": shot["end"],
@@ -277,6 +294,9 @@ def crop_path_body(clip) -> dict | None:
         }
         if shot.get("panels"):
             item["panels"] = shot["panels"]
+        if shot.get("zoom", 1.0) != 1.0:
+            item["zoom"] = shot["zoom"]
+        item["faces"] = faces[index] if index < len(faces) else []
         shots.append(item)
     return {
         "aspectRatio": stored["aspect"],
@@ -286,6 +306,85 @@ def crop_path_body(clip) -> dict | None:
         "keyframes": stored["keyframes"],
         "shots": shots,
     }
+
+
+class CropCenterIn(serializers.Serializer):
+    x = serializers.FloatField(help_text="Source pixels.")
+    y = serializers.FloatField()
+
+
+class CropShotOverrideIn(serializers.Serializer):
+    shot = serializers.IntegerField(help_text="The shot's index in cropPath.shots.")
+    center = CropCenterIn(required=False, help_text="Hold the window centred here.")
+    zoom = serializers.FloatField(required=False, help_text="With center: 1 to 4 (default 1).")
+    face = serializers.IntegerField(
+        required=False, help_text="Follow this face (an id from cropPath.shots[].faces)."
+    )
+    layout = serializers.ChoiceField(SHOT_LAYOUTS, required=False)
+
+
+class CropKeyframeIn(serializers.Serializer):
+    t = serializers.FloatField(help_text="Seconds from the clip's start.")
+    x = serializers.FloatField(help_text="The window's centre, source pixels.")
+    y = serializers.FloatField()
+    zoom = serializers.FloatField(required=False, help_text="1 to 4 (default 1).")
+
+
+class CropOverrideIn(serializers.Serializer):
+    shots = CropShotOverrideIn(
+        many=True,
+        required=False,
+        help_text="Per shot, one of center (with zoom), face or layout.",
+    )
+    keyframes = CropKeyframeIn(
+        many=True,
+        required=False,
+        help_text="Instead of shots: the window's path over the whole clip (linear moves "
+        "between keyframes, each zoom held to the next).",
+    )
+
+
+class ClipPatchIn(serializers.Serializer):
+    cropOverride = CropOverrideIn(
+        allow_null=True,
+        help_text="A hand override of the crop path (an extension); null clears it. Stored "
+        "by source time: it outlives a re-cut of the range wherever its shot is still "
+        "inside. A rendered clip is rendered again; its exports are made anew.",
+    )
+
+
+def crop_override_body(clip) -> dict | None:
+    """The stored override in the API's words (clip seconds; shots by their index in the
+    stored crop path)."""
+    override = (clip.crop_path or {}).get("override")
+    if not override or clip.start_time is None:
+        return None
+    start = clip.start_time
+    if override.get("keyframes"):
+        return {
+            "keyframes": [
+                {**k, "t": round(k["t"] - start, 4)}
+                for k in override["keyframes"]
+                if start <= k["t"] <= clip.end_time
+            ]
+        }
+    shots = ((clip.crop_path or {}).get("path") or {}).get("shots", [])
+    out = []
+    for index, shot in enumerate(shots):
+        begin, end = start + shot["start"], start + shot["end"]
+        rule = next(
+            (
+                r
+                for r in override.get("shots", [])
+                if r["start"] - 0.05 <= begin and end <= r["end"] + 0.05
+            ),
+            None,
+        )
+        if rule is not None:
+            item = {"shot": index}
+            item.update({k: rule[k] for k in ("center", "zoom", "face", "layout") if k in rule})
+            out.append(item)
+    return {"shots": out}
 
 
 class ClipOut(serializers.Serializer):
@@ -317,9 +416,18 @@ class ClipOut(serializers.Serializer):
     def get_sourceVideoUrl(self, clip) -> str | None:
         return clip.source_url or None
 
+    cropOverride = serializers.SerializerMethodField(
+        help_text="The hand override laid over the crop path (an extension), in clip "
+        "seconds; null when there is none."
+    )
+
     @extend_schema_field(CropPathOut(allow_null=True))
     def get_cropPath(self, clip) -> dict | None:
         return crop_path_body(clip)
+
+    @extend_schema_field(CropOverrideIn(allow_null=True))
+    def get_cropOverride(self, clip) -> dict | None:
+        return crop_override_body(clip)
 
     @extend_schema_field(ClipOutputsOut(allow_null=True))
     def get_outputs(self, clip) -> dict | None:

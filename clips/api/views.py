@@ -26,6 +26,7 @@ from .serializers import (
     ClipCreateIn,
     ClipListQuery,
     ClipOut,
+    ClipPatchIn,
     ClipSummaryOut,
     ExportIn,
     ExportOut,
@@ -109,6 +110,34 @@ class ClipViewSet(TeamViewSet):
     )
     def retrieve(self, request, clip_id: str):
         return ok(ClipOut(self.get_object(), context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="clips_partial_update",
+        summary="Change a clip's crop by hand",
+        description=(
+            "`cropOverride` per shot (a fixed centre with a zoom, a face from "
+            "`cropPath.shots[].faces`, or a layout) or as keyframes over the whole clip; "
+            "null clears it. A rendered clip is rendered again (its preview and video) and "
+            "its exports are made anew; `cropPath` then shows the effective path, each "
+            "overridden shot with why `override`."
+        ),
+        request=ClipPatchIn,
+        responses={200: envelope(ClipOut), **errors(400, 401, 404, 409)},
+        tags=["Clips"],
+    )
+    def partial_update(self, request, clip_id: str):
+        clip = self.get_object()
+        payload = request.data
+        if not isinstance(payload, dict):
+            raise InvalidRequest("Request body must be a JSON object")
+        unknown = set(payload) - {"cropOverride"}
+        if unknown:
+            raise InvalidRequest(f"Unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        if "cropOverride" not in payload:
+            raise InvalidRequest("cropOverride is required", field="cropOverride")
+        services.clip_crop_override(clip=clip, override=payload["cropOverride"])
+        clip.refresh_from_db()
+        return ok(ClipOut(clip, context={"request": request}).data)
 
     @extend_schema(
         operation_id="clips_destroy",

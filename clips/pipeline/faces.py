@@ -820,6 +820,13 @@ def detect_faces(
     )
 
 
+def analysis_key(start: float, end: float) -> str:
+    """The key under which the analysis of a source's range [start, end] is kept.
+    "framing": it holds faces cut by the edge, people and content too; the older
+    "mediapipe:" keys named analyses of faces alone."""
+    return f"mediapipe+framing:{start:.3f}-{end:.3f}"
+
+
 def analysis_size(
     width: int, height: int, limit: tuple[int, int] = ANALYSIS_MAX
 ) -> tuple[int, int]:

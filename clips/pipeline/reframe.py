@@ -72,6 +72,7 @@ WHY = {
     "content": "no person: the part of the frame with texture or motion",
     "fit": "no window holds what is to be seen: the whole frame over a blurred copy",
     "asked": "the layout asked for in the clip's config",
+    "override": "set by hand (PATCH /v1/clips/{id} cropOverride)",
     "off": "reframing turned off: a centred crop",
     "unknown": "no analysis of the picture was given: a centred crop",
 }
@@ -120,6 +121,7 @@ class ShotLayout:
     speakers: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""  # in words, for people
     why: str = "unknown"  # one of WHY, for programs
+    zoom: float = 1.0  # fill: the window shrunk by this about its centre (a hand override)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -132,6 +134,8 @@ class ShotLayout:
         }
         if self.panels:
             data["panels"] = self.panels
+        if self.zoom != 1.0:
+            data["zoom"] = self.zoom
         if self.speakers:
             data["speakers"] = self.speakers
         return data
@@ -154,9 +158,15 @@ class CropPath:
         return self.keyframes[0].w, self.keyframes[0].h
 
     def at(self, t: float) -> tuple[int, int, int, int]:
-        """The fill window (x, y, w, h) at `t` seconds from the clip's start."""
+        """The fill window (x, y, w, h) at `t` seconds from the clip's start (shrunk about
+        its centre where the shot is zoomed)."""
         x, y = position_at(self.keyframes, t)
         w, h = self.crop_size
+        zoom = self.shot_at(t).zoom if self.shots else 1.0
+        if zoom > 1.0:
+            zw, zh = max(2, int(w / zoom)), max(2, int(h / zoom))
+            zw, zh = zw - zw % 2, zh - zh % 2
+            return round(x) + (w - zw) // 2, round(y) + (h - zh) // 2, zw, zh
         return round(x), round(y), w, h
 
     def shot_at(self, t: float) -> ShotLayout:
@@ -195,6 +205,7 @@ class CropPath:
                     speakers=list(s.get("speakers") or []),
                     reason=s.get("reason", ""),
                     why=s.get("why", "unknown"),
+                    zoom=float(s.get("zoom", 1.0)),
                 )
                 for s in data["shots"]
             ],
@@ -853,3 +864,155 @@ def _runs(order: list[int], windows: list[float], end: float) -> list[tuple[floa
             runs[-1] = (runs[-1][0], windows[index], runs[-1][2])
         runs.append((windows[index], end, who))
     return runs
+
+
+# --- hand overrides -------------------------------------------------------------------------
+
+OVERRIDE_LAYOUTS = LAYOUTS
+MAX_ZOOM = 4.0
+
+
+def apply_override(
+    path: CropPath,
+    override: dict[str, Any] | None,
+    *,
+    clip_start: float,
+    faces: FaceAnalysis | dict[str, Any] | Sequence[FaceTrack] | None = None,
+    by_layout: dict[str, CropPath] | None = None,
+) -> CropPath:
+    """`path` with a hand override laid over it. `override` is in source seconds, so that
+    it outlives a re-cut of the clip's range:
+
+    - "shots": [{start, end, and one of: center {x, y} (the window's centre, source
+      pixels; optional "zoom"), face (a face track's id), layout (fill | fit | split)}]:
+      each applies to the shots of `path` that lie inside [start, end] (a shot the new
+      range cut short included); shots no longer in the range are passed over;
+    - "keyframes": [{t, x, y, zoom}] (x, y the window's centre): the whole clip follows
+      them instead (linear moves between them, the zoom held from each to the next).
+
+    `by_layout`: the automatic path of the same clip computed with layout "fill" and
+    "split" (for a shot given one of those layouts). Shots overridden say why
+    "override". No side effects."""
+    if not override:
+        return path
+    import copy
+
+    path = copy.deepcopy(path)
+    cw, ch = path.crop_size
+    width, height = path.source_width, path.source_height
+
+    def window(cx: float, cy: float) -> tuple[int, int]:
+        x = min(max(cx - cw / 2, 0), width - cw)
+        y = min(max(cy - ch / 2, 0), height - ch)
+        return int(round(x)), int(round(y))
+
+    if override.get("keyframes"):
+        points = sorted(override["keyframes"], key=lambda k: k["t"])
+        points = [dict(k, t=round(k["t"] - clip_start, 4)) for k in points]
+        keyframes, shots = [], []
+        for index, point in enumerate(points):
+            t = max(0.0, min(point["t"], path.duration))
+            x, y = window(point["x"], point["y"])
+            keyframes.append(Keyframe(t, x, y, cw, ch, "cut" if index == 0 else "linear"))
+            zoom = min(MAX_ZOOM, max(1.0, float(point.get("zoom", 1.0))))
+            if shots and shots[-1].zoom == zoom:
+                continue
+            if shots:
+                shots[-1].end = t
+            shots.append(
+                ShotLayout(t, path.duration, "fill", reason="keyframes set by hand",
+                           why="override", zoom=zoom)
+            )  # fmt: skip
+        shots = [s for s in shots if s.end - s.start > 1e-3] or shots[-1:]
+        shots[0].start = 0.0
+        path.keyframes, path.shots = _tidy(keyframes), shots
+        return path
+
+    tracks = {t.id: t for t in _tracks(faces)}
+    per_shot = _keyframes_by_shot(path)
+    for index, shot in enumerate(path.shots):
+        source = (clip_start + shot.start, clip_start + shot.end)
+        rule = next(
+            (
+                r
+                for r in override.get("shots", [])
+                if r["start"] - 0.05 <= source[0] and source[1] <= r["end"] + 0.05
+            ),
+            None,
+        )
+        if rule is None:
+            continue
+        shot.why, shot.zoom, shot.panels, shot.speakers = "override", 1.0, [], []
+        if "center" in rule:
+            x, y = window(rule["center"]["x"], rule["center"]["y"])
+            shot.layout, shot.reason = "fill", "centre set by hand"
+            shot.zoom = min(MAX_ZOOM, max(1.0, float(rule.get("zoom", 1.0))))
+            per_shot[index] = [Keyframe(shot.start, x, y, cw, ch, "cut")]
+        elif "face" in rule:
+            track = tracks.get(int(rule["face"]))
+            inside = [pt for pt in (track.points if track else []) if source[0] <= pt.t < source[1]]
+            if not inside:  # that face is not in this shot (any more): leave it automatic
+                shot.why, shot.reason = "override", f"face {rule['face']} not in this shot"
+                continue
+            shot.layout, shot.reason = "fill", f"face {rule['face']} chosen by hand"
+            shot.speakers = [{"start": shot.start, "end": shot.end, "track": track.id}]
+            params = _Params(
+                width=width, height=height, cw=cw, ch=ch, portrait=ch >= cw, dead_zone=0.12,
+                pan_speed=1.0, switch_ratio=1.5, switch_windows=2, min_hold=1.0,
+                min_turn=1.5, unsure_ratio=1.25, unsure_share=0.5, min_presence=0.3,
+                loudness=None, loudness_window=0.1,
+            )  # fmt: skip
+            per_shot[index] = _follow(
+                params, _group_series([inside]), source[0], source[1], clip_start
+            )
+        else:
+            layout = rule["layout"]
+            shot.reason = f"layout {layout} chosen by hand"
+            if layout == "fit":
+                shot.layout = "fit"
+                continue
+            auto = (by_layout or {}).get(layout)
+            twin = None
+            if auto is not None:
+                twin = next((s for s in auto.shots if abs(s.start - shot.start) < 1e-3), None)
+            if twin is None:
+                shot.layout = "fill"
+                continue
+            shot.layout, shot.panels, shot.speakers = twin.layout, twin.panels, twin.speakers
+            if twin.layout == "fill":
+                per_shot[index] = _keyframes_by_shot(auto)[auto.shots.index(twin)]
+    path.keyframes = _tidy([k for frames in per_shot for k in frames])
+    return path
+
+
+def _named_face(
+    tracks: dict[int, FaceTrack], rule: dict[str, Any], source: tuple[float, float]
+) -> tuple[FaceTrack | None, list[Any]]:
+    """The face a rule names, and its points in the shot: the track whose box in the shot
+    best overlaps the rule's `box` (track ids change when a re-cut analyses another
+    range), else the track of that id."""
+    from .faces import iou
+
+    best, best_overlap = None, 0.3
+    for track in tracks.values():
+        inside = [pt for pt in track.points if source[0] <= pt.t < source[1]]
+        if inside and rule.get("box"):
+            overlap = iou(_median_box(inside), tuple(rule["box"]))
+            if overlap > best_overlap:
+                best, best_overlap = (track, inside), overlap
+    if best is not None:
+        return best
+    track = tracks.get(int(rule["face"]))
+    return track, [pt for pt in (track.points if track else []) if source[0] <= pt.t < source[1]]
+
+
+def _keyframes_by_shot(path: CropPath) -> list[list[Keyframe]]:
+    """Each shot's keyframes, the first a cut to where the window is at its start."""
+    out = []
+    cw, ch = path.crop_size
+    for shot in path.shots:
+        x, y = position_at(path.keyframes, shot.start)
+        frames = [Keyframe(shot.start, int(round(x)), int(round(y)), cw, ch, "cut")]
+        frames += [k for k in path.keyframes if shot.start < k.t < shot.end]
+        out.append(frames)
+    return out

@@ -62,6 +62,12 @@ class Watermark:
         return cls(path=str(value))
 
 
+def zoomed_size(cw: int, ch: int, zoom: float) -> tuple[int, int]:
+    """The window of a fill shot zoomed in by `zoom` (even sides)."""
+    zw, zh = max(2, int(cw / zoom)), max(2, int(ch / zoom))
+    return zw - zw % 2, zh - zh % 2
+
+
 def _reader_graph(
     segment: _Segment, path: CropPath, work: tuple[int, int], fps: Fraction, offset: float
 ) -> str:
@@ -94,6 +100,10 @@ def _reader_graph(
     end = (segment.last - segment.first) / float(fps) + offset
     x_expr = _axis_expression(path.keyframes, "x", offset, end)
     y_expr = _axis_expression(path.keyframes, "y", offset, end)
+    if segment.zoom > 1.0:  # a window shrunk about the crop path's centre (a hand override)
+        zw, zh = zoomed_size(cw, ch, segment.zoom)
+        x_expr, y_expr = f"{x_expr}+{(cw - zw) // 2}", f"{y_expr}+{(ch - zh) // 2}"
+        cw, ch = zw, zh
     graph = f"{head},crop={cw}:{ch}:'{x_expr}':'{y_expr}'"
     if (cw, ch) != (ww, wh):
         # Scale in YUV, then convert: swscale's scaling path into RGB is slow, its

@@ -32,6 +32,7 @@ class _Segment:
     layout: str
     start: float  # seconds from the clip's start
     panels: list[dict[str, int]]
+    zoom: float = 1.0  # fill: the window is the crop path's, shrunk by this about its centre
 
 
 def _crop_path(
@@ -71,10 +72,17 @@ def _segments(path: CropPath, frames: int, fps: Fraction) -> list[_Segment]:
         last = min(frames, round(shot.end * fps))
         if last <= first:
             continue
-        if segments and segments[-1].layout == shot.layout and segments[-1].panels == shot.panels:
+        if (
+            segments
+            and segments[-1].layout == shot.layout
+            and segments[-1].panels == shot.panels
+            and segments[-1].zoom == shot.zoom
+        ):
             segments[-1].last = last
             continue
-        segments.append(_Segment(first, last, shot.layout, float(first / fps), shot.panels))
+        segments.append(
+            _Segment(first, last, shot.layout, float(first / fps), shot.panels, shot.zoom)
+        )
     if not segments:
         segments.append(_Segment(0, frames, "fill", 0.0, []))
     segments[0].first, segments[-1].last = 0, frames
