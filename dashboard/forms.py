@@ -129,7 +129,7 @@ class NewClipsForm(forms.Form):
             bool(data.get("video_url")),
             bool(data.get("upload_id")),
         ]
-        if sum(given) == 0 and not self.errors:
+        if sum(given) == 0:
             raise forms.ValidationError("Choose a video file or give a video URL.")
         if sum(given) > 1:
             raise forms.ValidationError("Choose a video file or give a video URL, not both.")

@@ -136,3 +136,59 @@ def no_sideways_scroll(page) -> bool:
     return page.evaluate(
         "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
+
+
+def make_ready_clip(team, *, name: str = "A ready clip", preview: bytes = b"") -> object:
+    """A done job of `team` with one completed clip that has a preview, a thumbnail and
+    captions on storage (no media work: the bytes are given)."""
+    from django.core.files.base import ContentFile
+
+    from clips.models import Clip, Job, Source
+    from projects.services import default_project
+
+    project = default_project(team=team)
+    source = Source.objects.create(
+        sha256=(name.encode().hex() + "0" * 64)[:64],
+        file="sources/x.mp4",
+        size_bytes=1,
+        duration=30.0,
+    )
+    job = Job.objects.create(
+        team=team,
+        project=project,
+        source=source,
+        source_url="https://example.com/talk.mp4",
+        status=Job.Status.DONE,
+        stage="done",
+        progress=100,
+    )
+    clip = Clip.objects.create(
+        team=team,
+        project=project,
+        job=job,
+        rank=1,
+        source=source,
+        name=name,
+        status=Clip.Status.COMPLETED,
+        start_time=2.0,
+        end_time=12.0,
+        duration=10.0,
+        score=0.82,
+        aspect_ratio="9:16",
+        source_url="https://example.com/talk.mp4",
+        metadata={
+            "reason": "Opens with a question",
+            "scoreBreakdown": {"hook": 0.9, "coherence": 0.7},
+        },
+        words=[
+            {"word": " Hello", "start": 2.1, "end": 2.5},
+            {"word": " there", "start": 2.6, "end": 3.0},
+        ],
+    )
+    clip.preview.save("p.mp4", ContentFile(preview or bytes(range(256)) * 40), save=False)
+    clip.thumbnail.save("t.jpg", ContentFile(b"\xff\xd8\xff\xe0jpeg"), save=False)
+    clip.captions.save(
+        "c.srt", ContentFile(b"1\n00:00:00,000 --> 00:00:01,000\nHello\n"), save=False
+    )
+    clip.save()
+    return clip
