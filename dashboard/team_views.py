@@ -24,11 +24,32 @@ from .team import team_view
 # API keys ----------------------------------------------------------------------------
 
 
+# A secret made by a form is shown once: kept in the session for the page the form
+# redirects to, which takes it out.
+_SHOW_ONCE = "dashboard_show_once"
+
+
+def _show_once(request, kind: str, **values) -> None:
+    request.session[_SHOW_ONCE] = {"kind": kind, **values}
+
+
+def _shown_once(request, kind: str) -> dict | None:
+    found = request.session.get(_SHOW_ONCE)
+    if not found or found.get("kind") != kind:
+        return None
+    del request.session[_SHOW_ONCE]
+    return found
+
+
+def _no_store(response):
+    response["Cache-Control"] = "no-store"  # the page may hold a whole secret
+    return response
+
+
 @team_view
 def api_keys(request):
-    """The team's keys by prefix; a new key is shown whole once, on the answer to the
-    form that made it, and never again."""
-    created = None
+    """The team's keys by prefix; a new key is shown whole once, on the page its form
+    leads to, and never again."""
     status = 200
     if request.method == "POST":
         form = ApiKeyForm(request.POST)
@@ -36,20 +57,20 @@ def api_keys(request):
             created = project_services.api_key_create(
                 team=request.team, name=form.cleaned_data["name"], created_by=request.user
             )
-            form = ApiKeyForm()
-        else:
-            status = 400
+            _show_once(request, "api_key", name=created.api_key.name, key=created.raw_key)
+            return redirect("dashboard:api_keys")
+        status = 400
     else:
         form = ApiKeyForm()
     keys = ApiKey.objects.filter(team=request.team).order_by("revoked_at", "-created_at")
-    response = render(
-        request,
-        "dashboard/api_keys.html",
-        {"form": form, "keys": keys, "created": created},
-        status=status,
+    return _no_store(
+        render(
+            request,
+            "dashboard/api_keys.html",
+            {"form": form, "keys": keys, "created": _shown_once(request, "api_key")},
+            status=status,
+        )
     )
-    response["Cache-Control"] = "no-store"  # the page may hold a whole key
-    return response
 
 
 @require_POST
@@ -127,8 +148,8 @@ def brand_kit_default(request, kit_id: str):
 
 @team_view
 def webhooks(request):
-    """The team's endpoints; a new one's secret is shown once, on the answer to the form."""
-    created = None
+    """The team's endpoints; a new one's secret is shown once, on the page its form
+    leads to."""
     status = 200
     if request.method == "POST":
         form = WebhookForm(request.POST)
@@ -142,22 +163,21 @@ def webhooks(request):
                 )
             except ApiError as exc:
                 add_service_error(form, exc, {"url": "url", "events": "events"})
-                status = 400
             else:
-                form = WebhookForm()
-        else:
-            status = 400
+                _show_once(request, "webhook", url=created.url, secret=created.secret)
+                return redirect("dashboard:webhooks")
+        status = 400
     else:
         form = WebhookForm()
     endpoints = WebhookEndpoint.objects.filter(team=request.team).order_by("-created_at")
-    response = render(
-        request,
-        "dashboard/webhooks.html",
-        {"form": form, "endpoints": endpoints, "created": created},
-        status=status,
+    return _no_store(
+        render(
+            request,
+            "dashboard/webhooks.html",
+            {"form": form, "endpoints": endpoints, "created": _shown_once(request, "webhook")},
+            status=status,
+        )
     )
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @require_safe
