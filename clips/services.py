@@ -398,6 +398,37 @@ def export_request(
     return export
 
 
+# Staff's Re-run of failed work -------------------------------------------------------
+
+
+def clip_rerun(*, clip: Clip) -> bool:
+    """Queue a failed clip's processing again, from its start; its generation counts
+    against the team's month again when its failure had given it back (as a new request
+    through the API would: QuotaExceeded when none is left). False when not failed."""
+    with transaction.atomic():
+        refunded = Clip.objects.filter(pk=clip.pk, job__isnull=True, usage_refunded=True).exists()
+        if not states.clip_rerun(clip.pk):
+            return False
+        if refunded:
+            usage_reserve_clips(team=clip.team, count=1)
+        enqueue_on_commit("analysis", clip_process_task, clip.pk, job_id=clip.pk)
+    return True
+
+
+def job_rerun(*, job: Job) -> bool:
+    """Queue a failed job again: its analysis if it stopped there, else its failed clips;
+    its generation counts again when its failure had given it back. False when not
+    failed."""
+    with transaction.atomic():
+        refunded = Job.objects.filter(pk=job.pk, usage_refunded=True).exists()
+        if not states.job_rerun(job.pk):
+            return False
+        if refunded:
+            usage_reserve_clips(team=job.team, count=1)
+        enqueue_on_commit("analysis", job_process_task, str(job.pk), job_id=str(job.pk))
+    return True
+
+
 # Full renders on request (the Choppity API's renders) ----------------------------------
 
 
