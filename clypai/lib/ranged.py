@@ -26,6 +26,8 @@ _CHUNK = 64 * 1024
 
 def _content_disposition(download_name: str) -> str:
     ascii_name = download_name.encode("ascii", "replace").decode().replace('"', "")
+    if ascii_name == download_name:
+        return f'attachment; filename="{ascii_name}"'
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download_name)}"
 
 
