@@ -11,9 +11,9 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clypai
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?= --reuse-db
 
-.PHONY: install clip test run worker web migrate lint format bench clean
+.PHONY: install clip test run worker web migrate lint format bench clean ffmpeg browser
 
-install: $(STAMP) ffmpeg
+install: $(STAMP) ffmpeg browser
 	@$(PY) manage.py migrate --verbosity 0
 	@$(PY) manage.py prepare_models --verbosity 0
 
@@ -33,12 +33,21 @@ ffmpeg:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
 
+# The dashboard's browser tests: Debian's Chromium (Playwright drives it; its own browser
+# download is not used) and axe-core from npm (package-lock.json).
+browser:
+	@command -v chromium >/dev/null && command -v npm >/dev/null || { \
+		echo "Installing Chromium and npm from Debian's packages"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium npm >/dev/null; }
+	@test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
+
 # make clip VIDEO=path/or/url [ARGS="--criteria 'funny moments' --count 3 --json"]
 clip: install
 	@test -n "$(VIDEO)" || { echo 'usage: make clip VIDEO=<file or URL> [ARGS="--count 3 --json"]'; exit 2; }
 	@$(PY) manage.py clip "$(VIDEO)" $(ARGS)
 
-test: $(STAMP) ffmpeg
+test: $(STAMP) ffmpeg browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CLYPAI_JOBS_INLINE=false \
 		$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -152,6 +152,7 @@ def setup_django(tmp: Path, model: str) -> None:
     os.environ["MEDIA_ROOT"] = str(var / "media")
     os.environ["CLYPAI_WORK_DIR"] = str(var / "work")
     os.environ["CLYPAI_JOBS_INLINE"] = "true"
+    os.environ["CLYPAI_JOBS_THREADS"] = "0"
     os.environ["CLYPAI_WHISPER_MODEL"] = model
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clypai.settings")
@@ -162,6 +163,7 @@ def setup_django(tmp: Path, model: str) -> None:
     from django.core.management import call_command
 
     settings.CLYPAI_JOBS_INLINE = True
+    settings.CLYPAI_JOBS_THREADS = 0
     call_command("migrate", verbosity=0)
 
 

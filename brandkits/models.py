@@ -49,12 +49,21 @@ class BrandKit(models.Model):
     outro_upload = models.ForeignKey(
         "clips.Upload", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The team's default kit: the dashboard's New clips form starts with it.
+    is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "id"]
         indexes = [models.Index(fields=["team", "created_at", "id"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team"],
+                condition=models.Q(is_default=True),
+                name="brand_kit_one_default_per_team",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -96,3 +96,15 @@ def brand_kit_remove_logo(*, brand_kit: BrandKit) -> BrandKit:
     brand_kit.logo = ""
     brand_kit.save()
     return brand_kit
+
+
+def brand_kit_set_default(*, brand_kit: BrandKit, default: bool = True) -> BrandKit:
+    """Make `brand_kit` its team's default kit (the one new clips start with), or not."""
+    with transaction.atomic():
+        if default:
+            BrandKit.objects.filter(team_id=brand_kit.team_id, is_default=True).exclude(
+                pk=brand_kit.pk
+            ).update(is_default=False)
+        BrandKit.objects.filter(pk=brand_kit.pk).update(is_default=default)
+    brand_kit.is_default = default
+    return brand_kit

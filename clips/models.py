@@ -151,6 +151,13 @@ class Job(models.Model):
     clip_video = models.CharField(
         max_length=8, choices=ClipVideo.choices, default=ClipVideo.PREVIEW
     )
+    # What each of its clips is made with (the dashboard's New clips form): captions burned
+    # in or not, the layout, the brand kit.
+    enable_captions = models.BooleanField(default=True)
+    layout = models.CharField(max_length=8, default="auto")  # auto | fill | fit | split
+    brand_kit = models.ForeignKey(
+        "brandkits.BrandKit", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(max_length=32, blank=True, default="")

@@ -10,14 +10,16 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
+from brandkits.models import BrandKit
 from clypai.api.errors import Conflict, InvalidRequest
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
 from projects.services import default_project, usage_check_render_minutes, usage_reserve_clips
 
 from . import states
-from .models import Clip, Export, Job, Upload
+from .models import Analysis, Clip, Export, Job, Upload
 from .rendering import clip_write_captions
+from .selection import clip_words_in
 from .tasks import (
     clip_process_task,
     clip_rerender_task,
@@ -132,6 +134,9 @@ class JobSpec:
     aspect_ratio: str = "9:16"
     platform: str = ""
     clip_video: str = Job.ClipVideo.PREVIEW
+    enable_captions: bool = True
+    layout: str = "auto"
+    brand_kit: BrandKit | None = None
 
 
 def job_create(*, team: Team, spec: JobSpec) -> Job:
@@ -144,6 +149,10 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
         )
     if spec.upload is not None and spec.upload.team_id != team.pk:
         raise InvalidRequest("Unknown upload", field="source.upload_id")
+    if spec.project is not None and spec.project.team_id != team.pk:
+        raise InvalidRequest("Unknown project", field="project")
+    if spec.brand_kit is not None and spec.brand_kit.team_id != team.pk:
+        raise InvalidRequest("Unknown brand kit", field="brand_kit")
     if spec.clip_video == Job.ClipVideo.FULL:
         usage_check_render_minutes(team=team)
     with transaction.atomic():
@@ -161,6 +170,9 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
             aspect_ratio=spec.aspect_ratio,
             platform=spec.platform or "",
             clip_video=spec.clip_video,
+            enable_captions=spec.enable_captions,
+            layout=spec.layout or "auto",
+            brand_kit=spec.brand_kit,
         )
         enqueue_on_commit("analysis", job_process_task, str(job.pk), job_id=str(job.pk))
     return job
@@ -244,7 +256,9 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
-            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=f"{clip.pk}-rerender")
+            enqueue_on_commit(
+                "render", clip_rerender_task, clip.pk, job_id=clip_rerender_rq_id(clip.pk)
+            )
     clip_write_captions(clip)
     for export in stale:
         if export.file:
@@ -405,6 +419,95 @@ def _crop_override_source(
     return {"shots": out}
 
 
+# The longest clip an editor may cut (the longest any platform takes: YouTube's 10 min).
+MAX_RECUT_SECONDS = 600.0
+MIN_RECUT_SECONDS = 0.5
+LAYOUTS = ("auto", "fill", "fit", "split")
+
+
+def clip_recut(
+    *,
+    clip: Clip,
+    start: float,
+    end: float,
+    layout: str | None = None,
+    brand_kit: BrandKit | None | bool = False,
+    enable_captions: bool | None = None,
+) -> bool:
+    """Cut a completed clip again at [start, end] (seconds of its source; past the
+    selection's bounds too) and with this layout, brand kit (None: none; False: keep) and
+    captions, then render it again (its preview and its full video, whichever it has).
+
+    Its words are taken anew from the source's transcript (earlier corrections of words
+    outside the new range are gone); its exports are dropped (their settings can be asked
+    for again). Returns whether anything changed (and so a re-render was queued).
+    """
+    if clip.status not in EXPORTABLE:
+        raise Conflict(
+            f"The clip cannot be edited while it is {clip.status}",
+            code="clip_not_ready",
+            details={"status": clip.status},
+        )
+    duration = (clip.source.duration if clip.source else None) or clip.end_time or 0.0
+    for name, value in (("start", start), ("end", end)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise InvalidRequest(f"{name} must be a number of seconds", field=name)
+    start, end = round(float(start), 3), round(float(end), 3)
+    if start < 0:
+        raise InvalidRequest("start must be 0 or more", field="start")
+    if end > duration + 0.05:
+        raise InvalidRequest(
+            f"end must be inside the video (it lasts {duration:.2f} s)", field="end"
+        )
+    if end - start < MIN_RECUT_SECONDS:
+        raise InvalidRequest(
+            f"end must come at least {MIN_RECUT_SECONDS:g} s after start", field="end"
+        )
+    if end - start > MAX_RECUT_SECONDS:
+        raise InvalidRequest(f"A clip lasts at most {MAX_RECUT_SECONDS:g} s", field="end")
+    if layout is not None and layout not in LAYOUTS:
+        raise InvalidRequest(f"layout must be one of {', '.join(LAYOUTS)}", field="layout")
+    if brand_kit and brand_kit.team_id != clip.team_id:
+        raise InvalidRequest("Unknown brand kit", field="brand_kit")
+    changes: dict[str, Any] = {}
+    if (start, end) != (clip.start_time, clip.end_time):
+        changes.update(start_time=start, end_time=end, duration=round(end - start, 3))
+        transcript = (
+            Analysis.objects.filter(source=clip.source_id, kind=Analysis.Kind.TRANSCRIPT)
+            .order_by("-created_at")
+            .values_list("result", flat=True)
+            .first()
+        )
+        changes["words"] = clip_words_in(transcript or {}, start, end)
+    if layout is not None and layout != clip.layout:
+        changes["layout"] = layout
+    if brand_kit is not False and (brand_kit.pk if brand_kit else None) != clip.brand_kit_id:
+        changes["brand_kit"] = brand_kit
+    if enable_captions is not None and enable_captions != clip.enable_captions:
+        changes["enable_captions"] = enable_captions
+    if not changes:
+        return False
+    with transaction.atomic():
+        for key, value in changes.items():
+            setattr(clip, key, value)
+        clip.save(update_fields=[*changes, "updated_at"])
+        stale = list(clip.exports.all())
+        Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
+        enqueue_on_commit(
+            "render", clip_rerender_task, clip.pk, job_id=clip_rerender_rq_id(clip.pk)
+        )
+    clip_write_captions(clip)
+    for export in stale:
+        if export.file:
+            export.file.storage.delete(export.file.name)
+    return True
+
+
+def clip_rerender_rq_id(clip_id: str) -> str:
+    """The task id of a clip's re-render (after a correction or a new cut)."""
+    return f"{clip_id}-rerender"
+
+
 def clip_delete(*, clip: Clip) -> None:
     """Delete a clip, its exports and their files. Its source's analysis stays shared."""
     files = [clip.video, clip.thumbnail, clip.captions]
@@ -446,6 +549,37 @@ def export_request(
     if created or states.export_requeue(export):
         enqueue_on_commit("render", export_process_task, export.pk, job_id=export.pk)
     return export
+
+
+# Staff's Re-run of failed work -------------------------------------------------------
+
+
+def clip_rerun(*, clip: Clip) -> bool:
+    """Queue a failed clip's processing again, from its start; its generation counts
+    against the team's month again when its failure had given it back (as a new request
+    through the API would: QuotaExceeded when none is left). False when not failed."""
+    with transaction.atomic():
+        refunded = Clip.objects.filter(pk=clip.pk, job__isnull=True, usage_refunded=True).exists()
+        if not states.clip_rerun(clip.pk):
+            return False
+        if refunded:
+            usage_reserve_clips(team=clip.team, count=1)
+        enqueue_on_commit("analysis", clip_process_task, clip.pk, job_id=clip.pk)
+    return True
+
+
+def job_rerun(*, job: Job) -> bool:
+    """Queue a failed job again: its analysis if it stopped there, else its failed clips;
+    its generation counts again when its failure had given it back. False when not
+    failed."""
+    with transaction.atomic():
+        refunded = Job.objects.filter(pk=job.pk, usage_refunded=True).exists()
+        if not states.job_rerun(job.pk):
+            return False
+        if refunded:
+            usage_reserve_clips(team=job.team, count=1)
+        enqueue_on_commit("analysis", job_process_task, str(job.pk), job_id=str(job.pk))
+    return True
 
 
 # Full renders on request (the Choppity API's renders) ----------------------------------

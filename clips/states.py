@@ -231,6 +231,27 @@ def clip_generation_refund(*, clip_id: str) -> bool:
     return True
 
 
+def clip_rerun(clip_id: str) -> bool:
+    """A failed clip goes back to pending, its error and attempts cleared, to be processed
+    again (staff's Re-run); False when it is not failed. Its generation, if it was given
+    back, is counted again by the caller (`services.clip_rerun`) in the same transaction."""
+    return bool(
+        Clip.objects.filter(pk=clip_id, status=Clip.Status.FAILED).update(
+            status=Clip.Status.PENDING,
+            stage="",
+            progress=0,
+            error="",
+            error_code="",
+            error_field="",
+            error_details=None,
+            attempts=0,
+            heartbeat_at=None,
+            usage_refunded=False,
+            updated_at=timezone.now(),
+        )
+    )
+
+
 # Jobs ----------------------------------------------------------------------------------
 
 
@@ -294,6 +315,40 @@ def job_refresh(job_id) -> None:
                 status=Job.Status.DONE, stage="done", progress=100, updated_at=timezone.now()
             ):
                 job_event_emit(job_id=job.pk, type="job.done")
+
+
+def job_rerun(job_id) -> bool:
+    """A failed job goes back to queued with its failed clips pending again, errors and
+    attempts cleared (staff's Re-run); False when it is not failed. Clips already made
+    are kept: a rerun completes the job from where it stopped."""
+    now = timezone.now()
+    with transaction.atomic():
+        rerun = Job.objects.filter(pk=job_id, status=Job.Status.ERROR).update(
+            status=Job.Status.QUEUED,
+            stage="",
+            progress=0,
+            error="",
+            error_code="",
+            error_details=None,
+            attempts=0,
+            heartbeat_at=None,
+            usage_refunded=False,
+            updated_at=now,
+        )
+        if rerun:
+            Clip.objects.filter(job_id=job_id, status=Clip.Status.FAILED).update(
+                status=Clip.Status.PENDING,
+                stage="",
+                progress=0,
+                error="",
+                error_code="",
+                error_field="",
+                error_details=None,
+                attempts=0,
+                heartbeat_at=None,
+                updated_at=now,
+            )
+    return bool(rerun)
 
 
 def job_generation_refund(*, job_id) -> bool:

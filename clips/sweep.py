@@ -25,14 +25,13 @@ from django.utils import timezone
 from rq.registry import StartedJobRegistry
 
 from clypai.api.limits import idempotency_purge
-from clypai.queues import enqueue_later, enqueue_now, get_queue
+from clypai.queues import enqueue_later, enqueue_now, get_queue, is_live
 from webhooks.services import deliveries_sweep, events_purge
 
 from . import states, tasks
 
 logger = logging.getLogger(__name__)
 
-_LIVE_RQ_STATES = ("queued", "started", "scheduled", "deferred")
 SWEEP_TASK_ID = "clypai-sweep"
 
 
@@ -60,14 +59,6 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
-def _rq_state(queue, job_id: str) -> str | None:
-    job = queue.fetch_job(job_id)
-    if job is None:
-        return None
-    status = job.get_status(refresh=True)
-    return getattr(status, "value", status)
-
-
 def _recover(recovery: Recovery, *, now: datetime, before: datetime, report: SweepReport) -> None:
     life = recovery.lifecycle
     queue = None if settings.CLYPAI_JOBS_INLINE else get_queue(recovery.queue)
@@ -92,7 +83,7 @@ def _recover(recovery: Recovery, *, now: datetime, before: datetime, report: Swe
     for pk in life.waiting(before=before):
         key = str(pk)
         rq_id = recovery.rq_id(key)
-        if queue is not None and _rq_state(queue, rq_id) in _LIVE_RQ_STATES:
+        if is_live(recovery.queue, rq_id):
             continue  # waiting its turn (or a retry's backoff): not lost
         life.touch(pk, now=now)
         enqueue_now(recovery.queue, recovery.task, key, job_id=rq_id)

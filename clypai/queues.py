@@ -1,4 +1,6 @@
-"""Enqueueing work: on RQ when Redis is configured, in-process otherwise.
+"""Enqueueing work: on RQ when Redis is configured, in-process otherwise (background
+threads of this process, `clypai.background`; or synchronously with
+CLYPAI_JOBS_THREADS=0, as `manage.py clip` runs).
 
 Jobs are enqueued only once the transaction that created their rows commits, so a
 worker never looks for a row that is not there yet, and a rolled-back request queues
@@ -15,6 +17,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
+from clypai import background
+
 logger = logging.getLogger(__name__)
 
 QUEUES = ("analysis", "render", "webhooks", "default")
@@ -28,12 +32,16 @@ def get_queue(name: str):
 
 def enqueue_now(queue: str, func: Callable, *args, job_id: str | None = None, **kwargs):
     """Enqueue `func(*args)` at once (outside any transaction concerns). `func` is the
-    task itself, never its dotted name. Inline mode runs it here."""
+    task itself, never its dotted name. Inline mode hands it to this process's background
+    threads, or runs it here when there are none (CLYPAI_JOBS_THREADS=0)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
     if not callable(func):
         raise TypeError(f"enqueue the task itself, not {func!r}")
     if settings.CLYPAI_JOBS_INLINE:
+        if background.uses_threads():
+            background.runner().submit(job_id, func, *args, **kwargs)
+            return None
         return func(*args, **kwargs)
     rq_queue = get_queue(queue)
     if job_id is not None:
@@ -43,6 +51,22 @@ def enqueue_now(queue: str, func: Callable, *args, job_id: str | None = None, **
             if getattr(state, "value", state) in ("queued", "started", "deferred", "scheduled"):
                 return existing  # already waiting or running: don't double it
     return rq_queue.enqueue(func, *args, job_id=job_id, **kwargs)
+
+
+LIVE_STATES = ("queued", "started", "scheduled", "deferred")
+
+
+def is_live(queue: str, job_id: str) -> bool:
+    """Whether the task `job_id` is waiting or running: in RQ, or in this process's
+    background threads (inline mode). The sweep queues again only what is not."""
+    if settings.CLYPAI_JOBS_INLINE:
+        held = background.running()
+        return held is not None and held.holds(job_id)
+    job = get_queue(queue).fetch_job(job_id)
+    if job is None:
+        return False
+    state = job.get_status(refresh=True)
+    return getattr(state, "value", state) in LIVE_STATES
 
 
 def enqueue_on_commit(

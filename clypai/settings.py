@@ -92,16 +92,19 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # its templates, for FORM_RENDERER
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by us: /docs/ works offline
     "django_rq",
+    "django_htmx",
     "clypai",
     "projects",
     "brandkits",
     "clips",
     "webhooks",
     "choppity",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -113,9 +116,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "clypai.background.StartBackgroundWork",
 ]
 
 ROOT_URLCONF = "clypai.urls"
+FORM_RENDERER = "dashboard.forms_renderer.DashboardFormRenderer"
 WSGI_APPLICATION = "clypai.wsgi.application"
 
 TEMPLATES = [
@@ -158,6 +164,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT") or VAR_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on a missing root
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves static files with DEBUG=0 too, under runserver or gunicorn; it finds
+# them where they are (no collectstatic needed), and from STATIC_ROOT after one.
+WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT") or VAR_DIR / "media")
 
@@ -191,6 +200,9 @@ STORAGES = {
 # Jobs: RQ on Redis when REDIS_URL is set, otherwise in-process after commit.
 REDIS_URL = env("REDIS_URL") or ""
 CLYPAI_JOBS_INLINE = envbool("CLYPAI_JOBS_INLINE", not REDIS_URL)
+# In-process jobs run in this many background threads of the process (so a request
+# answers at once); 0 runs each one synchronously where it is queued (manage.py clip).
+CLYPAI_JOBS_THREADS = envint("CLYPAI_JOBS_THREADS", 2)
 _rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}
 # How long one RQ job of each queue may run before its worker kills it (seconds).
 CLYPAI_QUEUE_TIMEOUTS = {
@@ -335,7 +347,18 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR") or None
 
-LOGIN_URL = "/admin/login/"
+# The dashboard's accounts (Django sessions); password resets by e-mail, printed on the
+# console unless EMAIL_BACKEND says otherwise.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ClypAI <noreply@localhost>")
 
 LOGGING = {
     "version": 1,

@@ -29,4 +29,5 @@ urlpatterns = [
     path("healthz", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("admin/rq/", include("django_rq.urls")),
+    path("", include("dashboard.urls")),
 ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import mimetypes
 
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django.http import FileResponse, Http404, JsonResponse
 from django.views.defaults import page_not_found, server_error
 
 from choppity.errors import error_body as choppity_error_body
 from clypai.api.errors import json_error
+from clypai.lib.ranged import file_response
 from clypai.lib.storage import signed_expiry
 
 
@@ -20,6 +21,8 @@ def signed_file(request, token: str):
     if found is None:
         raise Http404("Link is invalid or has expired")
     name, download_name = found
+    if isinstance(default_storage, FileSystemStorage):  # ranges, so players can seek
+        return file_response(request, default_storage, name, download_name=download_name)
     if not name or not default_storage.exists(name):
         raise Http404("File not found")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"

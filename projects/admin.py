@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from .models import ApiKey, Membership, MonthlyUsage, Plan, Project, Team
+from .selectors import usage_get
 from .services import api_key_revoke
 
 
@@ -25,12 +26,22 @@ class PlanAdmin(admin.ModelAdmin):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "plan", "monthly_clip_quota", "monthly_render_minutes"]
+    list_display = ["name", "id", "plan", "clips_this_month", "render_minutes_this_month"]
     list_filter = ["plan"]
     search_fields = ["name", "id"]
-    readonly_fields = ["id", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "created_at",
+        "updated_at",
+        "clips_this_month",
+        "render_minutes_this_month",
+    ]
     fieldsets = [
         (None, {"fields": ["id", "name", "preferred_language", "created_at", "updated_at"]}),
+        (
+            "This month",
+            {"fields": ["clips_this_month", "render_minutes_this_month"]},
+        ),
         (
             "Plan and limits",
             {
@@ -46,6 +57,26 @@ class TeamAdmin(admin.ModelAdmin):
         ),
     ]
     inlines = [MembershipInline]
+
+    @admin.display(description="clips this month (used / limit)")
+    def clips_this_month(self, obj):
+        if obj.pk is None:
+            return "—"
+        return _used_of(usage_get(team=obj).clip_generations)
+
+    @admin.display(description="render minutes this month (used / limit)")
+    def render_minutes_this_month(self, obj):
+        if obj.pk is None:
+            return "—"
+        return _used_of(usage_get(team=obj).render_minutes)
+
+
+def _used_of(allowance) -> str:
+    used = f"{allowance.used:g}"
+    if allowance.limit is None:
+        return f"{used} / no limit"
+    share = round(100 * allowance.used / allowance.limit) if allowance.limit else 100
+    return f"{used} / {allowance.limit:g} ({share}%)"
 
 
 @admin.register(Membership)

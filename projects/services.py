@@ -74,6 +74,43 @@ def user_create(*, username: str, password: str, email: str = ""):
     return User.objects.create_user(username=username, password=password, email=email)
 
 
+@transaction.atomic
+def member_create(*, email: str, password: str, team_name: str, role: str | None = None):
+    """A dashboard user signing in with `email` and `password`, member of the team named
+    `team_name` (made now when there is none, with this user as its owner). `role`:
+    owner or member; by default owner of a new team, member of an existing one.
+    Returns (user, team, team_created)."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise InvalidRequest(f"{email!r} is not an e-mail address", field="email") from exc
+    User = get_user_model()
+    if User.objects.filter(username__iexact=email).exists():
+        raise Conflict(f"A user with the e-mail {email} already exists", field="email")
+    user = User(username=email, email=email)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidRequest(" ".join(exc.messages), field="password") from exc
+    user.set_password(password)
+    user.save()
+    team = Team.objects.filter(name__iexact=(team_name or "").strip()).first()
+    created = team is None
+    if created:
+        team = team_create(name=team_name)
+    membership_add(
+        team=team,
+        user=user,
+        role=role or (Membership.Role.OWNER if created else Membership.Role.MEMBER),
+    )
+    return user, team, created
+
+
 @dataclass(frozen=True)
 class NewApiKey:
     api_key: ApiKey

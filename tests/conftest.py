@@ -28,6 +28,13 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def jobs_in_the_caller(settings):
+    """In-process jobs (CLYPAI_JOBS_INLINE) run where they are queued, so a test sees
+    their result at once; the dashboard's browser tests use background threads."""
+    settings.CLYPAI_JOBS_THREADS = 0
+
+
+@pytest.fixture(autouse=True)
 def anonymous_rate_limit(settings):
     """Every test's anonymous requests come from 127.0.0.1 and Redis counts them across
     tests: the per-address limit would trip on the suite, not on what a test checks.

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from brandkits.models import BrandKit
-from clips.models import Clip, Export, Source, Upload
+from clips.models import Analysis, Clip, Export, Job, Source, Upload
 from projects.models import ApiKey, Membership, MonthlyUsage, Plan, Project, Team
 from projects.services import api_key_create
 from tests.factories import (
@@ -114,6 +114,28 @@ def _exports():
     return wanted, other, wanted.clip_id
 
 
+def _jobs():
+    wanted_team, other_team = _pair_team()
+    wanted = Job.objects.create(team=wanted_team, project=ProjectFactory(team=wanted_team))
+    ClipFactory(team=wanted_team, job=wanted, rank=1, name="Zephyr first")
+    other = Job.objects.create(team=other_team, project=ProjectFactory(team=other_team))
+    return wanted, other, "Zephyr"
+
+
+def _analyses():
+    source = _source("a1b2c3")
+    wanted = Analysis.objects.create(
+        source=source,
+        kind=Analysis.Kind.TRANSCRIPT,
+        key="faster-whisper:zephyr:en",
+        result={"language": "en", "text": "Hello", "segments": []},
+    )
+    other = Analysis.objects.create(
+        source=source, kind=Analysis.Kind.SCENES, key="content:v1", result=[{"start": 0}]
+    )
+    return wanted, other, "zephyr"
+
+
 BUILDERS: dict[type, Callable[[], tuple[object, object, str]]] = {
     Team: _teams,
     Membership: _memberships,
@@ -126,6 +148,8 @@ BUILDERS: dict[type, Callable[[], tuple[object, object, str]]] = {
     Upload: _uploads,
     Clip: _clips,
     Export: _exports,
+    Job: _jobs,
+    Analysis: _analyses,
 }
 
 
@@ -179,7 +203,9 @@ def test_it_opens_the_change_page(admin_client, model):
 
 
 @pytest.mark.parametrize(
-    "model", [m for m in BUILDERS if m is not ApiKey], ids=lambda m: m._meta.label
+    "model",
+    [m for m in BUILDERS if m not in (ApiKey, Analysis)],
+    ids=lambda m: m._meta.label,
 )
 def test_it_opens_the_add_page(admin_client, model):
     response = admin_client.get(_url(model, "add"))

@@ -40,7 +40,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     search_fields = ["id", "url", "description", "team__name"]
     readonly_fields = [
         "id",
-        "secret",
+        "secret_hint",
         "previous_secret_expires_at",
         "disabled_at",
         "disabled_reason",
@@ -58,13 +58,18 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "disabled_reason",
         "disabled_at",
         "failing_since",
-        "secret",
+        "secret_hint",
         "previous_secret_expires_at",
         "created_at",
         "updated_at",
     ]
     raw_id_fields = ["team"]
     inlines = [DeliveryInline]
+
+    @admin.display(description="secret")
+    def secret_hint(self, obj):
+        """Never the whole secret: its start, enough to tell two apart."""
+        return f"{obj.secret[:10]}…" if obj.secret else "—"
 
 
 @admin.action(description="Redeliver selected deliveries")

@@ -23,7 +23,7 @@ from clypai.api.errors import Conflict, InvalidRequest
 from clypai.api.responses import iso
 from clypai.lib.errors import StageError
 from clypai.lib.safe_http import check_url
-from clypai.queues import enqueue_now, get_queue
+from clypai.queues import enqueue_now, is_live
 from projects.models import Team
 
 from .delivery import ACTIVE, endpoint_disable
@@ -44,8 +44,6 @@ from .tasks import (
 )
 
 logger = logging.getLogger(__name__)
-
-_LIVE_RQ_STATES = ("queued", "started", "scheduled", "deferred")
 
 
 # Endpoints ---------------------------------------------------------------------------
@@ -237,7 +235,6 @@ def deliveries_sweep(*, now: datetime | None = None) -> list[str]:
     (the enqueue was lost, Redis lost it, or the worker making an attempt died); in
     inline mode, make those attempts here. Returns the deliveries enqueued."""
     now = now or timezone.now()
-    queue = None if settings.CLYPAI_JOBS_INLINE else get_queue("webhooks")
     due = (
         WebhookDelivery.objects.filter(
             status__in=ACTIVE, next_attempt_at__lte=now, endpoint__enabled=True
@@ -249,11 +246,8 @@ def deliveries_sweep(*, now: datetime | None = None) -> list[str]:
     requeued = []
     for delivery_id, attempts in list(due):
         job_id = delivery_rq_id(delivery_id, attempts + 1)
-        if queue is not None:
-            job = queue.fetch_job(job_id)
-            state = job.get_status(refresh=True) if job is not None else None
-            if getattr(state, "value", state) in _LIVE_RQ_STATES:
-                continue
+        if is_live("webhooks", job_id):
+            continue
         enqueue_now("webhooks", delivery_attempt_task, delivery_id, job_id=job_id)
         requeued.append(delivery_id)
     return requeued

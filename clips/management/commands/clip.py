@@ -73,6 +73,7 @@ class Command(BaseCommand):
             raise CommandError(f"--language {opts['language']!r} is not a supported ISO 639-1 code")
         # The command is the worker: run every job in this process, whatever REDIS_URL says.
         settings.CLYPAI_JOBS_INLINE = True
+        settings.CLYPAI_JOBS_THREADS = 0  # synchronously: the command waits for its clips
 
         team = Team.objects.filter(name=opts["team"]).first() or team_create(name=opts["team"])
         source = opts["source"]

@@ -1,0 +1,176 @@
+"""The dashboard's pages through Django's test client: what each answers, to whom."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from brandkits.models import BrandKit
+from clips.models import Export, Job
+from projects.models import Membership
+from webhooks.models import WebhookEndpoint
+
+from .conftest import make_ready_clip
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signed_out_every_page_leads_to_the_login_page(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/"
+    for url in ("/projects/", "/clips/new/", "/api-keys/", "/usage/", "/brand-kits/"):
+        assert client.get(url)["Location"].startswith("/accounts/login/")
+
+
+def test_createuser_makes_a_member_and_the_team_when_new(monkeypatch, client):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-pass-phrase-7\n"))
+    out = io.StringIO()
+    call_command("createuser", "Ann@Example.com", "--team", "Acme", "--password-stdin", stdout=out)
+    assert out.getvalue().strip() == "ann@example.com: owner of Acme (new team)"
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-pass-phrase-8\n"))
+    call_command(
+        "createuser", "bob@example.com", "--team", "acme", "--password-stdin", stdout=io.StringIO()
+    )
+    roles = dict(Membership.objects.values_list("user__email", "role"))
+    assert roles == {"ann@example.com": "owner", "bob@example.com": "member"}
+    response = client.post(
+        "/accounts/login/", {"username": "ANN@example.com", "password": "a-long-pass-phrase-7"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_a_wrong_password_answers_the_login_page_with_the_error(client, member):
+    response = client.post("/accounts/login/", {"username": member.email, "password": "nope"})
+    assert response.status_code == 200
+    assert "do not match" in response.content.decode()
+
+
+def test_a_password_reset_sends_a_link_by_e_mail(client, member, mailoutbox):
+    response = client.post("/accounts/password/reset/", {"email": member.email})
+    assert response.status_code == 302
+    assert len(mailoutbox) == 1 and "/accounts/reset/" in mailoutbox[0].body
+
+
+def test_every_page_answers_a_member(signed_in, member):
+    clip = make_ready_clip(member.team)
+    kit = BrandKit.objects.create(team=member.team, name="Kit")
+    endpoint = WebhookEndpoint.objects.create(
+        team=member.team, url="https://example.com/hook", events=["*"]
+    )
+    for url in (
+        "/projects/",
+        f"/projects/{clip.project_id}/",
+        "/clips/new/",
+        f"/jobs/{clip.job_id}/",
+        f"/clips/{clip.pk}/",
+        "/api-keys/",
+        "/brand-kits/",
+        "/brand-kits/new/",
+        f"/brand-kits/{kit.pk}/",
+        "/webhooks/",
+        f"/webhooks/{endpoint.pk}/",
+        "/usage/",
+        "/accounts/password/",
+    ):
+        response = signed_in.get(url)
+        assert response.status_code == 200, url
+        assert b"<main" in response.content and b"<nav" in response.content, url
+
+
+def test_another_teams_pages_and_files_answer_404(client, member, outsider):
+    clip = make_ready_clip(member.team)
+    kit = BrandKit.objects.create(team=member.team, name="Kit")
+    export = Export.objects.create(
+        clip=clip, format="mp4", quality="low", status=Export.Status.COMPLETED
+    )
+    client.force_login(outsider.user)
+    for url in (
+        f"/projects/{clip.project_id}/",
+        f"/jobs/{clip.job_id}/",
+        f"/jobs/{clip.job_id}/status",
+        f"/clips/{clip.pk}/",
+        f"/clips/{clip.pk}/preview.mp4",
+        f"/clips/{clip.pk}/thumbnail.jpg",
+        f"/clips/{clip.pk}/captions.srt",
+        f"/exports/{export.pk}/download",
+        f"/brand-kits/{kit.pk}/",
+        f"/brand-kits/{kit.pk}/logo",
+    ):
+        assert client.get(url).status_code == 404, url
+    assert client.post(f"/clips/{clip.pk}/edit", {"start": 1, "end": 5}).status_code == 404
+
+
+def test_a_preview_answers_a_range_with_206(signed_in, member):
+    clip = make_ready_clip(member.team)
+    size = clip.preview.size
+    url = f"/clips/{clip.pk}/preview.mp4"
+    whole = signed_in.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+    part = signed_in.get(url, HTTP_RANGE="bytes=100-199")
+    assert part.status_code == 206
+    assert part["Content-Range"] == f"bytes 100-199/{size}"
+    assert b"".join(part.streaming_content) == bytes(range(100, 200))
+    tail = signed_in.get(url, HTTP_RANGE="bytes=-10")
+    assert tail["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
+    assert signed_in.get(url, HTTP_RANGE=f"bytes={size}-").status_code == 416
+
+
+def test_an_export_downloads_as_an_attachment(signed_in, member):
+    from django.core.files.base import ContentFile
+
+    clip = make_ready_clip(member.team, name="Big idea")
+    export = Export.objects.create(
+        clip=clip, format="mp4", quality="high", status=Export.Status.COMPLETED
+    )
+    export.file.save("x.mp4", ContentFile(b"0123456789"))
+    response = signed_in.get(f"/exports/{export.pk}/download")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="Big idea-high.mp4"')
+
+
+def test_new_clips_answers_at_once_with_a_queued_job(
+    signed_in, member, settings, shared_media, django_capture_on_commit_callbacks
+):
+    """On the embedded default the job waits for a background thread: the request only
+    records it (nothing of the pipeline runs inside it)."""
+    from clypai import background
+
+    settings.CLYPAI_JOBS_INLINE = True
+    settings.CLYPAI_JOBS_THREADS = 2
+    release = threading.Event()
+    runner = background.BackgroundRunner(1)
+    previous, background._runner = background._runner, runner
+    runner.submit("busy", release.wait, 30)  # its one thread is busy: the job waits
+    try:
+        with (
+            open(shared_media / "talking_head/grid/bbaf2n.mpg", "rb") as fh,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            response = signed_in.post(
+                reverse("dashboard:clips_new"),
+                {
+                    "video_file": fh,
+                    "aspect_ratio": "9:16",
+                    "project": member.team.projects.get().pk,
+                    "layout": "auto",
+                    "captions": "on",
+                },
+            )
+        job = Job.objects.get(team=member.team)
+        assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+        assert job.status == Job.Status.QUEUED
+        assert runner.holds(str(job.pk))
+    finally:
+        release.set()
+        background._runner = previous
+
+
+def test_the_new_clips_form_names_what_is_missing(signed_in):
+    response = signed_in.post(reverse("dashboard:clips_new"), {"aspect_ratio": "9:16"})
+    assert response.status_code == 400
+    assert "Choose a video file or give a video URL." in response.content.decode()
