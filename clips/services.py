@@ -17,6 +17,7 @@ from projects.services import default_project, usage_check_render_minutes, usage
 
 from . import states
 from .models import Clip, Export, Job, Upload
+from .platforms import target_seconds
 from .rendering import clip_write_captions
 from .tasks import (
     clip_process_task,
@@ -135,7 +136,10 @@ class JobSpec:
 
 
 def job_create(*, team: Team, spec: JobSpec) -> Job:
-    """Create a queued job, count it as one clip generation, queue its processing."""
+    """Create a queued job, count it as one clip generation, queue its processing.
+
+    `target_duration` may be any positive number: it is kept clamped to what selection
+    can cut (`clips.platforms.TARGET_SECONDS`)."""
     from django.conf import settings
 
     if bool(spec.source_url) == bool(spec.upload):
@@ -155,7 +159,7 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
             upload=spec.upload,
             source=spec.upload.source if spec.upload else None,
             criteria=spec.criteria or "",
-            target_duration=spec.target_duration,
+            target_duration=target_seconds(spec.target_duration),
             language=spec.language or "",
             count=spec.count or settings.CLYPAI_JOB_CLIP_COUNT,
             aspect_ratio=spec.aspect_ratio,

@@ -63,8 +63,11 @@ def test_there_is_at_most_one_active_render_per_clip(
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             again = trigger(chop, clip.uuid)
         assert again.status_code == 202
-        assert again.json() == {**first, "status": active}  # the active render, unchanged
+        # The document: 202, render_id, status "queued"; the active render, unchanged.
+        assert again.json() == first == {**first, "status": "queued"}
         assert callbacks == []  # nothing enqueued
+        clip.refresh_from_db()
+        assert clip.full_render_status == active
     assert render_seconds(team) == pytest.approx(58.333)  # charged once
     assert rq_queues["render"].job_ids == [f"{clip.pk}-render"]
 
@@ -88,7 +91,12 @@ def test_a_render_past_the_teams_render_minutes_is_refused_and_costs_nothing(cho
     team.save()
     assert trigger(chop, clip.uuid).status_code == 202  # 0.97 of 1 minute
     Clip.objects.filter(pk=clip.pk).update(full_render_status="done")
-    error = error_of(trigger(chop, clip.uuid), 429, "QUOTA_EXCEEDED")
+    refused = trigger(chop, clip.uuid)
+    error = error_of(refused, 429, "QUOTA_EXCEEDED")
+    # Retry-After: the seconds until reset_at (clients that retry a 429 only with it).
+    assert (
+        abs(int(refused["Retry-After"]) - (error["details"]["reset_at"] / 1000 - time.time())) < 5
+    )
     assert error["details"]["used"] == 0.97  # minutes
     assert error["details"]["requested"] == 0.97
     assert error["details"]["limit"] == 1
