@@ -10,7 +10,8 @@ the object as the /v1/ API shows it.
   `{id, clipId, status, videoUrl, error, requestedAt}` (`id` is the Choppity render_id).
 
 Links to stored files are signed and expire (CLYPAI_SIGNED_URL_TTL_SECONDS); on local
-disk they are made absolute with CLYPAI_PUBLIC_URL, there being no request to go by.
+disk they are absolute on CLYPAI_PUBLIC_URL (`clypai.lib.storage.absolute_url`), there
+being no request to go by, and relative when it is not set.
 
 `clips.states` emits these after the update they tell about really happened, through
 the generic `webhooks.services.event_emit`; an event's data is built only when an
@@ -23,7 +24,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from clypai.api.responses import iso
@@ -34,14 +34,6 @@ from .api.serializers import ClipOut, export_body
 from .models import Clip, Export, Job
 
 logger = logging.getLogger(__name__)
-
-
-class PublicSite:
-    """Stands in for the request when building API objects outside of one."""
-
-    def build_absolute_uri(self, location: str) -> str:
-        base = settings.CLYPAI_PUBLIC_URL
-        return f"{base}{location}" if base and location.startswith("/") else location
 
 
 def _plain(value: Any) -> Any:
@@ -57,11 +49,11 @@ def _plain(value: Any) -> Any:
 
 
 def clip_data(clip: Clip) -> dict:
-    return _plain(ClipOut(clip, context={"request": PublicSite()}).data)
+    return _plain(ClipOut(clip, context={"request": None}).data)
 
 
 def export_data(export: Export) -> dict:
-    data = {**export_body(export, PublicSite()), "clipId": export.clip_id}
+    data = {**export_body(export, None), "clipId": export.clip_id}
     if export.status == "failed":
         data["error"] = export.error or "Export failed"
     return data
@@ -87,7 +79,7 @@ def full_render_data(clip: Clip) -> dict:
         "id": str(clip.uuid),
         "clipId": clip.pk,
         "status": clip.full_render_status,
-        "videoUrl": file_url(clip.video, PublicSite()) if done else None,
+        "videoUrl": file_url(clip.video) if done else None,
         "error": (clip.full_render_error or "Render failed")
         if clip.full_render_status == "error"
         else None,
