@@ -155,6 +155,19 @@ ERROR_EXAMPLES = {
         response_only=True,
         status_codes=["413"],
     ),
+    422: OpenApiExample(
+        "processing_failed",
+        value={
+            "success": False,
+            "error": {
+                "code": "processing_failed",
+                "message": "Clip generation failed: Unsupported video codec",
+                "details": {"codec": "h265", "supportedCodecs": ["h264", "vp9"]},
+            },
+        },
+        response_only=True,
+        status_codes=["422"],
+    ),
     429: OpenApiExample(
         "quota_exceeded",
         value={
@@ -177,6 +190,8 @@ _DESCRIPTIONS = {
     404: "Not found (also for another team's objects).",
     409: "The object is not in a state that allows this.",
     413: "The request body (or the upload) is larger than the limit.",
+    422: "Processing failed (`processing_failed`): `message` says why, `details` the "
+    "same for programs.",
     415: "The body is not of a media type this operation takes (JSON, or multipart where "
     "it takes a file).",
     429: "Monthly quota exceeded (`quota_exceeded`) or too many requests (`rate_limited`); "
