@@ -18,7 +18,7 @@ from projects.services import default_project, usage_check_render_minutes, usage
 from . import states
 from .models import Clip, Export, Job, Upload
 from .platforms import target_seconds
-from .rendering import clip_write_captions
+from .rendering import clip_caption_files
 from .tasks import (
     clip_process_task,
     clip_rerender_task,
@@ -177,7 +177,8 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     """Correct words of a clip's transcript before (or after) burn-in.
 
     `corrections`: a list of `{"index": i, "word": text}` (times may be moved too with
-    `start`/`end`, inside the clip and in order). The SRT and VTT are rewritten at once;
+    `start`/`end`, inside the clip and in order). The SRT and VTT (when the clip has
+    captions enabled) are rewritten at once;
     exports with burned captions are dropped (the next export renders the correction);
     a rendered clip is queued for a re-render. Returns whether a re-render was queued.
     Validation is all or nothing, naming the first bad field.
@@ -249,7 +250,7 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
         rerender = bool(clip.video or clip.preview)
         if rerender:
             enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=f"{clip.pk}-rerender")
-    clip_write_captions(clip)
+    clip_caption_files(clip)
     for export in stale:
         if export.file:
             export.file.storage.delete(export.file.name)
@@ -290,7 +291,9 @@ def export_request(
             details={"status": clip.status},
         )
     platform = platform if platform is not None else clip.platform
-    burn = clip.enable_captions if burn_captions is None else burn_captions
+    # "Burn captions into video (if available)": a clip made with enableCaptions false
+    # has none to burn.
+    burn = clip.enable_captions and burn_captions is not False
     export, created = Export.objects.get_or_create(
         clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
     )

@@ -48,7 +48,11 @@ def validate_source_url(value: str) -> str:
 class ClipConfigIn(StrictSerializer):
     aspectRatio = ChoiceField(ASPECT_RATIOS, required=False)
     platform = ChoiceField(PLATFORMS, required=False, allow_null=True)
-    enableCaptions = StrictBooleanField(required=False)
+    enableCaptions = StrictBooleanField(
+        required=False,
+        help_text="Generate captions (default true): burned into the clip and as SRT "
+        "(outputs.captionsUrl). false: no captions at all, captionsUrl null.",
+    )
     reframing = StrictBooleanField(required=False)
     hookDetection = StrictBooleanField(required=False)
     brandKitId = serializers.CharField(required=False, allow_null=True, max_length=40)
@@ -142,7 +146,13 @@ class ExportIn(StrictSerializer):
     format = ChoiceField(EXPORT_FORMATS, required=False, default="mp4")
     quality = ChoiceField(EXPORT_QUALITIES, required=False, default="high")
     platform = ChoiceField(PLATFORMS, required=False, allow_null=True)
-    burnCaptions = StrictBooleanField(required=False, allow_null=True)
+    burnCaptions = StrictBooleanField(
+        required=False,
+        allow_null=True,
+        help_text="Burn captions into video (if available). Defaults to the clip's "
+        "config.enableCaptions; a clip made with enableCaptions false has no captions, so "
+        "none are burned.",
+    )
 
 
 class CorrectionIn(serializers.Serializer):
