@@ -6,11 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
 from clypai.api.errors import Conflict, InvalidRequest
+from clypai.lib.safe_http import reach_url
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
 from projects.services import default_project, usage_check_render_minutes, usage_reserve_clips
@@ -49,6 +51,32 @@ def upload_create(
     return upload
 
 
+SOURCE_NOT_ACCESSIBLE = "Source video URL is not accessible"
+
+
+def source_url_check(url: str, *, field: str) -> None:
+    """Refuse a source URL that does not answer now: InvalidRequest on `field` with the
+    document's message, the same whatever the cause (refused, private or unresolvable
+    address, no connection, an HTTP error), so the answer tells nothing about networks
+    it may not reach. The reason goes to the log. A host that says nothing within
+    CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS (or fails in a way that may pass) is accepted:
+    the worker's download decides. Side effects: one guarded GET of one byte."""
+    timeout = settings.CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS
+    if not url or not timeout:
+        return
+    found = reach_url(
+        url,
+        timeout=timeout,
+        allowlist=settings.CLYPAI_URL_ALLOWLIST,
+        max_redirects=settings.CLYPAI_FETCH_MAX_REDIRECTS,
+    )
+    if found.reachable is False:
+        logger.info("source URL refused at creation: %s", found.reason)
+        raise InvalidRequest(SOURCE_NOT_ACCESSIBLE, field=field)
+    if found.reachable is None:
+        logger.info("source URL undecided at creation, accepted: %s", found.reason)
+
+
 @dataclass
 class ClipSpec:
     """What a clip request asks for, already validated by the caller's serializer."""
@@ -78,6 +106,7 @@ _CONFIG_COLUMNS = {
 
 def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
     """Create a pending clip, count it against the monthly quota, queue its processing.
+    A source URL that does not answer is refused first (`source_url_check`).
 
     All or nothing: a quota refusal or any error leaves no clip and no usage behind.
     The processing job is enqueued only after the transaction commits.
@@ -93,6 +122,7 @@ def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
     brand_kit = spec.config.get("brandKit")
     if brand_kit is not None and brand_kit.team_id != team.pk:
         raise InvalidRequest("Unknown brand kit", field="config.brandKitId")
+    source_url_check(spec.source_url, field="sourceVideoUrl")
     usage_check_render_minutes(team=team)  # its full render comes with it
     with transaction.atomic():
         usage_reserve_clips(team=team, count=1)
@@ -139,15 +169,15 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
     """Create a queued job, count it as one clip generation, queue its processing.
 
     `target_duration` may be any positive number: it is kept clamped to what selection
-    can cut (`clips.platforms.TARGET_SECONDS`)."""
-    from django.conf import settings
-
+    can cut (`clips.platforms.TARGET_SECONDS`). A source URL that does not answer is
+    refused first (`source_url_check`, on `source.url`)."""
     if bool(spec.source_url) == bool(spec.upload):
         raise InvalidRequest(
             "Exactly one of source.url and source.upload_id is required", field="source"
         )
     if spec.upload is not None and spec.upload.team_id != team.pk:
         raise InvalidRequest("Unknown upload", field="source.upload_id")
+    source_url_check(spec.source_url, field="source.url")
     if spec.clip_video == Job.ClipVideo.FULL:
         usage_check_render_minutes(team=team)
     with transaction.atomic():

@@ -318,6 +318,11 @@ CLYPAI_URL_ALLOWLIST = envlist("CLYPAI_URL_ALLOWLIST")
 CLYPAI_FETCH_MAX_BYTES = envint("CLYPAI_FETCH_MAX_BYTES", 5 * 1024**3)
 CLYPAI_FETCH_TIMEOUT_SECONDS = envfloat("CLYPAI_FETCH_TIMEOUT_SECONDS", 1800.0)
 CLYPAI_FETCH_MAX_REDIRECTS = envint("CLYPAI_FETCH_MAX_REDIRECTS", 5)
+# When a clip or job is created from a URL, a one-byte GET checks that it answers: one
+# that is refused, private, unresolvable or answers an HTTP error is refused at once
+# (400); one that says nothing within these seconds is accepted, and the worker's
+# download decides. 0 turns the check off.
+CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS = envfloat("CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS", 5.0)
 # Transcription: engine (faster-whisper | openai-whisper), model (tiny.en, base, or a
 # local directory; see clips/pipeline/transcribe.py) and device (cpu | cuda | auto).
 CLYPAI_WHISPER_ENGINE = env("CLYPAI_WHISPER_ENGINE", "faster-whisper")

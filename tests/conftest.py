@@ -54,6 +54,14 @@ def anonymous_rate_limit(settings):
     settings.CLYPAI_RATE_LIMIT_ANON_PER_MINUTE = 100_000
 
 
+@pytest.fixture(autouse=True)
+def source_check_off(settings):
+    """Tests name sources such as https://example.com/video.mp4 that nothing may fetch
+    (no packet leaves loopback): the check of a new source URL is off unless a test of
+    it turns it on (tests/clips/test_source_check.py)."""
+    settings.CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS = 0
+
+
 @pytest.fixture
 def shared_media() -> Path:
     if not SHARED_MEDIA.is_dir():
