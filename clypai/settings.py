@@ -285,6 +285,8 @@ SPECTACULAR_SETTINGS = {
         "CaptionPositionEnum": "brandkits.api.serializers.POSITIONS",
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
         "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",
+        "WebhookFormatEnum": "webhooks.models.FORMATS",
+        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm
     },
 }
 
