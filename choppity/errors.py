@@ -19,11 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from clypai.api.errors import ApiError
+from clypai.api.errors import ApiError, body_too_large
 from clypai.api.validation import first_validation_error
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's exception handler for /choppity/v1/: every error, even a crash, in one shape."""
     headers: dict[str, str] = {}
     field = details = None
+    if isinstance(exc, RequestDataTooBig):
+        exc = body_too_large()
     if isinstance(exc, ChoppityError):
         code, status_code, message = exc.code, exc.status_code, exc.message
         field, details = exc.field, exc.details

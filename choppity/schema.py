@@ -18,6 +18,8 @@ from drf_spectacular.settings import patched_settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 
+from clypai.api.schema import limit_headers
+
 PREFIX = "/choppity/v1/"
 JOB_STATUSES = ("queued", "processing", "done", "error")
 
@@ -31,10 +33,13 @@ SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": r"/choppity/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "choppity.schema.add_limits",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ChoppityJobStatusEnum": list(JOB_STATUSES),
         "ChoppityQueuedStatusEnum": ["queued"],
-        "ChoppityActiveRenderStatusEnum": ["queued", "processing"],
         "ChoppityUploadStatusEnum": ["ready", "pending"],
     },
 }
@@ -146,8 +151,11 @@ _DESCRIPTIONS = {
     401: "Missing or invalid credential.",
     404: "The id doesn't exist on your team (or is not a valid id).",
     409: "The clip is not ready for this yet.",
-    413: "The upload is larger than the limit.",
-    429: "A monthly allowance (clip generations, render minutes) is used up.",
+    413: "The upload (or the request body) is larger than the limit.",
+    415: "The body is not of a media type this operation takes.",
+    429: "A monthly allowance (clip generations, render minutes) is used up "
+    "(QUOTA_EXCEEDED), or too many requests (TOO_MANY_REQUESTS); `Retry-After` says when "
+    "to try again.",
 }
 
 
@@ -165,3 +173,62 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
             ],
         )
     return responses
+
+
+_RETRY_AFTER = (
+    "Seconds to wait before trying again: until the rate-limit window ends, or until the "
+    "monthly allowance resets (`reset_at`)."
+)
+_SHARED_DESCRIPTIONS = {
+    409: "An Idempotency-Key reused with another request (IDEMPOTENCY_CONFLICT), or the "
+    "clip is not ready for this yet (CONFLICT).",
+    429: _DESCRIPTIONS[429],
+}
+
+
+def _error_response(code: int) -> dict:
+    return {
+        "description": _SHARED_DESCRIPTIONS.get(code) or _DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChoppityError"}}},
+    }
+
+
+def add_limits(result, generator, request, public):
+    """drf-spectacular postprocessing hook of this document: what every operation shares
+    because of clypai.api.limits and its request's body, in this surface's error shape
+    (the /v1/ document's `clypai.api.schema.add_limits`, for /choppity/v1/)."""
+    headers, retry_after = limit_headers(result, retry_after=_RETRY_AFTER)
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith(PREFIX):
+            continue
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("429", _error_response(429))
+            if method == "post":
+                operation.setdefault("parameters", []).append(
+                    {
+                        "in": "header",
+                        "name": "Idempotency-Key",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 255,
+                            "pattern": "^[\\x21-\\x7e]+$",
+                        },
+                        "description": "Do this POST at most once: the same key and body "
+                        "within 24 hours return the first response (`Idempotent-Replayed: "
+                        "true`); another body with the key is 409 IDEMPOTENCY_CONFLICT.",
+                    }
+                )
+                for code in (400, 409, 413):
+                    responses.setdefault(str(code), _error_response(code))
+            if "requestBody" in operation:
+                responses.setdefault("415", _error_response(415))
+            for code, response in responses.items():
+                response.setdefault("headers", {}).update(headers)
+                if code == "429":
+                    response["headers"].update(retry_after)
+    return result

@@ -10,15 +10,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clips.api.serializers import validate_source_url
 from clips.models import Clip, Job, Upload
+from clips.platforms import TARGET_SECONDS
 from clypai.api.fields import StrictFloatField, StrictSerializer
 from clypai.lib.languages import is_supported_language
 from clypai.lib.storage import signed_url
 
 from .schema import JOB_STATUSES
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "exclusiveMinimum": True})
+class PositiveSecondsField(StrictFloatField):
+    """A JSON number above zero."""
+
+    default_error_messages = {"not_positive": "Must be a positive number of seconds."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value <= 0:
+            self.fail("not_positive")
+        return value
+
 
 # The document's signed links (previews, outputs) are valid for one hour.
 LINK_TTL_SECONDS = 3600
@@ -62,12 +78,13 @@ class ClipsCreateIn(StrictSerializer):
         help_text='Free-text description of what to look for (e.g. "funny moments", "key '
         'points"). Defaults to general highlights.',
     )
-    target_duration = StrictFloatField(
+    target_duration = PositiveSecondsField(
         required=False,
         allow_null=True,
-        min_value=5,
-        max_value=300,
-        help_text="Target clip length in seconds. Defaults to a model-chosen length per clip.",
+        help_text="Target clip length in seconds. Defaults to a model-chosen length per clip. "
+        "Any positive number is accepted and clamped to what the pipeline cuts: "
+        f"{TARGET_SECONDS[0]:g} to {TARGET_SECONDS[1]:g} seconds (3600 asks for "
+        f"{TARGET_SECONDS[1]:g}).",
     )
     language = serializers.CharField(
         required=False,
@@ -156,9 +173,10 @@ class RenderCreatedOut(serializers.Serializer):
         help_text="Equals the clipId. Pass to GET /v1/renders/:renderId."
     )
     status = serializers.ChoiceField(
-        ["queued", "processing"],
-        help_text="queued on creation; a request while this clip's render is still "
-        "active answers that render.",
+        ["queued"],
+        help_text="Always queued, as the document says: also when this clip's render was "
+        "already active (queued or processing), which is then answered and nothing new "
+        "starts. GET /v1/renders/:renderId tells its progress.",
     )
     created_at = serializers.IntegerField(help_text="Unix-ms.")
 
@@ -257,9 +275,12 @@ def job_clip_body(job: Job, clip: Clip, request) -> dict:
 
 
 def render_created_body(clip: Clip) -> dict:
+    """The answer to POST /v1/clips/:clipId/renders: `status` is always `queued`, as the
+    document says, even when the render asked for was already active (then it is that
+    render's, and its `created_at`)."""
     return {
         "render_id": str(clip.uuid),
-        "status": clip.full_render_status,
+        "status": "queued",
         "created_at": unix_ms(clip.full_render_requested_at),
     }
 

@@ -131,8 +131,9 @@ class ClipRendersView(ChoppityView):
         summary="Trigger a full-quality render of a clip",
         description="Empty body. Full renders cost rendering minutes against your team's "
         "allowance (QUOTA_EXCEEDED, 429, when used up). There's at most one active full "
-        "render per clip: triggering while one is queued or processing answers that one "
-        "(and costs nothing); triggering after it finished replaces its output.",
+        "render per clip: triggering while one is queued or processing answers 202 with "
+        "that render (status queued, as on creation), starts nothing and costs nothing; "
+        "triggering after it finished replaces its output.",
         request=None,
         parameters=[_path_id("clipId", "A clip id from clips[].")],
         responses={202: RenderCreatedOut, **errors(401, 404, 409, 429)},

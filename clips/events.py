@@ -10,20 +10,26 @@ the object as the /v1/ API shows it.
   `{id, clipId, status, videoUrl, error, requestedAt}` (`id` is the Choppity render_id).
 
 Links to stored files are signed and expire (CLYPAI_SIGNED_URL_TTL_SECONDS); on local
-disk they are made absolute with CLYPAI_PUBLIC_URL, there being no request to go by.
+disk they are absolute on CLYPAI_PUBLIC_URL (`clypai.lib.storage.absolute_url`), there
+being no request to go by, and relative when it is not set.
 
 `clips.states` emits these after the update they tell about really happened, through
 the generic `webhooks.services.event_emit`; an event's data is built only when an
 endpoint listens, and a failure to emit is logged, never raised into the transition.
+
+Job and render events are also told in the words of other API surfaces, to the webhook
+endpoints that chose their format: an app registers its format at start-up
+(`event_format_register`; the Choppity API does, in choppity/events.py), so clips
+imports none of them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from clypai.api.responses import iso
@@ -34,14 +40,6 @@ from .api.serializers import ClipOut, export_body
 from .models import Clip, Export, Job
 
 logger = logging.getLogger(__name__)
-
-
-class PublicSite:
-    """Stands in for the request when building API objects outside of one."""
-
-    def build_absolute_uri(self, location: str) -> str:
-        base = settings.CLYPAI_PUBLIC_URL
-        return f"{base}{location}" if base and location.startswith("/") else location
 
 
 def _plain(value: Any) -> Any:
@@ -57,11 +55,11 @@ def _plain(value: Any) -> Any:
 
 
 def clip_data(clip: Clip) -> dict:
-    return _plain(ClipOut(clip, context={"request": PublicSite()}).data)
+    return _plain(ClipOut(clip, context={"request": None}).data)
 
 
 def export_data(export: Export) -> dict:
-    data = {**export_body(export, PublicSite()), "clipId": export.clip_id}
+    data = {**export_body(export, None), "clipId": export.clip_id}
     if export.status == "failed":
         data["error"] = export.error or "Export failed"
     return data
@@ -87,12 +85,37 @@ def full_render_data(clip: Clip) -> dict:
         "id": str(clip.uuid),
         "clipId": clip.pk,
         "status": clip.full_render_status,
-        "videoUrl": file_url(clip.video, PublicSite()) if done else None,
+        "videoUrl": file_url(clip.video) if done else None,
         "error": (clip.full_render_error or "Render failed")
         if clip.full_render_status == "error"
         else None,
         "requestedAt": iso(clip.full_render_requested_at),
     }
+
+
+# Other formats -------------------------------------------------------------------------
+
+# What a format makes of one event about an object: its type in that format's words and
+# a function building its data (called only when an endpoint of that format listens).
+Told = tuple[str, Callable[[], dict]]
+
+
+@dataclass(frozen=True)
+class EventFormat:
+    """Another API's words for job and full-render events: for an object and our event
+    type, its own type and data."""
+
+    job: Callable[[Job, str], Told]
+    render: Callable[[Clip, str], Told]
+
+
+_FORMATS: dict[str, EventFormat] = {}
+
+
+def event_format_register(name: str, *, job: Callable, render: Callable) -> None:
+    """Tell job and render events also to the webhook endpoints of format `name`
+    (one of webhooks.models.FORMATS), in the words `job` and `render` give."""
+    _FORMATS[name] = EventFormat(job=job, render=render)
 
 
 # Emitting ----------------------------------------------------------------------------
@@ -103,9 +126,11 @@ def _emit_safely(
     load: Callable[[], Any],
     build: Callable[[Any], dict],
     team_of=lambda obj: obj.team_id,
+    kind: str | None = None,
 ) -> None:
     """Emit an event about the object `load()` finds, its data built only when someone
-    listens; a failure here is logged, never raised into the state transition that
+    listens, and (for a `kind` other formats tell about) once more per registered
+    format; a failure here is logged, never raised into the state transition that
     called it (a savepoint keeps the caller's transaction usable)."""
     try:
         with transaction.atomic():
@@ -113,6 +138,9 @@ def _emit_safely(
             if obj is None:
                 return
             event_emit(team=team_of(obj), type=type, data=lambda: build(obj))
+            for name, told in _FORMATS.items() if kind else ():
+                their_type, data = getattr(told, kind)(obj, type)
+                event_emit(team=team_of(obj), type=their_type, data=data, format=name)
     except Exception:
         logger.exception("could not emit %s", type)
 
@@ -123,8 +151,8 @@ def clip_event_emit(*, clip_id: str, type: str) -> None:
 
 
 def job_event_emit(*, job_id, type: str) -> None:
-    """job.done, job.error."""
-    _emit_safely(type, lambda: Job.objects.filter(pk=job_id).first(), job_data)
+    """job.done, job.error (and in the registered formats' words)."""
+    _emit_safely(type, lambda: Job.objects.filter(pk=job_id).first(), job_data, kind="job")
 
 
 def export_event_emit(*, export_id: str, type: str) -> None:
@@ -138,5 +166,8 @@ def export_event_emit(*, export_id: str, type: str) -> None:
 
 
 def full_render_event_emit(*, clip_id: str, type: str) -> None:
-    """render.done, render.failed: a clip's full render on request."""
-    _emit_safely(type, lambda: Clip.objects.filter(pk=clip_id).first(), full_render_data)
+    """render.done, render.failed: a clip's full render on request (and in the
+    registered formats' words)."""
+    _emit_safely(
+        type, lambda: Clip.objects.filter(pk=clip_id).first(), full_render_data, kind="render"
+    )

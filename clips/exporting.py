@@ -41,7 +41,11 @@ def export_process(*, export: Export) -> None:
             export.file.save(out.name, File(fh), save=False)
         size = out.stat().st_size
     except (StageError, ValueError) as err:
-        states.export_fail(export.pk, error=getattr(err, "message", None) or str(err))
+        states.export_fail(
+            export.pk,
+            error=getattr(err, "message", None) or str(err),
+            details=getattr(err, "details", None),
+        )
         return
     except Exception as exc:
         logger.exception("export %s failed unexpectedly", export.pk)

@@ -294,6 +294,8 @@ class Export(models.Model):
     file = models.FileField(upload_to=export_path, blank=True, max_length=500)
     file_size = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # What a failed export's stage reported for programs (limits, what was found).
+    error_details = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -135,6 +135,18 @@ PLATFORMS: tuple[str, ...] = tuple(PLATFORM_PRESETS)
 # Clip lengths selection offers without a platform (and the shortest it offers).
 DEFAULT_CLIP_SECONDS = 59.0
 MIN_CLIP_SECONDS = 15.0
+# The clip lengths a requested target (the Choppity API's target_duration) is clamped
+# to: selection cuts on sentences, so shorter clips come out as fragments, and longer
+# ones than /v1/'s maxDuration allows are not short-form clips.
+TARGET_SECONDS = (5.0, 300.0)
+
+
+def target_seconds(value: float | None) -> float | None:
+    """A requested clip length (any positive number) clamped to TARGET_SECONDS."""
+    if value is None:
+        return None
+    low, high = TARGET_SECONDS
+    return min(max(float(value), low), high)
 
 
 def default_clip_seconds(platform: str = "", aspect_ratio: str = "9:16") -> float:

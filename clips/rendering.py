@@ -201,6 +201,28 @@ def clip_write_captions(clip: Clip) -> None:
     Clip.objects.filter(pk=clip.pk).update(captions=clip.captions.name)
 
 
+def clip_drop_captions(clip: Clip) -> None:
+    """Remove the clip's SRT and VTT, if any: a clip made with enableCaptions false has
+    none (its captionsUrl is null)."""
+    if not clip.captions:
+        return
+    name = clip.captions.name
+    for stale in (name, name[: -len(".srt")] + ".vtt" if name.endswith(".srt") else None):
+        if stale and default_storage.exists(stale):
+            default_storage.delete(stale)
+    clip.captions = None
+    Clip.objects.filter(pk=clip.pk).update(captions="")
+
+
+def clip_caption_files(clip: Clip) -> None:
+    """The clip's SRT and VTT as its config asks: written from its words when
+    enableCaptions is on, none at all when it is off."""
+    if clip.enable_captions:
+        clip_write_captions(clip)
+    else:
+        clip_drop_captions(clip)
+
+
 def _bumpers(clip: Clip) -> tuple[Path | None, Path | None]:
     """The brand kit's intro and outro files, local, when it has them."""
     kit = clip.brand_kit
@@ -284,8 +306,9 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
     """Render a clip's preview ("preview": 480 px on the short side, fast) or its full
     video ("full": 1080 px), with its thumbnail and captions, and store them on the clip.
 
-    Captions are burned in when the clip's config enables them; the SRT and VTT are
-    always written. Rendering again replaces the earlier file.
+    When the clip's config enables captions they are burned in and the SRT and VTT are
+    written; when it does not, there are none of either. Rendering again replaces the
+    earlier file.
     """
     from .pipeline.render import thumbnail, thumbnail_from_stills
 
@@ -346,7 +369,7 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
             clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)
         update["thumbnail"] = clip.thumbnail.name
     Clip.objects.filter(pk=clip.pk).update(**update, updated_at=timezone.now())
-    clip_write_captions(clip)
+    clip_caption_files(clip)
     for leftover in work.iterdir():
         leftover.unlink(missing_ok=True)
     logger.info(

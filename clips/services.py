@@ -6,19 +6,22 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
 from brandkits.models import BrandKit
 from clypai.api.errors import Conflict, InvalidRequest
+from clypai.lib.safe_http import reach_url
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
 from projects.services import default_project, usage_check_render_minutes, usage_reserve_clips
 
 from . import states
 from .models import Analysis, Clip, Export, Job, Upload
-from .rendering import clip_write_captions
+from .platforms import target_seconds
+from .rendering import clip_caption_files
 from .selection import clip_words_in
 from .tasks import (
     clip_process_task,
@@ -50,6 +53,32 @@ def upload_create(
     return upload
 
 
+SOURCE_NOT_ACCESSIBLE = "Source video URL is not accessible"
+
+
+def source_url_check(url: str, *, field: str) -> None:
+    """Refuse a source URL that does not answer now: InvalidRequest on `field` with the
+    document's message, the same whatever the cause (refused, private or unresolvable
+    address, no connection, an HTTP error), so the answer tells nothing about networks
+    it may not reach. The reason goes to the log. A host that says nothing within
+    CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS (or fails in a way that may pass) is accepted:
+    the worker's download decides. Side effects: one guarded GET of one byte."""
+    timeout = settings.CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS
+    if not url or not timeout:
+        return
+    found = reach_url(
+        url,
+        timeout=timeout,
+        allowlist=settings.CLYPAI_URL_ALLOWLIST,
+        max_redirects=settings.CLYPAI_FETCH_MAX_REDIRECTS,
+    )
+    if found.reachable is False:
+        logger.info("source URL refused at creation: %s", found.reason)
+        raise InvalidRequest(SOURCE_NOT_ACCESSIBLE, field=field)
+    if found.reachable is None:
+        logger.info("source URL undecided at creation, accepted: %s", found.reason)
+
+
 @dataclass
 class ClipSpec:
     """What a clip request asks for, already validated by the caller's serializer."""
@@ -79,6 +108,7 @@ _CONFIG_COLUMNS = {
 
 def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
     """Create a pending clip, count it against the monthly quota, queue its processing.
+    A source URL that does not answer is refused first (`source_url_check`).
 
     All or nothing: a quota refusal or any error leaves no clip and no usage behind.
     The processing job is enqueued only after the transaction commits.
@@ -94,6 +124,7 @@ def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
     brand_kit = spec.config.get("brandKit")
     if brand_kit is not None and brand_kit.team_id != team.pk:
         raise InvalidRequest("Unknown brand kit", field="config.brandKitId")
+    source_url_check(spec.source_url, field="sourceVideoUrl")
     usage_check_render_minutes(team=team)  # its full render comes with it
     with transaction.atomic():
         usage_reserve_clips(team=team, count=1)
@@ -140,9 +171,11 @@ class JobSpec:
 
 
 def job_create(*, team: Team, spec: JobSpec) -> Job:
-    """Create a queued job, count it as one clip generation, queue its processing."""
-    from django.conf import settings
+    """Create a queued job, count it as one clip generation, queue its processing.
 
+    `target_duration` may be any positive number: it is kept clamped to what selection
+    can cut (`clips.platforms.TARGET_SECONDS`). A source URL that does not answer is
+    refused first (`source_url_check`, on `source.url`)."""
     if bool(spec.source_url) == bool(spec.upload):
         raise InvalidRequest(
             "Exactly one of source.url and source.upload_id is required", field="source"
@@ -153,6 +186,7 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
         raise InvalidRequest("Unknown project", field="project")
     if spec.brand_kit is not None and spec.brand_kit.team_id != team.pk:
         raise InvalidRequest("Unknown brand kit", field="brand_kit")
+    source_url_check(spec.source_url, field="source.url")
     if spec.clip_video == Job.ClipVideo.FULL:
         usage_check_render_minutes(team=team)
     with transaction.atomic():
@@ -164,7 +198,7 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
             upload=spec.upload,
             source=spec.upload.source if spec.upload else None,
             criteria=spec.criteria or "",
-            target_duration=spec.target_duration,
+            target_duration=target_seconds(spec.target_duration),
             language=spec.language or "",
             count=spec.count or settings.CLYPAI_JOB_CLIP_COUNT,
             aspect_ratio=spec.aspect_ratio,
@@ -185,7 +219,8 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     """Correct words of a clip's transcript before (or after) burn-in.
 
     `corrections`: a list of `{"index": i, "word": text}` (times may be moved too with
-    `start`/`end`, inside the clip and in order). The SRT and VTT are rewritten at once;
+    `start`/`end`, inside the clip and in order). The SRT and VTT (when the clip has
+    captions enabled) are rewritten at once;
     exports with burned captions are dropped (the next export renders the correction);
     a rendered clip is queued for a re-render. Returns whether a re-render was queued.
     Validation is all or nothing, naming the first bad field.
@@ -259,7 +294,7 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
             enqueue_on_commit(
                 "render", clip_rerender_task, clip.pk, job_id=clip_rerender_rq_id(clip.pk)
             )
-    clip_write_captions(clip)
+    clip_caption_files(clip)
     for export in stale:
         if export.file:
             export.file.storage.delete(export.file.name)
@@ -496,7 +531,7 @@ def clip_recut(
         enqueue_on_commit(
             "render", clip_rerender_task, clip.pk, job_id=clip_rerender_rq_id(clip.pk)
         )
-    clip_write_captions(clip)
+    clip_caption_files(clip)
     for export in stale:
         if export.file:
             export.file.storage.delete(export.file.name)
@@ -542,7 +577,9 @@ def export_request(
             details={"status": clip.status},
         )
     platform = platform if platform is not None else clip.platform
-    burn = clip.enable_captions if burn_captions is None else burn_captions
+    # "Burn captions into video (if available)": a clip made with enableCaptions false
+    # has none to burn.
+    burn = clip.enable_captions and burn_captions is not False
     export, created = Export.objects.get_or_create(
         clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
     )

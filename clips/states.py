@@ -452,7 +452,7 @@ def render_minutes_refund(*, clip_id: str) -> bool:
 def export_requeue(export: Export) -> bool:
     """A failed export is asked for again: back to queued."""
     requeued = Export.objects.filter(pk=export.pk, status=Export.Status.FAILED).update(
-        status=Export.Status.QUEUED, error="", updated_at=timezone.now()
+        status=Export.Status.QUEUED, error="", error_details=None, updated_at=timezone.now()
     )
     export.refresh_from_db()
     return bool(requeued)
@@ -474,15 +474,19 @@ def export_complete(export: Export, *, size: int) -> None:
         file=export.file.name,
         file_size=size,
         error="",
+        error_details=None,
         updated_at=timezone.now(),
     ):
         export_event_emit(export_id=export.pk, type="export.ready")
 
 
-def export_fail(export_id: str, *, error: str) -> None:
-    """An export could not be made, with the reason."""
+def export_fail(export_id: str, *, error: str, details: dict | None = None) -> None:
+    """An export could not be made, with the reason (and its stage's details)."""
     if Export.objects.filter(pk=export_id).update(
-        status=Export.Status.FAILED, error=error, updated_at=timezone.now()
+        status=Export.Status.FAILED,
+        error=error,
+        error_details=details or None,
+        updated_at=timezone.now(),
     ):
         export_event_emit(export_id=export_id, type="export.failed")
 

@@ -5,8 +5,10 @@ local disk under MEDIA_ROOT, jobs run in-process when REDIS_URL is unset.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -80,10 +82,44 @@ def _secret_key() -> str:
         return value
 
 
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER from "X-Forwarded-Proto: https" (the header a TLS proxy
+    sets, and its value on HTTPS requests); unset: requests are taken as they come."""
+    value = env("SECURE_PROXY_SSL_HEADER")
+    if not value:
+        return None
+    name, sep, expected = value.partition(":")
+    name, expected = name.strip(), expected.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z0-9-]+", name) or not expected:
+        raise ImproperlyConfigured(
+            f'SECURE_PROXY_SSL_HEADER must read "Header-Name: value", not {value!r}'
+        )
+    return "HTTP_" + name.upper().replace("-", "_"), expected
+
+
+def _public_url() -> str:
+    value = (env("CLYPAI_PUBLIC_URL") or "").strip().rstrip("/")
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ImproperlyConfigured(
+                f"CLYPAI_PUBLIC_URL must be an http(s) URL such as https://clyp.example.org, "
+                f"not {value!r}"
+            )
+    return value
+
+
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# Behind a TLS-terminating proxy: which header says a request came over HTTPS, and
+# whether to take the host from X-Forwarded-Host (and the port from X-Forwarded-Port), so
+# that the links in answers say https:// and the public host. Trust them only when the
+# proxy sets (and overwrites) these headers.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+USE_X_FORWARDED_HOST = envbool("USE_X_FORWARDED_HOST", False)
+USE_X_FORWARDED_PORT = envbool("USE_X_FORWARDED_PORT", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -109,6 +145,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "clypai.middleware.ApiRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -262,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "CaptionPositionEnum": "brandkits.api.serializers.POSITIONS",
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
         "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",
+        "WebhookFormatEnum": "webhooks.models.FORMATS",
+        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm
     },
 }
 
@@ -295,6 +334,11 @@ CLYPAI_URL_ALLOWLIST = envlist("CLYPAI_URL_ALLOWLIST")
 CLYPAI_FETCH_MAX_BYTES = envint("CLYPAI_FETCH_MAX_BYTES", 5 * 1024**3)
 CLYPAI_FETCH_TIMEOUT_SECONDS = envfloat("CLYPAI_FETCH_TIMEOUT_SECONDS", 1800.0)
 CLYPAI_FETCH_MAX_REDIRECTS = envint("CLYPAI_FETCH_MAX_REDIRECTS", 5)
+# When a clip or job is created from a URL, a one-byte GET checks that it answers: one
+# that is refused, private, unresolvable or answers an HTTP error is refused at once
+# (400); one that says nothing within these seconds is accepted, and the worker's
+# download decides. 0 turns the check off.
+CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS = envfloat("CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS", 5.0)
 # Transcription: engine (faster-whisper | openai-whisper), model (tiny.en, base, or a
 # local directory; see clips/pipeline/transcribe.py) and device (cpu | cuda | auto).
 CLYPAI_WHISPER_ENGINE = env("CLYPAI_WHISPER_ENGINE", "faster-whisper")
@@ -327,9 +371,11 @@ CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS = envfloat("CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS"
 CLYPAI_WEBHOOK_SECRET_OVERLAP_SECONDS = envint("CLYPAI_WEBHOOK_SECRET_OVERLAP_SECONDS", 86400)
 # Days an event and its delivery log are kept once no delivery of it is still pending.
 CLYPAI_WEBHOOK_RETENTION_DAYS = envint("CLYPAI_WEBHOOK_RETENTION_DAYS", 30)
-# This site's public base URL (https://clyp.example.org): links in webhook payloads to
-# files on local disk are made absolute with it (S3 links are absolute anyway).
-CLYPAI_PUBLIC_URL = (env("CLYPAI_PUBLIC_URL") or "").rstrip("/")
+# This site's public base URL (https://clyp.example.org): when set, every link to a file
+# on local disk, in answers and webhook payloads alike, is made absolute with it (S3
+# links are absolute anyway); unset, answers use the request's host and webhook payloads
+# carry relative links.
+CLYPAI_PUBLIC_URL = _public_url()
 
 # Durable jobs: a processing clip's worker beats every HEARTBEAT seconds; one silent
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most

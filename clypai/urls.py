@@ -5,6 +5,7 @@ from rest_framework.permissions import AllowAny
 
 from clypai import views
 
+handler400 = "clypai.views.handler400"
 handler404 = "clypai.views.handler404"
 handler500 = "clypai.views.handler500"
 

@@ -8,6 +8,7 @@ API, the dashboard and the CLI all report the same thing.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -221,6 +222,13 @@ def _reset_at(now: datetime) -> str:
     return next_month_start(now).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _quota_exceeded(message: str, *, details: dict, now: datetime) -> QuotaExceeded:
+    """429 with `Retry-After`: the seconds until the quota resets (many clients retry a
+    429 only when told when)."""
+    wait = max(math.ceil((next_month_start(now) - now).total_seconds()), 1)
+    return QuotaExceeded(message, details=details, headers={"Retry-After": str(wait)})
+
+
 def usage_reserve_clips(*, team: Team, count: int = 1) -> MonthlyUsage:
     """Count `count` clip generations against the team's monthly limit, or raise
     QuotaExceeded (429, details used/limit/resetAt as the API document shows).
@@ -235,9 +243,10 @@ def usage_reserve_clips(*, team: Team, count: int = 1) -> MonthlyUsage:
     usage = _usage_row(team, month_start(now))
     limit = Team.objects.select_related("plan").get(pk=team.pk).limits().clip_generations
     if limit is not None and usage.clips_created + count > limit:
-        raise QuotaExceeded(
+        raise _quota_exceeded(
             "Monthly clip generation quota exceeded",
             details={"used": usage.clips_created, "limit": limit, "resetAt": _reset_at(now)},
+            now=now,
         )
     MonthlyUsage.objects.filter(pk=usage.pk).update(clips_created=F("clips_created") + count)
     usage.refresh_from_db()
@@ -261,7 +270,7 @@ def _render_minutes_exceeded(
     if requested_seconds is not None:
         details["requested"] = round(requested_seconds / 60, 2)
     details["resetAt"] = _reset_at(now)
-    return QuotaExceeded("Monthly render minutes exceeded", details=details)
+    return _quota_exceeded("Monthly render minutes exceeded", details=details, now=now)
 
 
 def usage_check_render_minutes(*, team: Team) -> None:

@@ -10,8 +10,27 @@ from rest_framework.test import APIClient
 
 from projects.services import api_key_create
 from tests.factories import MembershipFactory, TeamFactory
+from tests.openapi_check import found_take
 
 SHARED_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+
+
+def pytest_configure(config):
+    """Every answer of either API in every test is held to its OpenAPI document
+    (tests/openapi_check.py); the fixture below fails the test that got one it lacks."""
+    from django.conf import settings
+
+    check = "tests.openapi_check.ResponseCheckMiddleware"
+    if check not in settings.MIDDLEWARE:
+        settings.MIDDLEWARE = [check, *settings.MIDDLEWARE]
+
+
+@pytest.fixture(autouse=True)
+def openapi_responses():
+    found_take()
+    yield
+    wrong = found_take()
+    assert not wrong, "answers the OpenAPI documents do not declare:\n" + "\n".join(wrong)
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +59,14 @@ def anonymous_rate_limit(settings):
     tests: the per-address limit would trip on the suite, not on what a test checks.
     Rate-limit tests set it (and fresh addresses) themselves."""
     settings.CLYPAI_RATE_LIMIT_ANON_PER_MINUTE = 100_000
+
+
+@pytest.fixture(autouse=True)
+def source_check_off(settings):
+    """Tests name sources such as https://example.com/video.mp4 that nothing may fetch
+    (no packet leaves loopback): the check of a new source URL is off unless a test of
+    it turns it on (tests/clips/test_source_check.py)."""
+    settings.CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS = 0
 
 
 @pytest.fixture

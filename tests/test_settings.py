@@ -28,6 +28,9 @@ _READ = {
     "LOG_LEVEL",
     "FILE_UPLOAD_TEMP_DIR",
     "CLYPAI_VAR_DIR",
+    "SECURE_PROXY_SSL_HEADER",
+    "USE_X_FORWARDED_HOST",
+    "USE_X_FORWARDED_PORT",
 }
 
 # Loads Django's settings as manage.py would and reports what a case looks at. Asking
@@ -51,6 +54,9 @@ print(json.dumps({
     "jobs_inline": settings.CLYPAI_JOBS_INLINE,
     "max_upload": settings.CLYPAI_MAX_UPLOAD_BYTES,
     "allowed_hosts": settings.ALLOWED_HOSTS,
+    "proxy_ssl_header": settings.SECURE_PROXY_SSL_HEADER,
+    "forwarded_host": settings.USE_X_FORWARDED_HOST,
+    "public_url": settings.CLYPAI_PUBLIC_URL,
 }))
 """
 
@@ -214,3 +220,36 @@ def test_it_reads_lists_and_integers(tmp_path):
     )
     assert loaded["allowed_hosts"] == ["clyp.example.org", "api.example.org"]
     assert loaded["max_upload"] == 1048576
+
+
+def test_it_reads_the_proxy_headers_and_the_public_url(tmp_path):
+    plain = load(tmp_path)
+    assert (plain["proxy_ssl_header"], plain["forwarded_host"], plain["public_url"]) == (
+        None,
+        False,
+        "",
+    )
+    behind = load(
+        tmp_path,
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https",
+        USE_X_FORWARDED_HOST="true",
+        CLYPAI_PUBLIC_URL="https://clyp.example.org/",
+    )
+    assert behind["proxy_ssl_header"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert behind["forwarded_host"] is True
+    assert behind["public_url"] == "https://clyp.example.org"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto"),
+        ("SECURE_PROXY_SSL_HEADER", "X Forwarded: https"),
+        ("CLYPAI_PUBLIC_URL", "clyp.example.org"),
+        ("CLYPAI_PUBLIC_URL", "ftp://clyp.example.org"),
+    ],
+)
+def test_it_refuses_a_proxy_header_or_public_url_it_cannot_read(tmp_path, name, value):
+    result = _run(tmp_path, **{name: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {name} must" in result.stderr

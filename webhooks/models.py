@@ -31,6 +31,17 @@ EVENT_TYPES = (
 TEST_EVENT = "webhook.test"
 ALL_EVENTS = "*"
 
+# The words an endpoint's events are in: /v1's (`clypai`: prefixed ids, ISO times,
+# camelCase), or the Choppity API's (`choppity`: its job and render bodies, UUIDs, Unix
+# milliseconds, snake_case), with the events each format sends.
+FORMAT_CLYPAI = "clypai"
+FORMAT_CHOPPITY = "choppity"
+FORMATS = (FORMAT_CLYPAI, FORMAT_CHOPPITY)
+FORMAT_EVENT_TYPES = {
+    FORMAT_CLYPAI: EVENT_TYPES,
+    FORMAT_CHOPPITY: ("job.done", "job.error", "render.done", "render.error"),
+}
+
 
 class WebhookEndpoint(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=new_webhook_id, editable=False)
@@ -40,6 +51,12 @@ class WebhookEndpoint(models.Model):
     url = models.CharField(max_length=2048)
     description = models.CharField(max_length=500, blank=True, default="")
     events = models.JSONField(default=list, help_text='Event types, or ["*"] for all.')
+    format = models.CharField(
+        max_length=16,
+        choices=[(name, name) for name in FORMATS],
+        default=FORMAT_CLYPAI,
+        help_text="The words of its events: clypai (/v1) or choppity (/choppity/v1).",
+    )
     # Standard Webhooks secrets: "whsec_" + base64 of random bytes. During a rotation the
     # previous one keeps signing (a second signature) until previous_secret_expires_at.
     secret = models.CharField(max_length=100, default=secret_generate)

@@ -29,7 +29,10 @@ from projects.models import Team
 from .delivery import ACTIVE, endpoint_disable
 from .models import (
     ALL_EVENTS,
-    EVENT_TYPES,
+    FORMAT_CHOPPITY,
+    FORMAT_CLYPAI,
+    FORMAT_EVENT_TYPES,
+    FORMATS,
     TEST_EVENT,
     WebhookDelivery,
     WebhookEndpoint,
@@ -60,39 +63,64 @@ def webhook_url_check(url: str) -> None:
         raise InvalidRequest(f"Webhook URL is not allowed: {reason}", field="url") from err
 
 
-def _events_check(events: list[str]) -> list[str]:
+def _format_check(format: str) -> str:
+    if format not in FORMATS:
+        raise InvalidRequest(f"format must be one of: {', '.join(FORMATS)}", field="format")
+    return format
+
+
+def _events_check(events: list[str], format: str = FORMAT_CLYPAI) -> list[str]:
+    """The event types, each one the endpoint's format sends (or "*"), without repeats."""
     if not events:
         raise InvalidRequest("Subscribe to at least one event", field="events")
-    unknown = [e for e in events if e != ALL_EVENTS and e not in EVENT_TYPES]
+    sent = FORMAT_EVENT_TYPES[format]
+    unknown = [e for e in events if e != ALL_EVENTS and e not in sent]
     if unknown:
-        raise InvalidRequest(f'Unknown event type "{unknown[0]}"', field="events")
+        raise InvalidRequest(
+            f'Unknown event type "{unknown[0]}" for the {format} format; it sends: '
+            + ", ".join(sent),
+            field="events",
+        )
     return list(dict.fromkeys(events))  # in order, without repeats
 
 
 def endpoint_create(
-    *, team: Team, url: str, events: list[str], description: str = ""
+    *,
+    team: Team,
+    url: str,
+    events: list[str],
+    description: str = "",
+    format: str = FORMAT_CLYPAI,
 ) -> WebhookEndpoint:
-    """A new enabled endpoint with a new secret (shown once by the API)."""
+    """A new enabled endpoint with a new secret (shown once by the API), receiving its
+    events in `format` (FORMATS)."""
     webhook_url_check(url)
+    format = _format_check(format)
     return WebhookEndpoint.objects.create(
         team=team,
         url=url,
-        events=_events_check(events),
+        events=_events_check(events, format),
+        format=format,
         description=description or "",
         secret=secret_generate(),
     )
 
 
 def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
-    """Change `url`, `events`, `description` or `enabled`. `enabled=True` re-enables a
-    disabled endpoint (its failure streak starts anew); `enabled=False` disables it."""
+    """Change `url`, `events`, `format`, `description` or `enabled`. `enabled=True`
+    re-enables a disabled endpoint (its failure streak starts anew); `enabled=False`
+    disables it. The events (given, or kept) must be ones the format sends."""
     now = timezone.now()
     fields: dict = {}
     if "url" in changes:
         webhook_url_check(changes["url"])
         fields["url"] = changes["url"]
-    if "events" in changes:
-        fields["events"] = _events_check(changes["events"])
+    if "format" in changes:
+        fields["format"] = _format_check(changes["format"])
+    if "events" in changes or "format" in changes:
+        fields["events"] = _events_check(
+            changes.get("events", endpoint.events), fields.get("format", endpoint.format)
+        )
     if "description" in changes:
         fields["description"] = changes["description"] or ""
     with transaction.atomic():
@@ -142,8 +170,18 @@ def endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
             code="webhook_disabled",
             details={"disabledReason": endpoint.disabled_reason},
         )
-    data = {"endpointId": endpoint.pk, "message": "A test event from ClypAI"}
-    event = event_emit(team=endpoint.team, type=TEST_EVENT, data=data, endpoints=[endpoint])
+    message = "A test event from ClypAI"
+    if endpoint.format == FORMAT_CHOPPITY:
+        data = {"endpoint_id": endpoint.pk, "message": message}
+    else:
+        data = {"endpointId": endpoint.pk, "message": message}
+    event = event_emit(
+        team=endpoint.team,
+        type=TEST_EVENT,
+        data=data,
+        endpoints=[endpoint],
+        format=endpoint.format,
+    )
     return WebhookDelivery.objects.get(event=event, endpoint=endpoint)
 
 
@@ -156,17 +194,21 @@ def event_emit(
     type: str,
     data: dict | Callable[[], dict],
     endpoints: list[WebhookEndpoint] | None = None,
+    format: str = FORMAT_CLYPAI,
 ) -> WebhookEvent | None:
     """Record an event and queue one delivery per enabled endpoint of `team` (a team or
-    its id) subscribed to `type`, or to the `endpoints` given; None when nobody listens.
-    `data` is the event's payload, or a function that builds it, called only when some
-    endpoint listens (apps emit their events through this; webhooks knows none of them).
+    its id) that takes events in `format` and subscribes to `type`, or to the `endpoints`
+    given; None when nobody listens. `data` is the event's payload in that format's
+    words, or a function that builds it, called only when some endpoint listens (apps
+    emit their events through this, once per format; webhooks knows none of them).
 
-    The body is `{"id", "type", "createdAt", "data"}`; the event's id is the `webhook-id`
-    of every attempt. Enqueued on commit: a rolled-back transaction sends nothing.
+    The body is `{"id", "type", "createdAt", "data"}` (ISO time) in the clypai format,
+    `{"id", "type", "created_at", "data"}` (Unix milliseconds) in the choppity one; the
+    event's id is the `webhook-id` of every attempt. Enqueued on commit: a rolled-back
+    transaction sends nothing.
     """
     if endpoints is None:
-        endpoints = subscribers(team=team, type=type)
+        endpoints = subscribers(team=team, type=type, format=format)
     if not endpoints:
         return None
     if callable(data):
@@ -174,8 +216,12 @@ def event_emit(
     now = timezone.now()
     with transaction.atomic():
         event = WebhookEvent(team_id=endpoints[0].team_id, type=type, body="")
+        if format == FORMAT_CHOPPITY:
+            created = {"created_at": int(now.timestamp() * 1000)}
+        else:
+            created = {"createdAt": iso(now)}
         event.body = json.dumps(
-            {"id": event.pk, "type": type, "createdAt": iso(now), "data": data},
+            {"id": event.pk, "type": type, **created, "data": data},
             separators=(",", ":"),
         )
         event.save()
@@ -187,10 +233,13 @@ def event_emit(
     return event
 
 
-def subscribers(*, team: Team | str, type: str) -> list[WebhookEndpoint]:
-    """The enabled endpoints of `team` (a team or its id) that want `type` events."""
+def subscribers(
+    *, team: Team | str, type: str, format: str = FORMAT_CLYPAI
+) -> list[WebhookEndpoint]:
+    """The enabled endpoints of `team` (a team or its id) that take events in `format`
+    and want `type` ones."""
     team_id = team.pk if isinstance(team, Team) else team
-    found = WebhookEndpoint.objects.filter(team_id=team_id, enabled=True)
+    found = WebhookEndpoint.objects.filter(team_id=team_id, enabled=True, format=format)
     return [endpoint for endpoint in found if endpoint.subscribes_to(type)]
 
 

@@ -50,7 +50,11 @@ def validate_source_url(value: str) -> str:
 class ClipConfigIn(StrictSerializer):
     aspectRatio = ChoiceField(ASPECT_RATIOS, required=False)
     platform = ChoiceField(PLATFORMS, required=False, allow_null=True)
-    enableCaptions = StrictBooleanField(required=False)
+    enableCaptions = StrictBooleanField(
+        required=False,
+        help_text="Generate captions (default true): burned into the clip and as SRT "
+        "(outputs.captionsUrl). false: no captions at all, captionsUrl null.",
+    )
     reframing = StrictBooleanField(required=False)
     hookDetection = StrictBooleanField(required=False)
     brandKitId = serializers.CharField(required=False, allow_null=True, max_length=40)
@@ -144,7 +148,13 @@ class ExportIn(StrictSerializer):
     format = ChoiceField(EXPORT_FORMATS, required=False, default="mp4")
     quality = ChoiceField(EXPORT_QUALITIES, required=False, default="high")
     platform = ChoiceField(PLATFORMS, required=False, allow_null=True)
-    burnCaptions = StrictBooleanField(required=False, allow_null=True)
+    burnCaptions = StrictBooleanField(
+        required=False,
+        allow_null=True,
+        help_text="Burn captions into video (if available). Defaults to the clip's "
+        "config.enableCaptions; a clip made with enableCaptions false has no captions, so "
+        "none are burned.",
+    )
 
 
 class CorrectionIn(serializers.Serializer):
@@ -183,10 +193,27 @@ class ClipConfigOut(serializers.Serializer):
         return clip.language or None
 
 
+_LINK_LIFETIME = (
+    "A signed link, valid for 24 hours from this answer (CLYPAI_SIGNED_URL_TTL_SECONDS); "
+    "every GET of the clip gives fresh ones, so fetch the clip again rather than keeping "
+    "a link."
+)
+
+
 class ClipOutputsOut(serializers.Serializer):
-    videoUrl = serializers.SerializerMethodField()
-    thumbnailUrl = serializers.SerializerMethodField()
-    captionsUrl = serializers.SerializerMethodField()
+    """The clip's files. Each link is signed and expires (24 hours by default); a GET of
+    the clip always answers fresh ones."""
+
+    videoUrl = serializers.SerializerMethodField(
+        help_text=f"The processed video clip. {_LINK_LIFETIME}"
+    )
+    thumbnailUrl = serializers.SerializerMethodField(
+        help_text=f"The clip's thumbnail (JPEG). {_LINK_LIFETIME}"
+    )
+    captionsUrl = serializers.SerializerMethodField(
+        help_text="The SRT captions; null when config.enableCaptions is false (none are "
+        f"generated). {_LINK_LIFETIME}"
+    )
 
     def get_videoUrl(self, clip) -> str | None:
         return file_url(clip.video, self.context.get("request"))
@@ -387,6 +414,24 @@ def crop_override_body(clip) -> dict | None:
     return {"shots": out}
 
 
+class ClipErrorOut(serializers.Serializer):
+    """Why a clip failed: the document's Processing Failed error, kept on the clip."""
+
+    code = serializers.CharField(
+        help_text="processing_failed; invalid_request when the source turned out unusable "
+        "(`field` names it, e.g. sourceVideoUrl)."
+    )
+    message = serializers.CharField(
+        help_text='For people, e.g. "Clip generation failed: Unsupported video codec".'
+    )
+    field = serializers.CharField(required=False, help_text="The request field at fault.")
+    details = serializers.DictField(
+        required=False,
+        help_text="For programs: for an unsupported codec, `codec` and `supportedCodecs`; "
+        "for a source out of bounds, what was found and the limit.",
+    )
+
+
 class ClipOut(serializers.Serializer):
     id = serializers.CharField()
     projectId = serializers.CharField(source="project_id")
@@ -402,7 +447,10 @@ class ClipOut(serializers.Serializer):
     config = ClipConfigOut(source="*")
     outputs = serializers.SerializerMethodField()
     metadata = serializers.SerializerMethodField()
-    error = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField(
+        help_text="Why the clip failed, when its status is failed, as the document's "
+        "Processing Failed error shows it (code, message, details); null otherwise."
+    )
     createdAt = serializers.SerializerMethodField()
     updatedAt = serializers.SerializerMethodField()
     cropPath = serializers.SerializerMethodField(
@@ -439,6 +487,7 @@ class ClipOut(serializers.Serializer):
     def get_metadata(self, clip) -> dict | None:
         return clip.metadata
 
+    @extend_schema_field(ClipErrorOut(allow_null=True))
     def get_error(self, clip) -> dict | None:
         if clip.status != Clip.Status.FAILED:
             return None
@@ -517,7 +566,11 @@ class ExportOut(serializers.Serializer):
     status = serializers.ChoiceField(("queued", "processing", "completed", "failed"))
     platform = serializers.CharField(allow_null=True)
     burnCaptions = serializers.BooleanField()
-    exportUrl = serializers.CharField(allow_null=True)
+    exportUrl = serializers.CharField(
+        allow_null=True,
+        help_text="A signed link that expires at expiresAt (24 hours); GET /v1/exports/{id} "
+        "answers a fresh one.",
+    )
     expiresAt = serializers.CharField(allow_null=True)
     format = serializers.ChoiceField(EXPORT_FORMATS)
     quality = serializers.ChoiceField(EXPORT_QUALITIES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -13,7 +13,7 @@ from rest_framework.parsers import MultiPartParser
 from clypai.api.errors import ApiError, InvalidRequest
 from clypai.api.pagination import query_param
 from clypai.api.responses import ok
-from clypai.api.schema import envelope, errors
+from clypai.api.schema import ErrorEnvelope, envelope, errors
 from clypai.api.serializers import DeletedOut
 from clypai.api.uploads import received_file
 from clypai.api.views import TeamViewSet
@@ -37,6 +37,81 @@ from .serializers import (
     UploadOut,
     export_body,
     transcript_body,
+)
+
+# A failed export, answered as the document's Processing Failed error.
+EXPORT_FAILED = {
+    422: OpenApiResponse(
+        response=ErrorEnvelope,
+        description="The export failed (`processing_failed`): `message` says why, `details` "
+        "the same for programs, with the export's id (`exportId`).",
+        examples=[
+            OpenApiExample(
+                "processing_failed",
+                value={
+                    "success": False,
+                    "error": {
+                        "code": "processing_failed",
+                        "message": "Clip export failed: The clip is 147.0 s long; this "
+                        "export allows at most 140 s",
+                        "details": {
+                            "found": {"duration": 147.0},
+                            "limit": {"maxSeconds": 140},
+                            "exportId": "exp_a1b2c3d4e5",
+                        },
+                    },
+                },
+                response_only=True,
+                status_codes=["422"],
+            )
+        ],
+    )
+}
+
+# A clip that failed, as GET answers it: the document's Processing Failed error in
+# `data.error`.
+FAILED_CLIP = OpenApiExample(
+    "failed",
+    summary="A clip whose processing failed",
+    value={
+        "success": True,
+        "data": {
+            "id": "clip_xyz789abc",
+            "projectId": "proj_a1b2c3d4e5",
+            "name": "Product Demo Highlight",
+            "sourceVideoUrl": "https://example.com/video.mp4",
+            "sourceUploadId": None,
+            "status": "failed",
+            "progress": 10,
+            "duration": None,
+            "startTime": None,
+            "endTime": None,
+            "score": None,
+            "config": {
+                "aspectRatio": "9:16",
+                "platform": "tiktok",
+                "enableCaptions": True,
+                "reframing": True,
+                "hookDetection": True,
+                "brandKitId": None,
+                "maxDuration": None,
+                "criteria": None,
+                "language": None,
+                "layout": "auto",
+            },
+            "outputs": None,
+            "metadata": None,
+            "error": {
+                "code": "processing_failed",
+                "message": "Clip generation failed: Unsupported video codec",
+                "details": {"codec": "h265", "supportedCodecs": ["h264", "vp9"]},
+            },
+            "createdAt": "2024-01-15T10:30:00Z",
+            "updatedAt": "2024-01-15T10:31:02Z",
+        },
+    },
+    response_only=True,
+    status_codes=["200"],
 )
 
 
@@ -105,7 +180,12 @@ class ClipViewSet(TeamViewSet):
     @extend_schema(
         operation_id="clips_retrieve",
         summary="Get clip",
+        description="The clip with fresh signed links to its outputs (each valid 24 hours). "
+        "A clip whose status is failed says why in `error`, as the document's Processing "
+        "Failed error: `code` processing_failed, `message`, and `details` (for an "
+        "unsupported codec: `codec` and `supportedCodecs`).",
         responses={200: envelope(ClipOut), **errors(401, 404)},
+        examples=[FAILED_CLIP],
         tags=["Clips"],
     )
     def retrieve(self, request, clip_id: str):
@@ -190,13 +270,15 @@ class ClipViewSet(TeamViewSet):
         description=(
             "Answers 200 with the export when it is ready within a short wait (or was made "
             "before with the same settings), otherwise 202 with the export's id to poll at "
-            "GET /v1/exports/{id}. Export URLs expire after 24 hours."
+            "GET /v1/exports/{id}; 422 `processing_failed` when it could not be made. "
+            "Export URLs expire after 24 hours."
         ),
         request=ExportIn,
         responses={
             200: envelope(ExportOut),
             202: envelope(ExportPendingOut),
             **errors(400, 401, 404, 409),
+            **EXPORT_FAILED,
         },
         tags=["Clips"],
     )
@@ -225,11 +307,12 @@ def export_response(export: Export, request):
     if export.status == Export.Status.COMPLETED:
         return ok(export_body(export, request))
     if export.status == Export.Status.FAILED:
+        # The document's Processing Failed error: code, message, details for programs.
         raise ApiError(
             f"Clip export failed: {export.error}",
             code="processing_failed",
             status_code=422,
-            details={"exportId": export.pk},
+            details={**(export.error_details or {}), "exportId": export.pk},
         )
     body = export_body(export, request)
     return ok(
@@ -246,7 +329,14 @@ class ExportViewSet(TeamViewSet):
     @extend_schema(
         operation_id="exports_retrieve",
         summary="Get export",
-        responses={200: envelope(ExportOut), 202: envelope(ExportPendingOut), **errors(401, 404)},
+        description="200 once made (a fresh exportUrl, valid 24 hours), 202 while it is "
+        "made, 422 `processing_failed` when it could not be.",
+        responses={
+            200: envelope(ExportOut),
+            202: envelope(ExportPendingOut),
+            **errors(401, 404),
+            **EXPORT_FAILED,
+        },
         tags=["Clips"],
     )
     def retrieve(self, request, export_id: str):

@@ -11,8 +11,10 @@ import logging
 import math
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -88,9 +90,19 @@ def error_body(error: dict[str, Any]) -> dict[str, Any]:
     return {"success": False, "error": error}
 
 
+def body_too_large() -> PayloadTooLarge:
+    """A request body over DATA_UPLOAD_MAX_MEMORY_SIZE (Django's RequestDataTooBig)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return PayloadTooLarge(
+        f"The request body is larger than the limit of {limit} bytes", details={"limit": limit}
+    )
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's exception handler for /v1/: every error in the envelope."""
     headers: dict[str, str] = {}
+    if isinstance(exc, RequestDataTooBig):
+        exc = body_too_large()
     if isinstance(exc, ApiError):
         body, code = exc.as_error(), exc.status_code
         headers.update(exc.headers)
@@ -153,7 +165,3 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         return None
     return Response(error_body(body), status=code, headers=headers or None)
-
-
-def json_error(request, status_code: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body({"code": code, "message": message}), status=status_code)

@@ -155,6 +155,19 @@ ERROR_EXAMPLES = {
         response_only=True,
         status_codes=["413"],
     ),
+    422: OpenApiExample(
+        "processing_failed",
+        value={
+            "success": False,
+            "error": {
+                "code": "processing_failed",
+                "message": "Clip generation failed: Unsupported video codec",
+                "details": {"codec": "h265", "supportedCodecs": ["h264", "vp9"]},
+            },
+        },
+        response_only=True,
+        status_codes=["422"],
+    ),
     429: OpenApiExample(
         "quota_exceeded",
         value={
@@ -176,8 +189,13 @@ _DESCRIPTIONS = {
     403: "Authenticated, but not allowed.",
     404: "Not found (also for another team's objects).",
     409: "The object is not in a state that allows this.",
-    413: "The upload is larger than the limit.",
-    429: "Monthly quota exceeded or too many requests.",
+    413: "The request body (or the upload) is larger than the limit.",
+    422: "Processing failed (`processing_failed`): `message` says why, `details` the "
+    "same for programs.",
+    415: "The body is not of a media type this operation takes (JSON, or multipart where "
+    "it takes a file).",
+    429: "Monthly quota exceeded (`quota_exceeded`) or too many requests (`rate_limited`); "
+    "`Retry-After` says when to try again.",
 }
 
 
@@ -199,15 +217,41 @@ _RATE_LIMIT_HEADERS = {
 }
 
 
+_RETRY_AFTER = (
+    "Seconds to wait before trying again: until the rate-limit window ends, or until the "
+    "monthly quota resets (`resetAt`)."
+)
+
+
+def limit_headers(result: dict, *, retry_after: str = _RETRY_AFTER) -> tuple[dict, dict]:
+    """The rate-limit headers every answer carries, and `Retry-After` that each 429 adds,
+    declared once in `components.headers` of the document `result`; references to them
+    (for every response, for 429s)."""
+    components = result.setdefault("components", {}).setdefault("headers", {})
+    for name, text in _RATE_LIMIT_HEADERS.items():
+        components[name] = {"description": text, "schema": {"type": "integer"}}
+    components["Retry-After"] = {
+        "description": retry_after,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+    every = {name: {"$ref": f"#/components/headers/{name}"} for name in _RATE_LIMIT_HEADERS}
+    return every, {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+
+
+def _error_response(code: int) -> dict:
+    return {
+        "description": _DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
+
+
 def add_limits(result, generator, request, public):
     """drf-spectacular postprocessing hook for the /v1/ document: what every operation
-    shares because of clypai.api.limits (rate-limit headers and 429 `rate_limited`; an
-    optional Idempotency-Key on each POST, 400 when it is malformed, 409 when it is reused
-    with another body)."""
-    headers = {
-        name: {"description": text, "schema": {"type": "integer"}}
-        for name, text in _RATE_LIMIT_HEADERS.items()
-    }
+    shares because of clypai.api.limits and the request's body (rate-limit headers, and
+    429 with Retry-After; on each POST an optional Idempotency-Key, 400 when it is
+    malformed, 409 when it is reused with another body; 413 for a body over the size
+    limit and 415 for one that is not of the media types the operation takes)."""
+    headers, retry_after = limit_headers(result)
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/v1/"):
             continue
@@ -215,21 +259,8 @@ def add_limits(result, generator, request, public):
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
             responses = operation.setdefault("responses", {})
-            for response in responses.values():
-                if "$ref" not in response:
-                    response.setdefault("headers", {}).update(headers)
             if not operation.get("security") == [] or method == "post":
-                responses.setdefault(
-                    "429",
-                    {
-                        "description": _DESCRIPTIONS[429],
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
-                            }
-                        },
-                    },
-                )
+                responses.setdefault("429", _error_response(429))
             if method == "post" and operation.get("security") != []:
                 operation.setdefault("parameters", []).append(
                     {
@@ -252,15 +283,17 @@ def add_limits(result, generator, request, public):
                 # A malformed key is refused before anything else; a reused one with
                 # another body is a conflict.
                 for code in (400, 409):
-                    responses.setdefault(
-                        str(code),
-                        {
-                            "description": _DESCRIPTIONS[code],
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
-                                }
-                            },
-                        },
-                    )
+                    responses.setdefault(str(code), _error_response(code))
+            # A body is read by the operations that take one, and by any POST that
+            # carries an Idempotency-Key (its fingerprint): either may be too large.
+            if method == "post" or "requestBody" in operation:
+                responses.setdefault("413", _error_response(413))
+            if "requestBody" in operation:
+                responses.setdefault("415", _error_response(415))
+            for code, response in responses.items():
+                if "$ref" in response:
+                    continue
+                response.setdefault("headers", {}).update(headers)
+                if code == "429":
+                    response["headers"].update(retry_after)
     return result

@@ -4,8 +4,9 @@ Every request refuses each address that is not on the public internet (loopback,
 private, link-local, multicast, reserved, unspecified, shared, and their IPv6 and
 numeric spellings) unless the operator's allowlist names it, and runs under a
 wall-clock deadline. `check_url` checks a URL without connecting (a webhook endpoint
-when it is saved); `post_checked` POSTs once (a webhook delivery); `address_problem`
-says why one address is refused. The pipeline's source download, which follows
+when it is saved); `reach_url` asks whether a URL answers now, with a one-byte GET (a
+source URL when its clip is created); `post_checked` POSTs once (a webhook delivery);
+`address_problem` says why one address is refused. The pipeline's source download, which follows
 redirects, builds on the pieces below: `parse_url`, `checked_addresses`,
 `open_response`, `Deadline`, `Allowlist`, `network_failure` and `Failure`. Failures
 reach callers as `clypai.lib.errors.StageError`; this module imports no app.
@@ -33,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import certifi
 import urllib3
@@ -129,6 +130,90 @@ def check_url(url: str, *, allowlist: Sequence[str] = (), resolver: Resolver | N
             code="invalid_request",
             field="url",
         ) from failure
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """What a one-byte GET of a URL found: `reachable` True (it answered with the file),
+    False (refused, unresolvable, no connection, or an HTTP error that will not pass by
+    itself), None (undecided: no answer before the deadline, a temporary failure); with
+    the reason, for the operator's log."""
+
+    reachable: bool | None
+    reason: str = ""
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_TRANSIENT = frozenset({408, 425, 429})
+
+
+def reach_url(
+    url: str,
+    *,
+    timeout: float,
+    allowlist: Sequence[str] = (),
+    resolver: Resolver | None = None,
+    max_redirects: int = 5,
+) -> Reachability:
+    """Whether `url` answers now, under the guard: a GET of its first byte (`Range:
+    bytes=0-0`; a GET rather than a HEAD, as presigned links are signed for GET), following
+    redirects one checked hop at a time, within `timeout` seconds in all. Nothing of the
+    body is read. Side effects: network I/O only. Never raises for what it finds."""
+    deadline = Deadline(timeout)
+    try:
+        return _reach(
+            url,
+            deadline=deadline,
+            allowlist=Allowlist.parse(allowlist),
+            resolver=resolver or system_resolver,
+            max_redirects=max_redirects,
+        )
+    finally:
+        deadline.cancel()
+
+
+def _reach(
+    url: str, *, deadline: Deadline, allowlist: Allowlist, resolver: Resolver, max_redirects: int
+) -> Reachability:
+    current, redirects = url, 0
+    while True:
+        try:
+            target = parse_url(current)
+            addresses = checked_addresses(target, resolver, allowlist)
+        except Failure as failure:
+            # A refused address or form is final; a name that may resolve later is not.
+            return Reachability(None if not failure.permanent else False, failure.reason)
+        pool = response = None
+        try:
+            deadline.check()
+            pool, response = open_response(
+                target, addresses, deadline, headers={"Range": "bytes=0-0"}
+            )
+            status = response.status
+            location = response.headers.get("Location", "").strip()
+        except Failure as failure:
+            return Reachability(None, failure.reason)
+        except (PeerMismatch, Urllib3Error, http.client.HTTPException, OSError) as exc:
+            failure = network_failure(exc, target, deadline)
+            timed_out = deadline.expired or deadline.remaining() <= 0
+            return Reachability(None if timed_out else False, failure.reason)
+        finally:
+            if response is not None:
+                response.close()
+            if pool is not None:
+                pool.close()
+            deadline.release()
+        if status in _REDIRECTS and location:
+            redirects += 1
+            if redirects > max_redirects:
+                return Reachability(False, f"too many redirects (at most {max_redirects})")
+            current = urljoin(current, location)
+            continue
+        if 200 <= status < 300 or status == 416:  # 416: there, but empty
+            return Reachability(True, f"HTTP {status}")
+        if status >= 500 or status in _TRANSIENT:
+            return Reachability(None, f"HTTP {status}")
+        return Reachability(False, f"HTTP {status}")
 
 
 def _post(

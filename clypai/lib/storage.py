@@ -2,13 +2,15 @@
 
 S3 and MinIO sign their own links (presigned GET). Local disk has no such thing, so the
 app signs the file's name and an expiry time, and serves the file itself (see
-`clypai.views.signed_file`) only while the signature holds.
+`clypai.views.signed_file`) only while the signature holds; its links are absolute on
+CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
 """
 
 from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core import signing
 from django.core.files.storage import default_storage
 from django.urls import reverse
@@ -34,7 +36,16 @@ def signed_url(
         return storage.url(name, parameters=params or None, expire=ttl_seconds)
     expires = int(time.time()) + ttl_seconds
     token = signing.dumps({"n": name, "e": expires, "d": download_name or ""}, salt=_SALT)
-    path = reverse("signed-file", kwargs={"token": token})
+    return absolute_url(reverse("signed-file", kwargs={"token": token}), request=request)
+
+
+def absolute_url(path: str, *, request=None) -> str:
+    """This site's link to `path`: on CLYPAI_PUBLIC_URL when it is set (in answers and
+    webhooks alike), else on the request's scheme and host (which honour
+    SECURE_PROXY_SSL_HEADER and USE_X_FORWARDED_HOST behind a proxy), else `path` as it
+    is (a webhook with no public URL configured)."""
+    if settings.CLYPAI_PUBLIC_URL:
+        return settings.CLYPAI_PUBLIC_URL + path
     return request.build_absolute_uri(path) if request is not None else path
 
 

@@ -10,6 +10,7 @@ from clypai.api.authentication import jwt_issue, user_for_credentials
 from clypai.api.errors import ApiError, InvalidRequest
 from clypai.api.responses import iso, ok
 from clypai.api.schema import envelope, errors
+from clypai.api.serializers import DeletedOut
 from clypai.api.views import TeamAPIView, TeamViewSet
 
 from .. import selectors, services
@@ -82,7 +83,7 @@ class ProjectViewSet(TeamViewSet):
         operation_id="projects_destroy",
         summary="Delete project",
         description="Only an empty project that is not the team's default.",
-        responses={200: envelope(ProjectOut), **errors(401, 404, 409)},
+        responses={200: envelope(DeletedOut), **errors(401, 404, 409)},
         tags=["Projects"],
     )
     def destroy(self, request, project_id: str):
@@ -99,7 +100,7 @@ class TokenView(TeamAPIView):
         summary="Get a JWT for a user's credentials",
         description="The token goes in `Authorization: Bearer <token>`.",
         request=TokenIn,
-        responses={200: envelope(TokenOut), **errors(400, 401)},
+        responses={200: envelope(TokenOut), **errors(400, 401, 403)},
         tags=["Auth"],
         auth=[],
     )

@@ -6,11 +6,11 @@ import re
 
 import pytest
 from django.urls import URLPattern
-from openapi_schema_validator import OAS30ReadValidator
 from openapi_spec_validator import validate as validate_spec
 
 from clypai import api_router
 from tests.factories import ClipFactory, ProjectFactory
+from tests.openapi_check import conforms
 
 pytestmark = pytest.mark.django_db
 
@@ -54,26 +54,6 @@ def router_routes() -> dict[str, set[str]]:
         methods = view.actions if hasattr(view, "actions") else dir(view.view_class)
         routes[path] = {m for m in HTTP_METHODS if m in methods}
     return routes
-
-
-def _null_allowed(node):
-    """drf-spectacular writes a nullable reference as `{allOf: [$ref], nullable: true}`.
-    OpenAPI 3.0.3 leaves `nullable` beside `allOf` ambiguous and strict validators refuse
-    null there; read it the way it is meant (and as generated clients read it)."""
-    if isinstance(node, list):
-        return [_null_allowed(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _null_allowed(value) for key, value in node.items()}
-    if node.get("nullable") is True and "allOf" in node and "type" not in node:
-        rest = {k: v for k, v in node.items() if k not in ("allOf", "nullable")}
-        return {**rest, "anyOf": [{"allOf": node["allOf"]}, {"enum": [None]}]}
-    return node
-
-
-def conforms(document: dict, schema: dict, instance) -> list[str]:
-    validator = OAS30ReadValidator(_null_allowed({**schema, "components": document["components"]}))
-    return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(instance)]
 
 
 def test_it_serves_a_valid_openapi_3_document_without_credentials(document):

@@ -3,6 +3,8 @@ one active full render per clip, render minutes, and the render's status."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 
@@ -63,10 +65,46 @@ def test_there_is_at_most_one_active_render_per_clip(
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             again = trigger(chop, clip.uuid)
         assert again.status_code == 202
-        assert again.json() == {**first, "status": active}  # the active render, unchanged
+        # The document: 202, render_id, status "queued"; the active render, unchanged.
+        assert again.json() == first == {**first, "status": "queued"}
         assert callbacks == []  # nothing enqueued
+        clip.refresh_from_db()
+        assert clip.full_render_status == active
     assert render_seconds(team) == pytest.approx(58.333)  # charged once
     assert rq_queues["render"].job_ids == [f"{clip.pk}-render"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_triggers_start_one_render_and_all_answer_it_queued(
+    caller, team, job_factory, rq_queues
+):
+    """Eight clients at once: every one gets the document's 202 queued with the same
+    render, one render is queued and it is charged once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    clip = job_factory(team, status=Job.Status.DONE, clips=1, previews=1).clips.get()
+    barrier = threading.Barrier(8)
+
+    def one(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Key {caller.key}")
+        barrier.wait()
+        try:
+            response = trigger(client, clip.uuid)
+            return response.status_code, response.json()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(8)))
+    assert {code for code, _ in answers} == {202}
+    bodies = {json.dumps(body, sort_keys=True) for _, body in answers}
+    assert len(bodies) == 1 and answers[0][1]["status"] == "queued"
+    assert rq_queues["render"].job_ids == [f"{clip.pk}-render"]
+    assert render_seconds(team) == pytest.approx(58.333)
 
 
 def test_triggering_again_after_a_render_finished_starts_a_new_one(chop, team, clip):
@@ -88,7 +126,12 @@ def test_a_render_past_the_teams_render_minutes_is_refused_and_costs_nothing(cho
     team.save()
     assert trigger(chop, clip.uuid).status_code == 202  # 0.97 of 1 minute
     Clip.objects.filter(pk=clip.pk).update(full_render_status="done")
-    error = error_of(trigger(chop, clip.uuid), 429, "QUOTA_EXCEEDED")
+    refused = trigger(chop, clip.uuid)
+    error = error_of(refused, 429, "QUOTA_EXCEEDED")
+    # Retry-After: the seconds until reset_at (clients that retry a 429 only with it).
+    assert (
+        abs(int(refused["Retry-After"]) - (error["details"]["reset_at"] / 1000 - time.time())) < 5
+    )
     assert error["details"]["used"] == 0.97  # minutes
     assert error["details"]["requested"] == 0.97
     assert error["details"]["limit"] == 1

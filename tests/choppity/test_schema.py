@@ -59,7 +59,7 @@ def test_every_4xx_answer_is_the_documents_error_shape(document):
             assert set(error["properties"]) == {"code", "message", "field", "details"}
             assert set(error["required"]) == {"code", "message"}
             seen.add(code)
-    assert seen == {"400", "401", "404", "409", "413", "429"}
+    assert seen == {"400", "401", "404", "409", "413", "415", "429"}
 
 
 def test_the_native_document_leaves_this_surface_out(anon, document):

@@ -272,6 +272,67 @@ def test_a_failed_clip_says_why(api, team):
     }
 
 
+# The document's "Processing Failed" error, exactly as it shows it.
+DOC_PROCESSING_FAILED = {
+    "success": False,
+    "error": {
+        "code": "processing_failed",
+        "message": "Clip generation failed: Unsupported video codec",
+        "details": {"codec": "h265", "supportedCodecs": ["h264", "vp9"]},
+    },
+}
+
+
+def test_a_clip_that_failed_on_its_codec_carries_the_documents_error_in_data_error(api, team):
+    doc = DOC_PROCESSING_FAILED["error"]
+    clip = ClipFactory(
+        team=team,
+        status="failed",
+        error=doc["message"],
+        error_code=doc["code"],
+        error_details=doc["details"],
+    )
+    fetched = api.get(f"/v1/clips/{clip.pk}")
+    assert fetched.status_code == 200
+    assert fetched.json()["data"]["error"] == doc
+    # The OpenAPI document shows it so, as an example of GET /v1/clips/{clip_id}.
+    document = api.get("/v1/openapi.json").json()
+    get = document["paths"]["/v1/clips/{clip_id}"]["get"]
+    examples = get["responses"]["200"]["content"]["application/json"]["examples"]
+    assert [e["value"]["data"]["error"] for e in examples.values()] == [doc]
+    schema = document["components"]["schemas"]["ClipErrorOut"]
+    assert set(schema["properties"]) == {"code", "message", "field", "details"}
+
+
+def test_a_failed_export_answers_the_documents_processing_failed_error(api, team):
+    from clips.models import Export
+
+    clip = ClipFactory(team=team, status="completed")
+    export = Export.objects.create(
+        clip=clip,
+        format="mp4",
+        quality="high",
+        platform="twitter",
+        status="failed",
+        error="The clip is 147.0 s long; this export allows at most 140 s",
+        error_details={"found": {"duration": 147.0}, "limit": {"maxSeconds": 140}},
+    )
+    response = api.get(f"/v1/exports/{export.pk}")
+    assert response.status_code == 422
+    body = response.json()
+    assert set(body) == set(DOC_PROCESSING_FAILED) and body["success"] is False
+    assert set(body["error"]) == set(DOC_PROCESSING_FAILED["error"])
+    assert body["error"]["code"] == "processing_failed"
+    assert body["error"]["message"] == (
+        "Clip export failed: The clip is 147.0 s long; this export allows at most 140 s"
+    )
+    assert body["error"]["details"] == {
+        "found": {"duration": 147.0},
+        "limit": {"maxSeconds": 140},
+        "exportId": export.pk,
+    }
+
+
 def test_another_teams_clip_is_not_found(api, other_caller):
     clip = ClipFactory(team=other_caller.team)
     for response in (

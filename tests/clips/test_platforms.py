@@ -67,7 +67,9 @@ def _enum_values(document: dict, schema: dict) -> set:
 def test_the_openapi_documents_enumerate_the_platform_tables(anon, url):
     document = anon.get(url).json()
     seen = set()
-    for schema in document["components"]["schemas"].values():
+    for schema_name, schema in document["components"]["schemas"].items():
+        if "Webhook" in schema_name:  # a webhook's `format` is its events' words
+            continue
         for name, prop in (schema.get("properties") or {}).items():
             values = _enum_values(document, prop) if name in ENUMS else set()
             if values:

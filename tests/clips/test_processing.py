@@ -197,6 +197,42 @@ def test_a_v1_clip_with_a_range_keeps_it_and_gets_scored_metadata(inline_tiny, t
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_enable_captions_false_makes_a_clip_without_any_captions(
+    inline_tiny, team, shared_media, caller
+):
+    """The document: `enableCaptions` "Whether to generate captions"; `captionsUrl` "URL
+    of SRT caption file (if generated)". Off: no SRT (nor VTT) is written, none is
+    burned, and captionsUrl is null."""
+    video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
+    clip = clip_create(
+        team=team,
+        spec=ClipSpec(
+            upload=_upload(team, video),
+            start_time=3.0,
+            end_time=8.0,
+            config={"language": "en", "enableCaptions": False},
+        ),
+    )
+    clip.refresh_from_db()
+    assert clip.status == "completed", clip.error
+    assert clip.words  # transcribed all the same (selection and metadata use it)
+    assert not clip.captions
+    media = Path(clip.video.storage.location)
+    assert not [p for p in media.rglob("*") if p.suffix in (".srt", ".vtt")]
+    outputs = caller.client.get(f"/v1/clips/{clip.pk}").json()["data"]["outputs"]
+    assert outputs["captionsUrl"] is None and outputs["videoUrl"]
+    # Nor does an export burn any, even when asked to ("if available").
+    exported = caller.client.post(
+        f"/v1/clips/{clip.pk}/export",
+        {"format": "mp4", "quality": "low", "burnCaptions": True},
+        format="json",
+    )
+    assert exported.status_code == 200, exported.content
+    assert exported.json()["data"]["burnCaptions"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_a_silent_source_still_gets_a_clip_cut_on_its_shots(inline_tiny, team, shared_media):
     video = shared_media / "cuts" / "big_buck_bunny_0-30s_720p.webm"
     job = job_create(

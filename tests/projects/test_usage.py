@@ -91,7 +91,10 @@ def test_over_the_plans_limit_a_create_answers_the_documents_quota_error(api, te
         assert api.post("/v1/clips", SOURCE, format="json").status_code == 201
     response = api.post("/v1/clips", SOURCE, format="json")
     assert response.status_code == 429
-    assert "Retry-After" not in response  # waiting minutes would not help: resetAt says when
+    # Retry-After: the seconds until resetAt (clients that retry a 429 only with it).
+    reset_at = next_month_start(timezone.now())
+    wait = int(response["Retry-After"])
+    assert abs(wait - (reset_at - timezone.now()).total_seconds()) < 5
     body = response.json()
     assert body["success"] is False
     assert body["error"]["code"] == "quota_exceeded"
@@ -195,6 +198,7 @@ def test_with_no_render_minutes_left_a_v1_clip_is_refused_before_any_work(api, t
     assert error["code"] == "quota_exceeded"
     assert error["message"] == "Monthly render minutes exceeded"
     assert error["details"]["used"] == 1 and error["details"]["limit"] == 1
+    assert int(response["Retry-After"]) >= 1
     assert used_clips(team) == 0 and not Clip.objects.filter(team=team).exists()
 
 

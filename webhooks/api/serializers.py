@@ -10,9 +10,23 @@ from rest_framework import serializers
 from clypai.api.fields import ChoiceField, StrictBooleanField, StrictSerializer
 from clypai.api.responses import iso
 
-from ..models import ALL_EVENTS, EVENT_TYPES, WebhookDelivery
+from ..models import ALL_EVENTS, FORMAT_EVENT_TYPES, FORMATS, WebhookDelivery
 
-EVENT_CHOICES = (*EVENT_TYPES, ALL_EVENTS)
+# Every format's event types, each once, and "*".
+EVENT_CHOICES = (
+    *dict.fromkeys(t for types in FORMAT_EVENT_TYPES.values() for t in types),
+    ALL_EVENTS,
+)
+FORMAT_HELP = (
+    "The words its events are in. `clypai` (the default): /v1's, `{id, type, createdAt, "
+    "data}` with data as /v1 shows the object: clip.processing, clip.completed, "
+    "clip.failed, clip.exported, export.ready, export.failed, job.done, job.error, "
+    "render.done, render.failed. `choppity`: the Choppity API's (/choppity/v1), `{id, "
+    "type, created_at (Unix ms), data}`: job.done and job.error, whose data is exactly "
+    "the body GET /choppity/v1/clips/{job_id} answers at that moment, and render.done and "
+    "render.error, whose data is exactly the body of GET /choppity/v1/renders/{render_id}. "
+    "Signing and retries are the same."
+)
 DELIVERY_STATUSES = tuple(WebhookDelivery.Status.values)
 
 
@@ -42,9 +56,10 @@ class WebhookIn(StrictSerializer):
         child=ChoiceField(EVENT_CHOICES),
         allow_empty=False,
         max_length=len(EVENT_CHOICES),
-        help_text='Event types to receive; ["*"] for all.',
+        help_text='Event types to receive, of those its format sends; ["*"] for all of them.',
     )
     description = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    format = ChoiceField(FORMATS, required=False, help_text=FORMAT_HELP)
 
 
 class WebhookPatchIn(WebhookIn):
@@ -58,6 +73,7 @@ class WebhookOut(serializers.Serializer):
     url = serializers.CharField()
     description = serializers.CharField()
     events = serializers.ListField(child=serializers.CharField())
+    format = serializers.ChoiceField(FORMATS, help_text=FORMAT_HELP)
     enabled = serializers.BooleanField()
     disabledReason = serializers.SerializerMethodField(
         help_text="Why it was disabled (410 Gone, days of failures, or through the API)."

@@ -56,7 +56,8 @@ class WebhookViewSet(TeamViewSet):
             "Events are POSTed to `url`, signed as Standard Webhooks says (`webhook-id`, "
             "`webhook-timestamp`, `webhook-signature`). The signing `secret` is shown here "
             "and on rotation only. The URL must reach a public address (or one the "
-            "operator allowlisted)."
+            "operator allowlisted). `format` chooses the words of its events: `clypai` "
+            "(/v1's, the default) or `choppity` (the bodies of the Choppity API's GETs)."
         ),
         request=WebhookIn,
         responses={201: envelope(WebhookSecretOut), **errors(400, 401)},
@@ -69,6 +70,7 @@ class WebhookViewSet(TeamViewSet):
             url=data["url"],
             events=data["events"],
             description=data.get("description", ""),
+            format=data.get("format") or "clypai",
         )
         return ok(WebhookSecretOut(endpoint).data, status_code=201)
 
