@@ -9,18 +9,23 @@ For each kind (clips, jobs, full renders; `clips.states` says how each lives):
 Webhook deliveries whose job was lost are queued again too (`webhooks.services`).
 Every change is a conditional update, so two sweeps at once do not double any work.
 
-`sweep_task` runs one pass with the housekeeping (Idempotency-Keys and old webhook
-events purged) and schedules the next one; `manage.py sweep` runs it or loops.
+`sweep_pass` is one pass with the housekeeping (Idempotency-Keys and old webhook events
+purged). Recovery must not hang on one process that can stop: `sweep_loop` (what
+`manage.py sweep --loop` runs, started by `make run` and compose) survives any error of
+a pass (a database or Redis outage) and tries again at the next one; `sweep_task`, the
+RQ form, schedules its next run whatever its pass did.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from rq.registry import StartedJobRegistry
 
@@ -110,20 +115,55 @@ def clips_sweep(*, now: datetime | None = None) -> SweepReport:
     return report
 
 
-def sweep_task(reschedule: bool = True) -> dict:
-    """One sweep pass with its housekeeping; then it schedules the next one (workers run
-    --with-scheduler)."""
+def sweep_pass() -> dict:
+    """One sweep pass with its housekeeping: what it did, as the command prints it."""
     report = clips_sweep()
-    purged = idempotency_purge()
-    events_purged = events_purge()
-    if reschedule:
-        enqueue_later(
-            "default", settings.CLYPAI_SWEEP_INTERVAL_SECONDS, sweep_task, job_id=SWEEP_TASK_ID
-        )
     return {
         "requeuedPending": report.requeued_pending,
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,
-        "idempotencyKeysPurged": purged,
-        "webhookEventsPurged": events_purged,
+        "idempotencyKeysPurged": idempotency_purge(),
+        "webhookEventsPurged": events_purge(),
     }
+
+
+def sweep_task(reschedule: bool = True) -> dict:
+    """One sweep pass with its housekeeping, on RQ; then it schedules the next one
+    (workers run --with-scheduler), also when the pass failed, so one error does not
+    end the chain."""
+    try:
+        return sweep_pass()
+    finally:
+        if reschedule:
+            try:
+                enqueue_later(
+                    "default",
+                    settings.CLYPAI_SWEEP_INTERVAL_SECONDS,
+                    sweep_task,
+                    job_id=SWEEP_TASK_ID,
+                )
+            except Exception:  # Redis is down: `manage.py sweep --loop` still runs
+                logger.exception("could not schedule the next sweep")
+
+
+def sweep_loop(
+    *,
+    interval: float,
+    passes: int | None = None,
+    on_pass: Callable[[dict], None] = lambda report: None,
+) -> None:
+    """Sweep every `interval` seconds, `passes` times (None: for ever). A pass that
+    fails (database or Redis down, a bug) is logged and the next one runs as usual,
+    on fresh connections: recovery must outlive the faults it recovers from."""
+    done = 0
+    while passes is None or done < passes:
+        started = time.monotonic()
+        try:
+            on_pass(sweep_pass())
+        except Exception:
+            logger.exception("sweep pass failed; trying again in %.0f s", interval)
+            for conn in connections.all(initialized_only=True):
+                conn.close()  # a broken connection is reopened by the next query
+        done += 1
+        if passes is None or done < passes:
+            time.sleep(max(interval - (time.monotonic() - started), 0.0))
