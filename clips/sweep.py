@@ -9,8 +9,8 @@ For each kind (clips, jobs, full renders; `clips.states` says how each lives):
 Webhook deliveries whose job was lost are queued again too (`webhooks.services`).
 Every change is a conditional update, so two sweeps at once do not double any work.
 
-`sweep_pass` is one pass with the housekeeping (Idempotency-Keys and old webhook events
-purged). Recovery must not hang on one process that can stop: `sweep_loop` (what
+`sweep_pass` is one pass with the housekeeping (Idempotency-Keys, old webhook events and
+presigned uploads never taken in purged). Recovery must not hang on one process that can stop: `sweep_loop` (what
 `manage.py sweep --loop` runs, started by `make run` and compose) survives any error of
 a pass (a database or Redis outage) and tries again at the next one; `sweep_task`, the
 RQ form, schedules its next run whatever its pass did.
@@ -30,10 +30,12 @@ from django.utils import timezone
 from rq.registry import StartedJobRegistry
 
 from clypai.api.limits import idempotency_purge
+from clypai.lib.storage import storage_purge
 from clypai.queues import enqueue_later, enqueue_now, get_queue
 from webhooks.services import deliveries_sweep, events_purge
 
 from . import states, tasks
+from .models import INCOMING_UPLOADS
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +117,19 @@ def clips_sweep(*, now: datetime | None = None) -> SweepReport:
     return report
 
 
+def incoming_uploads_purge(*, now: datetime | None = None) -> int:
+    """Delete presigned uploads' objects that no job took in within
+    CLYPAI_INCOMING_UPLOAD_TTL_SECONDS of their last PUT; how many."""
+    now = now or timezone.now()
+    before = now - timedelta(seconds=settings.CLYPAI_INCOMING_UPLOAD_TTL_SECONDS)
+    return len(storage_purge(INCOMING_UPLOADS, before=before))
+
+
 def sweep_pass() -> dict:
     """One sweep pass with its housekeeping: what it did, as the command prints it."""
     report = clips_sweep()
     return {
+        "incomingUploadsPurged": incoming_uploads_purge(),
         "requeuedPending": report.requeued_pending,
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,
