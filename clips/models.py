@@ -248,6 +248,9 @@ class Clip(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set once its generation was given back (it failed); never counted twice.
     usage_refunded = models.BooleanField(default=False)
+    # Set once the full video its processing rendered (a /v1 clip's, the CLI's) was
+    # counted against the team's render minutes; a re-run never counts it again.
+    render_charged = models.BooleanField(default=False)
 
     start_time = models.FloatField(null=True, blank=True)
     end_time = models.FloatField(null=True, blank=True)

@@ -74,20 +74,25 @@ def full_render_task(clip_id: str) -> None:
     `rendering.clip_video_make(kind="full")`, and records done or error. A new output
     replaces the previous one's file.
     """
-    if not states.full_render_claim(clip_id):
+    attempt = states.full_render_claim(clip_id)
+    if attempt is None:
         logger.info("render of clip %s is not queued (gone or taken); nothing to do", clip_id)
         return
     clip = Clip.objects.get(pk=clip_id)
     previous = clip.video.name if clip.video else ""
-    with states.full_render_heartbeat(clip_id):
+    with states.full_render_heartbeat(clip_id, attempt) as beat:
         try:
-            clip_video_make(clip, None, kind="full")
+            clip_video_make(clip, None, kind="full", check=beat.check)
+        except states.WorkTaken:
+            logger.warning("render of clip %s was taken from this run; it stops here", clip_id)
         except StageError as err:
-            states.full_render_finish(clip_id, error=err.message)
+            states.full_render_finish(clip_id, error=err.message, attempt=attempt)
         except Exception as exc:
             logger.exception("full render of clip %s failed unexpectedly", clip_id)
             states.full_render_finish(
-                clip_id, error=f"Render failed: internal error ({type(exc).__name__})"
+                clip_id,
+                error=f"Render failed: internal error ({type(exc).__name__})",
+                attempt=attempt,
             )
         else:
             clip.refresh_from_db(fields=["video"])
@@ -98,10 +103,10 @@ def full_render_task(clip_id: str) -> None:
                     logger.warning("could not delete %s", previous, exc_info=True)
             if not clip.video:
                 states.full_render_finish(
-                    clip_id, error="Render failed: the renderer stored no video"
+                    clip_id, error="Render failed: the renderer stored no video", attempt=attempt
                 )
             else:
-                states.full_render_finish(clip_id)
+                states.full_render_finish(clip_id, attempt=attempt)
         finally:
             close_old_connections()
 
