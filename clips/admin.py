@@ -5,7 +5,7 @@ from .models import Clip, Export, Source, Upload
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ["id", "sha256", "size_bytes", "duration", "created_at"]
+    list_display = ["id", "team", "sha256", "size_bytes", "duration", "created_at"]
     search_fields = ["id", "sha256"]
     readonly_fields = ["id", "sha256", "created_at", "updated_at"]
 

@@ -328,11 +328,16 @@ class Export(models.Model):
     file = models.FileField(upload_to=export_path, blank=True, max_length=500)
     file_size = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # Liveness of the worker that holds a processing export, and how many workers it
+    # lost (since it was last asked for); the sweep goes by them.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["clip", "format", "quality", "platform", "burn_captions"],
@@ -367,3 +372,33 @@ class FullRender(models.Model):
 
     def __str__(self) -> str:
         return f"render of {self.clip_id}"
+
+
+class Rerender(models.Model):
+    """A clip's re-render after its transcript was corrected (its full video and its
+    preview, whichever it has, with the corrected captions): queued → processing → done
+    | error, durable like a clip's processing, so the sweep recovers one whose worker or
+    queue entry was lost. A correction while one runs asks for a new one
+    (`requested_at`), and the run that rendered the older words stops."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        DONE = "done"
+        ERROR = "error"
+
+    clip = models.OneToOneField(
+        Clip, primary_key=True, on_delete=models.CASCADE, related_name="rerender"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True, default="")
+    requested_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"re-render of {self.clip_id}"

@@ -8,8 +8,13 @@ settled here too, beside the change that causes it, and so is the webhook event 
 tells about it (emitted only when the update really happened).
 
 The sweep (`clips.sweep`) goes by the same rules through the lifecycles at the end:
-`CLIPS`, `JOBS` and `FULL_RENDERS` say which rows stopped beating or were never picked
-up, and how each goes back to waiting or fails for good.
+`CLIPS`, `JOBS`, `FULL_RENDERS`, `EXPORTS` and `RERENDERS` say which rows stopped
+beating or were never picked up, and how each goes back to waiting or fails for good.
+
+A run holds its work by its attempt (the sweep's requeue counts one more): its
+heartbeat beats, and its last change is made, only while the row is still that
+attempt's, so a run whose work was given to another worker learns it (`WorkTaken`) and
+changes nothing, charges nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from .events import (
     full_render_event_emit,
     job_event_emit,
 )
-from .models import Clip, Export, FullRender, Job
+from .models import Clip, Export, FullRender, Job, Rerender
 from .pipeline import StageError
 
 logger = logging.getLogger(__name__)
@@ -476,41 +481,118 @@ def render_minutes_refund(*, clip_id: str) -> bool:
 
 
 def export_requeue(export: Export) -> bool:
-    """A failed export is asked for again: back to queued."""
+    """A failed export is asked for again: back to queued, its lost workers forgotten."""
     requeued = Export.objects.filter(pk=export.pk, status=Export.Status.FAILED).update(
-        status=Export.Status.QUEUED, error="", updated_at=timezone.now()
+        status=Export.Status.QUEUED,
+        error="",
+        attempts=0,
+        heartbeat_at=None,
+        updated_at=timezone.now(),
     )
     export.refresh_from_db()
     return bool(requeued)
 
 
-def export_claim(export_id: str) -> bool:
-    """Move a queued (or failed) export to processing; False when another worker has it."""
-    return bool(
-        Export.objects.filter(
-            pk=export_id, status__in=(Export.Status.QUEUED, Export.Status.FAILED)
-        ).update(status=Export.Status.PROCESSING, updated_at=timezone.now())
+def export_claim(export_id: str) -> Export | None:
+    """Move a queued export to processing: the export as this run holds it (its attempt
+    is what its heartbeat and its end check), or None when another worker has it."""
+    now = timezone.now()
+    if not Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
+        status=Export.Status.PROCESSING, heartbeat_at=now, updated_at=now
+    ):
+        return None
+    return Export.objects.select_related("clip").get(pk=export_id)
+
+
+def export_heartbeat(export: Export):
+    """The heartbeat of a processing export, held by the run that claimed it."""
+    return heartbeat(_export_held(export), name=f"export {export.pk}")
+
+
+def _export_held(export: Export) -> models.QuerySet:
+    return Export.objects.filter(
+        pk=export.pk, status=Export.Status.PROCESSING, attempts=export.attempts
     )
 
 
-def export_complete(export: Export, *, size: int) -> None:
-    """An export's file is stored: completed."""
-    if Export.objects.filter(pk=export.pk).update(
+def export_complete(export: Export, *, size: int) -> bool:
+    """An export's file is stored: completed, when the run still holds it."""
+    completed = _export_held(export).update(
         status=Export.Status.COMPLETED,
         file=export.file.name,
         file_size=size,
         error="",
         updated_at=timezone.now(),
-    ):
+    )
+    if completed:
         export_event_emit(export_id=export.pk, type="export.ready")
+    return bool(completed)
 
 
-def export_fail(export_id: str, *, error: str) -> None:
-    """An export could not be made, with the reason."""
-    if Export.objects.filter(pk=export_id).update(
+def export_fail(export: Export, *, error: str) -> None:
+    """An export could not be made, with the reason (when the run still holds it)."""
+    if _export_held(export).update(
         status=Export.Status.FAILED, error=error, updated_at=timezone.now()
     ):
-        export_event_emit(export_id=export_id, type="export.failed")
+        export_event_emit(export_id=export.pk, type="export.failed")
+
+
+# Re-renders after a transcript correction ----------------------------------------------
+
+RERENDER_ACTIVE = (Rerender.Status.QUEUED, Rerender.Status.PROCESSING)
+
+
+def rerender_queue(clip: Clip) -> None:
+    """Ask for a re-render of `clip` (its transcript was corrected): queued, whatever
+    came before; a run of an earlier request stops (its `requested_at` is gone). In the
+    caller's transaction."""
+    now = timezone.now()
+    Rerender.objects.update_or_create(
+        clip_id=clip.pk,
+        defaults={
+            "status": Rerender.Status.QUEUED,
+            "error": "",
+            "requested_at": now,
+            "heartbeat_at": None,
+            "attempts": 0,
+            "updated_at": now,
+        },
+    )
+
+
+def rerender_claim(clip_id: str) -> Rerender | None:
+    """Move a queued re-render to processing: the row as this run holds it, or None."""
+    now = timezone.now()
+    if not Rerender.objects.filter(pk=clip_id, status=Rerender.Status.QUEUED).update(
+        status=Rerender.Status.PROCESSING, heartbeat_at=now, updated_at=now
+    ):
+        return None
+    return Rerender.objects.get(pk=clip_id)
+
+
+def _rerender_held(run: Rerender) -> models.QuerySet:
+    return Rerender.objects.filter(
+        pk=run.pk,
+        status=Rerender.Status.PROCESSING,
+        attempts=run.attempts,
+        requested_at=run.requested_at,
+    )
+
+
+def rerender_heartbeat(run: Rerender):
+    """The heartbeat of a re-render, held by the run that claimed this request of it."""
+    return heartbeat(_rerender_held(run), name=f"re-render of {run.pk}")
+
+
+def rerender_finish(run: Rerender, *, error: str = "") -> bool:
+    """A re-render is done, or failed with `error`, when the run still holds it."""
+    return bool(
+        _rerender_held(run).update(
+            status=Rerender.Status.ERROR if error else Rerender.Status.DONE,
+            error=error,
+            updated_at=timezone.now(),
+        )
+    )
 
 
 # Lifecycles the sweep goes by ----------------------------------------------------------
@@ -693,6 +775,93 @@ class FullRenderLifecycle:
         Clip.objects.filter(pk=pk, full_render_status="queued").update(updated_at=now)
 
 
+class _RowLifecycle:
+    """queued → processing → done | failed, for work whose row holds its own status,
+    heartbeat and attempts (exports, re-renders)."""
+
+    name: str
+    model: type[models.Model]
+    queued: str
+    processing: str
+    failed: str
+
+    def stale(self, *, before: datetime) -> list[Stale]:
+        dead = self.model.objects.filter(status=self.processing).filter(
+            models.Q(heartbeat_at__lt=before)
+            | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
+        )
+        return [
+            Stale(row.pk, row.attempts, row.heartbeat_at)
+            for row in dead.only("pk", "attempts", "heartbeat_at")
+        ]
+
+    def _held(self, row: Stale):
+        return self.model.objects.filter(
+            pk=row.pk, status=self.processing, attempts=row.attempts, heartbeat_at=row.token
+        )
+
+    def release(self, row: Stale, *, now: datetime) -> bool:
+        return bool(
+            self._held(row).update(
+                status=self.queued, attempts=row.attempts + 1, heartbeat_at=None, updated_at=now
+            )
+        )
+
+    def give_up(self, row: Stale, *, now: datetime) -> bool:
+        attempts = row.attempts + 1
+        failed = self._held(row).update(
+            status=self.failed,
+            attempts=attempts,
+            error=_lost_message(self.name.capitalize(), attempts),
+            updated_at=now,
+        )
+        if failed:
+            self.failed_event(row.pk)
+        return bool(failed)
+
+    def failed_event(self, pk) -> None:
+        pass
+
+    def waiting(self, *, before: datetime) -> list:
+        return list(
+            self.model.objects.filter(status=self.queued, updated_at__lt=before).values_list(
+                "pk", flat=True
+            )
+        )
+
+    def touch(self, pk, *, now: datetime) -> None:
+        self.model.objects.filter(pk=pk, status=self.queued).update(updated_at=now)
+
+
+class ExportLifecycle(_RowLifecycle):
+    """An export: queued → processing → completed | failed."""
+
+    name = "export"
+    model = Export
+    queued, processing, failed = (
+        Export.Status.QUEUED,
+        Export.Status.PROCESSING,
+        Export.Status.FAILED,
+    )
+
+    def failed_event(self, pk) -> None:
+        export_event_emit(export_id=pk, type="export.failed")
+
+
+class RerenderLifecycle(_RowLifecycle):
+    """A re-render after a transcript correction: queued → processing → done | error."""
+
+    name = "re-render"
+    model = Rerender
+    queued, processing, failed = (
+        Rerender.Status.QUEUED,
+        Rerender.Status.PROCESSING,
+        Rerender.Status.ERROR,
+    )
+
+
 CLIPS = ClipLifecycle()
 JOBS = JobLifecycle()
 FULL_RENDERS = FullRenderLifecycle()
+EXPORTS = ExportLifecycle()
+RERENDERS = RerenderLifecycle()

@@ -1,6 +1,7 @@
 """One sweep over every kind of durable work: PostgreSQL is the truth, Redis only carries.
 
-For each kind (clips, jobs, full renders; `clips.states` says how each lives):
+For each kind (clips, jobs, full renders, re-renders after a transcript correction,
+exports; `clips.states` says how each lives):
 - in progress with a heartbeat older than CLYPAI_STALE_SECONDS: its worker died
   (SIGKILL, machine loss). It goes back to waiting and is queued again, up to
   CLYPAI_MAX_ATTEMPTS times, then fails with the reason;
@@ -47,7 +48,13 @@ SWEEP_TASK_ID = "clypai-sweep"
 class Recovery:
     """How one kind of durable work is found (its lifecycle) and queued again."""
 
-    lifecycle: states.ClipLifecycle | states.JobLifecycle | states.FullRenderLifecycle
+    lifecycle: (
+        states.ClipLifecycle
+        | states.JobLifecycle
+        | states.FullRenderLifecycle
+        | states.ExportLifecycle
+        | states.RerenderLifecycle
+    )
     queue: str
     task: Callable[[str], None]
     rq_id: Callable[[str], str] = str
@@ -57,6 +64,8 @@ RECOVERIES = (
     Recovery(states.CLIPS, "analysis", tasks.clip_process_task),
     Recovery(states.JOBS, "analysis", tasks.job_process_task),
     Recovery(states.FULL_RENDERS, "render", tasks.full_render_task, tasks.full_render_rq_id),
+    Recovery(states.RERENDERS, "render", tasks.clip_rerender_task, tasks.rerender_rq_id),
+    Recovery(states.EXPORTS, "render", tasks.export_process_task),
 )
 
 
