@@ -51,12 +51,13 @@ test: $(STAMP) ffmpeg browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CLYPAI_JOBS_INLINE=false \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
-# Web and one worker on this machine, on Redis (REDIS_URL, default the local one).
+# Web, one worker and the sweep loop on this machine, on Redis (REDIS_URL, default the
+# local one). The sweep is a process of its own that survives a failed pass.
 run: install
 	@export REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0}; \
 	$(PY) manage.py rqworker analysis render webhooks default --with-scheduler & worker=$$!; \
-	$(PY) manage.py sweep --schedule; \
-	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	$(PY) manage.py sweep --loop & sweeper=$$!; \
+	trap "kill $$worker $$sweeper 2>/dev/null" EXIT INT TERM; \
 	$(PY) manage.py runserver $${PORT:-8000}
 
 lint: $(STAMP)

@@ -26,7 +26,7 @@ def queue_link(name: str) -> str:
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ["id", "sha256", "size_bytes", "duration", "created_at"]
+    list_display = ["id", "team", "sha256", "size_bytes", "duration", "created_at"]
     search_fields = ["id", "sha256"]
     readonly_fields = ["id", "sha256", "created_at", "updated_at", "analyses_list"]
 

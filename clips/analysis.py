@@ -2,7 +2,8 @@
 
 Each step checks for its own output before it works, so a rerun after a crash (the
 sweep re-enqueues work whose worker died) reuses what an earlier run finished:
-- the source's bytes are stored once under their SHA-256 (`Source`);
+- the source's bytes are stored once per team under their SHA-256 (`Source`), at a key
+  no client can write;
 - the probe lives on the source; the audio track is extracted once into the work dir;
 - transcript, scenes, audio features and faces are `Analysis` rows keyed by source and
   by what produced them (engine, model, language, options): `analysis_cached`.
@@ -24,9 +25,19 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
-from clypai.lib.storage import local_path
+from clypai.lib.storage import local_path, storage_copy
 
-from .models import Analysis, Clip, Job, Source, Upload
+from .models import (
+    Analysis,
+    Clip,
+    Job,
+    Source,
+    Upload,
+    client_writable,
+    source_path,
+    upload_path,
+)
+from .pipeline import StageError
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +57,28 @@ def _suffix(name: str) -> str:
     return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ""
 
 
-def source_from_file(*, path: Path, sha256: str, size: int, suffix: str) -> Source:
-    """The source for these bytes: found by SHA-256, or stored and recorded once."""
-    existing = Source.objects.filter(sha256=sha256).first()
+def _source_record(*, team_id: str, sha256: str, name: str, size: int) -> Source:
+    """The team's source for these bytes, recorded once (another worker may race us)."""
+    try:
+        with transaction.atomic():
+            return Source.objects.create(team_id=team_id, sha256=sha256, file=name, size_bytes=size)
+    except IntegrityError:
+        return Source.objects.get(team_id=team_id, sha256=sha256)
+
+
+def source_from_file(*, team_id: str, path: Path, sha256: str, size: int, suffix: str) -> Source:
+    """The team's source for these bytes: found by SHA-256, or stored and recorded once."""
+    existing = Source.objects.filter(team_id=team_id, sha256=sha256).first()
     if existing is not None:
         return existing
-    name = f"sources/{sha256[:2]}/{sha256}{suffix}"
+    name = source_path(team_id=team_id, sha256=sha256, suffix=suffix)
     if not default_storage.exists(name):
         with open(path, "rb") as fh:
             name = default_storage.save(name, File(fh))
-    try:
-        with transaction.atomic():
-            return Source.objects.create(sha256=sha256, file=name, size_bytes=size)
-    except IntegrityError:  # another worker recorded the same bytes meanwhile
-        return Source.objects.get(sha256=sha256)
+    return _source_record(team_id=team_id, sha256=sha256, name=name, size=size)
 
 
-def source_ingest_url(url: str) -> Source:
+def source_ingest_url(url: str, *, team_id: str) -> Source:
     """Fetch `url` safely (SSRF guard, size and time limits) and record its source."""
     from .pipeline.fetch import fetch_url
 
@@ -76,33 +92,53 @@ def source_ingest_url(url: str) -> Source:
     )
     try:
         return source_from_file(
-            path=fetched.path, sha256=fetched.sha256, size=fetched.size, suffix=_suffix(url)
+            team_id=team_id,
+            path=fetched.path,
+            sha256=fetched.sha256,
+            size=fetched.size,
+            suffix=_suffix(url),
         )
     finally:
         fetched.path.unlink(missing_ok=True)
 
 
+def _stored_digest(name: str, *, limit: int) -> tuple[str, int]:
+    """SHA-256 and size of stored file `name`, read through; StageError past `limit`."""
+    digest, size = hashlib.sha256(), 0
+    with default_storage.open(name, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            size += len(chunk)
+            if size > limit:
+                raise StageError(
+                    "The uploaded file is larger than the upload limit",
+                    {"stage": "ingest", "limit": limit},
+                )
+            digest.update(chunk)
+    return digest.hexdigest(), size
+
+
 def source_ingest_upload(upload: Upload) -> Source:
-    """The source of an upload: its stored file, shared by every upload of the same bytes."""
+    """The source of an upload: the team's source of the same bytes, or a new one on the
+    upload's own file.
+
+    An upload's file is a key only the server writes (a multipart upload stored by the
+    request, or the copy `choppity.services.upload_resolve` made of a presigned PUT), so
+    the bytes hashed and sized here are the bytes every later stage reads.
+    """
     if upload.source_id:
         return upload.source
+    name = upload.file.name
+    if client_writable(name):  # recorded before uploads were copied out: copy it now
+        name = storage_copy(name, upload_path(upload, upload.filename))
+        Upload.objects.filter(pk=upload.pk).update(file=name)
+    size = upload.size_bytes
     if not upload.sha256:
         # A presigned upload, recorded without hashing inside its request.
-        digest = hashlib.sha256()
-        with upload.file.storage.open(upload.file.name, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-                digest.update(chunk)
-        upload.sha256 = digest.hexdigest()
-        Upload.objects.filter(pk=upload.pk).update(sha256=upload.sha256)
-    source = Source.objects.filter(sha256=upload.sha256).first()
+        upload.sha256, size = _stored_digest(name, limit=settings.CLYPAI_MAX_UPLOAD_BYTES)
+        Upload.objects.filter(pk=upload.pk).update(sha256=upload.sha256, size_bytes=size)
+    source = Source.objects.filter(team_id=upload.team_id, sha256=upload.sha256).first()
     if source is None:
-        try:
-            with transaction.atomic():
-                source = Source.objects.create(
-                    sha256=upload.sha256, file=upload.file.name, size_bytes=upload.size_bytes
-                )
-        except IntegrityError:
-            source = Source.objects.get(sha256=upload.sha256)
+        source = _source_record(team_id=upload.team_id, sha256=upload.sha256, name=name, size=size)
     Upload.objects.filter(pk=upload.pk).update(source=source)
     return source
 
@@ -114,7 +150,7 @@ def clip_source(clip: Clip) -> Source:
     if clip.upload_id:
         source = source_ingest_upload(clip.upload)
     else:
-        source = source_ingest_url(clip.source_url)
+        source = source_ingest_url(clip.source_url, team_id=clip.team_id)
     Clip.objects.filter(pk=clip.pk).update(source=source)
     clip.source = source
     return source
@@ -125,7 +161,9 @@ def job_source(job: Job) -> Source:
     if job.source_id:
         return job.source
     source = (
-        source_ingest_upload(job.upload) if job.upload_id else source_ingest_url(job.source_url)
+        source_ingest_upload(job.upload)
+        if job.upload_id
+        else source_ingest_url(job.source_url, team_id=job.team_id)
     )
     Job.objects.filter(pk=job.pk).update(source=source)
     job.source = source
@@ -224,7 +262,7 @@ def source_audio_path(source: Source, path: Path) -> Path:
     """The source's audio as 16 kHz mono WAV, extracted once into the work dir."""
     from .pipeline.audio import extract_audio
 
-    wav = work_dir("audio") / f"{source.sha256}.wav"
+    wav = work_dir("audio") / f"{source.pk}.wav"
     if not wav.exists():
         partial = wav.with_suffix(".part.wav")
         extract_audio(

@@ -27,25 +27,29 @@ def clip_process(*, clip: Clip) -> float | None:
     error sent it back to pending (the caller queues it), else None.
     """
     retry_in = None
-    with states.clip_heartbeat(clip.pk):
+    with states.clip_heartbeat(clip) as beat:
+
+        def stage(name: str) -> None:
+            beat.check()  # a run whose clip was taken from it goes no further
+            states.clip_stage_set(clip.pk, name)
+
         try:
-            states.clip_stage_set(clip.pk, "ingest")
+            stage("ingest")
             source = clip_source(clip)
-            analysis = source_analyse(
-                source,
-                language=clip.language or None,
-                on_stage=lambda stage: states.clip_stage_set(clip.pk, stage),
-            )
+            analysis = source_analyse(source, language=clip.language or None, on_stage=stage)
             clip_range_check(clip, analysis.probe.get("duration"))
-            states.clip_stage_set(clip.pk, "select")
+            stage("select")
             clip_select(clip, analysis)
             kind = "full"
             if clip.job_id is not None:
                 kind = Job.objects.values_list("clip_video", flat=True).get(pk=clip.job_id)
             if kind != Job.ClipVideo.NONE:
-                states.clip_stage_set(clip.pk, "render")
-                clip_video_make(clip, analysis, kind=kind)
+                stage("render")
+                clip_video_make(clip, analysis, kind=kind, check=beat.check)
+            beat.check()
             states.clip_complete(clip, charge_full_render=kind == Job.ClipVideo.FULL)
+        except states.WorkTaken:
+            logger.warning("clip %s was taken from this run; it stops here", clip.pk)
         except StageError as err:
             retry_in = states.clip_stage_failed(clip, err)
         except Exception as exc:

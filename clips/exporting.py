@@ -11,7 +11,7 @@ from django.db import close_old_connections
 
 from . import states
 from .analysis import work_dir
-from .models import Clip, Export
+from .models import Clip
 from .pipeline import StageError
 from .platforms import export_settings
 from .rendering import clip_encode
@@ -19,40 +19,48 @@ from .rendering import clip_encode
 logger = logging.getLogger(__name__)
 
 
-def export_process(*, export: Export) -> None:
+def export_process(*, export_id: str) -> None:
     """Produce an export's file (format, quality, platform preset, captions burned or not),
-    or record why it could not be made. The clip becomes `exported`."""
-    if not states.export_claim(export.pk):
+    or record why it could not be made. The clip becomes `exported`. The export's worker
+    beats its heartbeat meanwhile: the sweep queues again one whose worker died, and a
+    run whose export was given to another worker stores nothing."""
+    export = states.export_claim(export_id)
+    if export is None:
         return
     clip = Clip.objects.select_related("source", "brand_kit").get(pk=export.clip_id)
     work = work_dir("export", export.pk)
     out = work / f"{export.pk}.{export.format}"
-    try:
-        render_settings = export_settings(
-            aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
-        )
-        clip_encode(
-            clip,
-            out,
-            render_settings=replace(render_settings, container=export.format),
-            burn=export.burn_captions,
-        )
-        with open(out, "rb") as fh:
-            export.file.save(out.name, File(fh), save=False)
-        size = out.stat().st_size
-    except (StageError, ValueError) as err:
-        states.export_fail(
-            export.pk,
-            error=getattr(err, "message", None) or str(err),
-            details=getattr(err, "details", None),
-        )
-        return
-    except Exception as exc:
-        logger.exception("export %s failed unexpectedly", export.pk)
-        states.export_fail(export.pk, error=f"internal error ({type(exc).__name__})")
-        return
-    finally:
-        out.unlink(missing_ok=True)
-        close_old_connections()
-    states.export_complete(export, size=size)
-    states.clip_exported(clip.pk)
+    with states.export_heartbeat(export) as beat:
+        try:
+            render_settings = export_settings(
+                aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
+            )
+            clip_encode(
+                clip,
+                out,
+                render_settings=replace(render_settings, container=export.format),
+                burn=export.burn_captions,
+            )
+            beat.check()
+            with open(out, "rb") as fh:
+                export.file.save(out.name, File(fh), save=False)
+            size = out.stat().st_size
+        except states.WorkTaken:
+            logger.warning("export %s was taken from this run; it stops here", export.pk)
+            return
+        except (StageError, ValueError) as err:
+            states.export_fail(
+                export,
+                error=getattr(err, "message", None) or str(err),
+                details=getattr(err, "details", None),
+            )
+            return
+        except Exception as exc:
+            logger.exception("export %s failed unexpectedly", export.pk)
+            states.export_fail(export, error=f"internal error ({type(exc).__name__})")
+            return
+        finally:
+            out.unlink(missing_ok=True)
+            close_old_connections()
+        if states.export_complete(export, size=size):
+            states.clip_exported(clip.pk)

@@ -26,17 +26,18 @@ def job_process(*, job: Job) -> list[str]:
     ordinary clip whose processing renders it, and the job is done when all are.
     """
     waiting: list[str] = []
-    with states.job_heartbeat(job.pk):
+    with states.job_heartbeat(job) as beat:
+
+        def stage(name: str) -> None:
+            beat.check()  # a run whose job was taken from it goes no further
+            states.job_stage_set(job.pk, name)
+
         try:
-            states.job_stage_set(job.pk, "ingest")
+            stage("ingest")
             source = job_source(job)
             if not job.clips.exists():
-                analysis = source_analyse(
-                    source,
-                    language=job.language or None,
-                    on_stage=lambda stage: states.job_stage_set(job.pk, stage),
-                )
-                states.job_stage_set(job.pk, "select")
+                analysis = source_analyse(source, language=job.language or None, on_stage=stage)
+                stage("select")
                 lo, hi = clip_bounds(
                     platform=job.platform,
                     aspect_ratio=job.aspect_ratio,
@@ -50,20 +51,23 @@ def job_process(*, job: Job) -> list[str]:
                     max_duration=hi,
                 )
                 with transaction.atomic():
-                    if found:
+                    states.job_hold(job)  # locked: one run creates the job's clips
+                    if found and not job.clips.exists():
                         for rank, selected in enumerate(found, start=1):
                             _job_clip(job, source, analysis, rank=rank, selected=selected)
-                    else:
+                    elif not job.clips.exists():
                         start, end = no_speech_range(
                             analysis, start=None, end=None, max_duration=hi
                         )
                         _job_clip(
                             job, source, analysis, rank=1, selected=None, start=start, end=end
                         )
-            states.job_stage_set(job.pk, "render")
+            stage("render")
             waiting = list(
                 job.clips.filter(status=Clip.Status.PENDING).values_list("id", flat=True)
             )
+        except states.WorkTaken:
+            logger.warning("job %s was taken from this run; it stops here", job.pk)
         except StageError as err:
             states.job_fail(job, message=err.message, code=err.code, details=err.details or None)
         except Exception as exc:

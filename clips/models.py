@@ -13,9 +13,33 @@ from django.db import models
 from clypai.ids import new_clip_id, new_export_id, new_source_id, new_upload_id
 
 
-def _upload_path(instance: Upload, filename: str) -> str:
+def upload_path(instance: Upload, filename: str) -> str:
     suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
     return f"uploads/{instance.team_id}/{instance.pk}.{suffix}"
+
+
+_upload_path = upload_path  # as migration 0001 names it
+
+
+# The one folder clients may write to (presigned PUTs of the Choppity API): each upload
+# under `incoming/<team>/<upload uuid>/`. Nothing is read from there but to copy it out,
+# and what is never taken out is purged by the sweep.
+INCOMING_UPLOADS = "incoming"
+
+
+def incoming_upload_dir(team_id: str, upload_uuid) -> str:
+    return f"{INCOMING_UPLOADS}/{team_id}/{upload_uuid}/"
+
+
+def client_writable(name: str) -> bool:
+    """Whether a client may write stored file `name` (a presigned PUT's key, or one of
+    the form it had before `incoming/`: `uploads/<team>/pending/...`)."""
+    parts = name.split("/")
+    return parts[0] == INCOMING_UPLOADS or (parts[0] == "uploads" and parts[2:3] == ["pending"])
+
+
+def source_path(*, team_id: str, sha256: str, suffix: str) -> str:
+    return f"sources/{team_id}/{sha256[:2]}/{sha256}{suffix}"
 
 
 def clip_video_path(instance: Clip, filename: str) -> str:
@@ -39,10 +63,21 @@ def export_path(instance: Export, filename: str) -> str:
 
 
 class Source(models.Model):
-    """A source video's bytes, known by their SHA-256: analysed once, shared by clips."""
+    """A team's source video's bytes, known by their SHA-256: analysed once, shared by the
+    team's clips and jobs.
+
+    Sources (and so their analyses) are per team: were they shared across teams by the
+    hash, how fast a clip finishes would tell one team whether another had already
+    processed the same video. `file` is a key no client can write (a copy the server
+    made), hashed and sized there, so the bytes behind a Source never change.
+    """
 
     id = models.CharField(primary_key=True, max_length=40, default=new_source_id, editable=False)
-    sha256 = models.CharField(max_length=64, unique=True)
+    # Null only for sources recorded before sources were per team.
+    team = models.ForeignKey(
+        "projects.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="sources"
+    )
+    sha256 = models.CharField(max_length=64, db_index=True)
     file = models.FileField(max_length=500)
     size_bytes = models.BigIntegerField()
     probe = models.JSONField(null=True, blank=True)
@@ -52,6 +87,9 @@ class Source(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "sha256"], name="source_unique_team_sha256")
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.sha256[:12]})"
@@ -61,8 +99,8 @@ class Analysis(models.Model):
     """One analysis stage's output for a source, keyed by what produced it.
 
     (source, kind, key) is unique: a transcript by faster-whisper/base in English is
-    computed once, however many clips, jobs or teams use that source, and a rerun after
-    a crash finds it and moves on.
+    computed once, however many of a team's clips and jobs use that source, and a rerun
+    after a crash finds it and moves on.
     """
 
     class Kind(models.TextChoices):
@@ -92,7 +130,7 @@ class Analysis(models.Model):
 class Upload(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=new_upload_id, editable=False)
     team = models.ForeignKey("projects.Team", on_delete=models.CASCADE, related_name="uploads")
-    file = models.FileField(upload_to=_upload_path, max_length=500)
+    file = models.FileField(upload_to=upload_path, max_length=500)
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=120, blank=True, default="")
     size_bytes = models.BigIntegerField()
@@ -217,6 +255,9 @@ class Clip(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set once its generation was given back (it failed); never counted twice.
     usage_refunded = models.BooleanField(default=False)
+    # Set once the full video its processing rendered (a /v1 clip's, the CLI's) was
+    # counted against the team's render minutes; a re-run never counts it again.
+    render_charged = models.BooleanField(default=False)
 
     start_time = models.FloatField(null=True, blank=True)
     end_time = models.FloatField(null=True, blank=True)
@@ -296,11 +337,16 @@ class Export(models.Model):
     error = models.TextField(blank=True, default="")
     # What a failed export's stage reported for programs (limits, what was found).
     error_details = models.JSONField(null=True, blank=True)
+    # Liveness of the worker that holds a processing export, and how many workers it
+    # lost (since it was last asked for); the sweep goes by them.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["clip", "format", "quality", "platform", "burn_captions"],
@@ -335,3 +381,33 @@ class FullRender(models.Model):
 
     def __str__(self) -> str:
         return f"render of {self.clip_id}"
+
+
+class Rerender(models.Model):
+    """A clip's re-render after its transcript was corrected (its full video and its
+    preview, whichever it has, with the corrected captions): queued → processing → done
+    | error, durable like a clip's processing, so the sweep recovers one whose worker or
+    queue entry was lost. A correction while one runs asks for a new one
+    (`requested_at`), and the run that rendered the older words stops."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        DONE = "done"
+        ERROR = "error"
+
+    clip = models.OneToOneField(
+        Clip, primary_key=True, on_delete=models.CASCADE, related_name="rerender"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True, default="")
+    requested_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"re-render of {self.clip_id}"

@@ -10,6 +10,7 @@ and stored on the clip (`clip_crop_path`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -302,13 +303,21 @@ def clip_encode(
             main.unlink(missing_ok=True)
 
 
-def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -> None:
+def clip_video_make(
+    clip: Clip,
+    analysis: SourceAnalysis | None,
+    *,
+    kind: str,
+    check: Callable[[], None] = lambda: None,
+) -> None:
     """Render a clip's preview ("preview": 480 px on the short side, fast) or its full
     video ("full": 1080 px), with its thumbnail and captions, and store them on the clip.
 
     When the clip's config enables captions they are burned in and the SRT and VTT are
     written; when it does not, there are none of either. Rendering again replaces the
-    earlier file.
+    earlier file. `check` runs once the render is made, before anything is stored: it
+    raises (the run's heartbeat's `WorkTaken`) when the work is no longer the caller's,
+    so nothing is stored by a run whose work another worker holds.
     """
     from .pipeline.render import thumbnail, thumbnail_from_stills
 
@@ -338,6 +347,7 @@ def clip_video_make(clip: Clip, analysis: SourceAnalysis | None, *, kind: str) -
         bumpers=kind != "preview",
         stills=stills,
     )
+    check()
     kept = getattr(result, "stills", None)
     field = clip.preview if kind == "preview" else clip.video
     if field:

@@ -30,6 +30,7 @@ from .tasks import (
     full_render_rq_id,
     full_render_task,
     job_process_task,
+    rerender_rq_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -291,9 +292,8 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
-            enqueue_on_commit(
-                "render", clip_rerender_task, clip.pk, job_id=clip_rerender_rq_id(clip.pk)
-            )
+            states.rerender_queue(clip)
+            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
     clip_caption_files(clip)
     for export in stale:
         if export.file:
@@ -343,7 +343,8 @@ def clip_crop_override(*, clip: Clip, override: Any) -> bool:
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
-            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=f"{clip.pk}-rerender")
+            states.rerender_queue(clip)
+            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
     for export in stale:
         if export.file:
             export.file.storage.delete(export.file.name)
@@ -528,19 +529,13 @@ def clip_recut(
         clip.save(update_fields=[*changes, "updated_at"])
         stale = list(clip.exports.all())
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
-        enqueue_on_commit(
-            "render", clip_rerender_task, clip.pk, job_id=clip_rerender_rq_id(clip.pk)
-        )
+        states.rerender_queue(clip)
+        enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
     clip_caption_files(clip)
     for export in stale:
         if export.file:
             export.file.storage.delete(export.file.name)
     return True
-
-
-def clip_rerender_rq_id(clip_id: str) -> str:
-    """The task id of a clip's re-render (after a correction or a new cut)."""
-    return f"{clip_id}-rerender"
 
 
 def clip_delete(*, clip: Clip) -> None:
@@ -568,7 +563,9 @@ EXPORTABLE = (Clip.Status.COMPLETED, Clip.Status.EXPORTED)
 def export_request(
     *, clip: Clip, format: str, quality: str, platform: str | None, burn_captions: bool | None
 ) -> Export:
-    """The export of `clip` with these settings: an existing one is reused, else queued."""
+    """The export of `clip` with these settings: an existing one is reused, else queued.
+    A failed one is queued again; a queued one is queued on RQ again unless its task is
+    there (a lost enqueue is not waited on); one whose worker died is the sweep's."""
     if clip.status not in EXPORTABLE:
         raise Conflict(
             f"Clip cannot be exported while its status is {clip.status}; "
@@ -583,7 +580,7 @@ def export_request(
     export, created = Export.objects.get_or_create(
         clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
     )
-    if created or states.export_requeue(export):
+    if created or states.export_requeue(export) or export.status == Export.Status.QUEUED:
         enqueue_on_commit("render", export_process_task, export.pk, job_id=export.pk)
     return export
 

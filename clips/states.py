@@ -8,8 +8,13 @@ settled here too, beside the change that causes it, and so is the webhook event 
 tells about it (emitted only when the update really happened).
 
 The sweep (`clips.sweep`) goes by the same rules through the lifecycles at the end:
-`CLIPS`, `JOBS` and `FULL_RENDERS` say which rows stopped beating or were never picked
-up, and how each goes back to waiting or fails for good.
+`CLIPS`, `JOBS`, `FULL_RENDERS`, `EXPORTS` and `RERENDERS` say which rows stopped
+beating or were never picked up, and how each goes back to waiting or fails for good.
+
+A run holds its work by its attempt (the sweep's requeue counts one more): its
+heartbeat beats, and its last change is made, only while the row is still that
+attempt's, so a run whose work was given to another worker learns it (`WorkTaken`) and
+changes nothing, charges nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from .events import (
     full_render_event_emit,
     job_event_emit,
 )
-from .models import Clip, Export, FullRender, Job
+from .models import Clip, Export, FullRender, Job, Rerender
 from .pipeline import StageError
 
 logger = logging.getLogger(__name__)
@@ -68,50 +73,96 @@ JOB_STAGE_PROGRESS = {
 # Heartbeats ------------------------------------------------------------------------------
 
 
+class WorkTaken(Exception):
+    """The sweep gave this run's work to another worker (its heartbeat found no row held
+    by this run to beat: it beat too late, and the work was queued again). The run stops
+    and changes nothing; the worker that holds the work now finishes it."""
+
+
+class Beat:
+    """What a run hears from its heartbeat: `lost` once its work was taken from it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.lost = threading.Event()
+
+    def check(self) -> None:
+        """Raise WorkTaken once the work is no longer this run's: called between stages,
+        and before anything is stored or charged."""
+        if self.lost.is_set():
+            raise WorkTaken(f"{self.name} was taken from this run")
+
+
 @contextmanager
-def heartbeat(rows: models.QuerySet, *, name: str, interval: float | None = None) -> Iterator:
+def heartbeat(rows: models.QuerySet, *, name: str, interval: float | None = None) -> Iterator[Beat]:
     """Beat `heartbeat_at` of `rows` from a thread while the body runs; the sweep goes by
-    it. `rows` is the filter that holds the work (a processing clip or job, a render's
-    run), so a row that left that state is no longer beaten."""
+    it. `rows` is the filter that holds the work for this run (its status and its attempt,
+    which the sweep's requeue changes), so once a beat finds no row the work was taken:
+    the Beat the body gets says so. A beat that fails (the database restarting) is
+    logged and the next one runs on a new connection: one error must not stop the beats,
+    or the sweep gives the work to a second worker while this one goes on."""
     interval = settings.CLYPAI_HEARTBEAT_SECONDS if interval is None else interval
     stop = threading.Event()
+    beat = Beat(name)
 
-    def beat():
+    def beating():
         try:
             while True:
-                rows.update(heartbeat_at=timezone.now())
+                try:
+                    if not rows.update(heartbeat_at=timezone.now()):
+                        if not stop.is_set():  # not merely the body's own last change
+                            logger.warning("%s was taken from this run: stopping it", name)
+                            beat.lost.set()
+                        return
+                except Exception:
+                    logger.warning("heartbeat of %s failed; beating on", name, exc_info=True)
+                    _close_connection()  # the next beat connects again
                 if stop.wait(interval):
-                    break
-        except Exception:  # a beat lost is not worth killing the work for
-            logger.warning("heartbeat of %s failed", name, exc_info=True)
+                    return
         finally:
-            connection.close()
+            _close_connection()
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{name}", daemon=True)
+    thread = threading.Thread(target=beating, name=f"heartbeat-{name}", daemon=True)
     thread.start()
     try:
-        yield
+        yield beat
     finally:
         stop.set()
         thread.join(timeout=5)
 
 
-def clip_heartbeat(clip_id: str):
-    """The heartbeat of a processing clip."""
+def _close_connection() -> None:
+    try:
+        connection.close()
+    except Exception:  # a broken connection may fail to close; it is dropped all the same
+        logger.debug("closing a broken connection failed", exc_info=True)
+
+
+def clip_heartbeat(clip: Clip):
+    """The heartbeat of a processing clip, held by the run that claimed it (its attempt)."""
     return heartbeat(
-        Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING), name=str(clip_id)
+        Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING, attempts=clip.attempts),
+        name=f"clip {clip.pk}",
     )
 
 
-def job_heartbeat(job_id):
-    """The heartbeat of a processing job."""
-    return heartbeat(Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING), name=str(job_id))
+def job_heartbeat(job: Job):
+    """The heartbeat of a processing job, held by the run that claimed it (its attempt)."""
+    return heartbeat(
+        Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING, attempts=job.attempts),
+        name=f"job {job.pk}",
+    )
 
 
-def full_render_heartbeat(clip_id: str):
+def full_render_heartbeat(clip_id: str, attempt: int):
     """The heartbeat of a clip's full render, on its `FullRender` (the clip's own heartbeat
-    belongs to its processing, which is over by then)."""
-    return heartbeat(FullRender.objects.filter(pk=clip_id), name=f"render-{clip_id}")
+    belongs to its processing, which is over by then), held by the run of `attempt`."""
+    return heartbeat(
+        FullRender.objects.filter(
+            pk=clip_id, attempts=attempt, clip__full_render_status="processing"
+        ),
+        name=f"full render of {clip_id}",
+    )
 
 
 # Clips ---------------------------------------------------------------------------------
@@ -139,22 +190,32 @@ def clip_stage_set(clip_id: str, stage: str) -> None:
 
 
 def clip_complete(clip: Clip, *, charge_full_render: bool = False) -> bool:
-    """A processing clip is completed. `charge_full_render`: it rendered its full video as
-    part of its processing (a /v1 clip, the CLI), counted against the team's render
-    minutes once it is made; the request was checked for minutes left."""
-    if charge_full_render:
-        clip.refresh_from_db(fields=["start_time", "end_time"])
-        usage_charge_render(team_id=clip.team_id, seconds=clip.end_time - clip.start_time)
-    completed = Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
-        status=Clip.Status.COMPLETED,
-        stage="done",
-        progress=100,
-        error="",
-        error_code="",
-        error_field="",
-        error_details=None,
-        updated_at=timezone.now(),
-    )
+    """A processing clip, held by the run that claimed it (`clip.attempts`), is completed.
+    `charge_full_render`: it rendered its full video as part of its processing (a /v1
+    clip, the CLI), counted against the team's render minutes once it is made (the
+    request was checked for minutes left). Counted once per clip, whatever runs it had:
+    the completion and the charge are one transaction, and the charge is keyed by the
+    clip's `render_charged`. Returns whether this run completed it."""
+    with transaction.atomic():
+        completed = Clip.objects.filter(
+            pk=clip.pk, status=Clip.Status.PROCESSING, attempts=clip.attempts
+        ).update(
+            status=Clip.Status.COMPLETED,
+            stage="done",
+            progress=100,
+            error="",
+            error_code="",
+            error_field="",
+            error_details=None,
+            updated_at=timezone.now(),
+        )
+        if (
+            completed
+            and charge_full_render
+            and Clip.objects.filter(pk=clip.pk, render_charged=False).update(render_charged=True)
+        ):
+            start, end = Clip.objects.values_list("start_time", "end_time").get(pk=clip.pk)
+            usage_charge_render(team_id=clip.team_id, seconds=end - start)
     if completed:
         clip_event_emit(clip_id=clip.pk, type="clip.completed")
     return bool(completed)
@@ -168,8 +229,10 @@ def clip_fail(
     field: str = "",
     details: dict | None = None,
 ) -> None:
-    """The clip failed for good, with its reason; a clip of its own gets its generation back."""
-    failed = Clip.objects.filter(pk=clip.pk).update(
+    """The clip failed for good, with its reason; a clip of its own gets its generation
+    back. Only while the clip is the caller's (`clip.attempts`): a run whose clip the
+    sweep gave to another worker fails nothing."""
+    failed = Clip.objects.filter(pk=clip.pk, attempts=clip.attempts).update(
         status=Clip.Status.FAILED,
         error=message,
         error_code=code,
@@ -196,7 +259,9 @@ def clip_stage_failed(clip: Clip, err: StageError) -> float | None:
         )
         return None
     delay = settings.CLYPAI_RETRY_BACKOFF_SECONDS * 2 ** (attempts - 1)
-    updated = Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING).update(
+    updated = Clip.objects.filter(
+        pk=clip.pk, status=Clip.Status.PROCESSING, attempts=clip.attempts
+    ).update(
         status=Clip.Status.PENDING,
         attempts=attempts,
         stage="retry-wait",
@@ -266,6 +331,18 @@ def job_claim(job_id) -> Job | None:
     return Job.objects.get(pk=job_id)
 
 
+def job_hold(job: Job) -> None:
+    """Inside a transaction: lock the job while it is the caller's run's (processing, its
+    attempt), so what the run writes next is written once; WorkTaken when it is not."""
+    held = (
+        Job.objects.select_for_update()
+        .filter(pk=job.pk, status=Job.Status.PROCESSING, attempts=job.attempts)
+        .exists()
+    )
+    if not held:
+        raise WorkTaken(f"job {job.pk} was taken from this run")
+
+
 def job_stage_set(job_id, stage: str) -> None:
     """A processing job enters `stage`; its progress is the stage's."""
     Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING).update(
@@ -276,8 +353,9 @@ def job_stage_set(job_id, stage: str) -> None:
 def job_fail(
     job: Job, *, message: str, code: str = "processing_failed", details: dict | None = None
 ) -> None:
-    """The job failed for good, with its reason; its generation is given back."""
-    failed = Job.objects.filter(pk=job.pk).update(
+    """The job failed for good, with its reason; its generation is given back. Only while
+    the job is the caller's (`job.attempts`)."""
+    failed = Job.objects.filter(pk=job.pk, attempts=job.attempts).update(
         status=Job.Status.ERROR,
         error=message,
         error_code=code,
@@ -400,26 +478,34 @@ def full_render_queue(clip: Clip) -> bool:
     return bool(claimed)
 
 
-def full_render_claim(clip_id: str) -> bool:
-    """Move a queued full render to processing; False when another worker has it."""
+def full_render_claim(clip_id: str) -> int | None:
+    """Move a queued full render to processing: the attempt this run holds (what its
+    heartbeat and its finish check), or None when another worker has it."""
     with transaction.atomic():
         claimed = Clip.objects.filter(pk=clip_id, full_render_status="queued").update(
             full_render_status="processing", updated_at=timezone.now()
         )
-        if claimed:
-            FullRender.objects.update_or_create(
-                clip_id=clip_id, defaults={"heartbeat_at": timezone.now()}
-            )
-    return bool(claimed)
+        if not claimed:
+            return None
+        run, _ = FullRender.objects.select_for_update().get_or_create(clip_id=clip_id)
+        FullRender.objects.filter(pk=clip_id).update(heartbeat_at=timezone.now())
+    return run.attempts
 
 
-def full_render_finish(clip_id: str, *, error: str = "") -> None:
-    """A processing full render is done, or failed with `error` (its minutes given back)."""
-    finished = Clip.objects.filter(pk=clip_id, full_render_status="processing").update(
-        full_render_status="error" if error else "done",
-        full_render_error=error,
-        updated_at=timezone.now(),
-    )
+def full_render_finish(clip_id: str, *, error: str = "", attempt: int | None = None) -> None:
+    """A processing full render is done, or failed with `error` (its minutes given back).
+    `attempt`: the run's (full_render_claim's); a run whose render the sweep gave to
+    another worker finishes nothing."""
+    with transaction.atomic():
+        if attempt is not None and not (
+            FullRender.objects.select_for_update().filter(pk=clip_id, attempts=attempt).exists()
+        ):
+            return
+        finished = Clip.objects.filter(pk=clip_id, full_render_status="processing").update(
+            full_render_status="error" if error else "done",
+            full_render_error=error,
+            updated_at=timezone.now(),
+        )
     if finished and error:
         render_minutes_refund(clip_id=clip_id)
     if finished:
@@ -450,45 +536,124 @@ def render_minutes_refund(*, clip_id: str) -> bool:
 
 
 def export_requeue(export: Export) -> bool:
-    """A failed export is asked for again: back to queued."""
+    """A failed export is asked for again: back to queued, its lost workers forgotten."""
     requeued = Export.objects.filter(pk=export.pk, status=Export.Status.FAILED).update(
-        status=Export.Status.QUEUED, error="", error_details=None, updated_at=timezone.now()
+        status=Export.Status.QUEUED,
+        error="",
+        error_details=None,
+        attempts=0,
+        heartbeat_at=None,
+        updated_at=timezone.now(),
     )
     export.refresh_from_db()
     return bool(requeued)
 
 
-def export_claim(export_id: str) -> bool:
-    """Move a queued (or failed) export to processing; False when another worker has it."""
-    return bool(
-        Export.objects.filter(
-            pk=export_id, status__in=(Export.Status.QUEUED, Export.Status.FAILED)
-        ).update(status=Export.Status.PROCESSING, updated_at=timezone.now())
+def export_claim(export_id: str) -> Export | None:
+    """Move a queued export to processing: the export as this run holds it (its attempt
+    is what its heartbeat and its end check), or None when another worker has it."""
+    now = timezone.now()
+    if not Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
+        status=Export.Status.PROCESSING, heartbeat_at=now, updated_at=now
+    ):
+        return None
+    return Export.objects.select_related("clip").get(pk=export_id)
+
+
+def export_heartbeat(export: Export):
+    """The heartbeat of a processing export, held by the run that claimed it."""
+    return heartbeat(_export_held(export), name=f"export {export.pk}")
+
+
+def _export_held(export: Export) -> models.QuerySet:
+    return Export.objects.filter(
+        pk=export.pk, status=Export.Status.PROCESSING, attempts=export.attempts
     )
 
 
-def export_complete(export: Export, *, size: int) -> None:
-    """An export's file is stored: completed."""
-    if Export.objects.filter(pk=export.pk).update(
+def export_complete(export: Export, *, size: int) -> bool:
+    """An export's file is stored: completed, when the run still holds it."""
+    completed = _export_held(export).update(
         status=Export.Status.COMPLETED,
         file=export.file.name,
         file_size=size,
         error="",
         error_details=None,
         updated_at=timezone.now(),
-    ):
+    )
+    if completed:
         export_event_emit(export_id=export.pk, type="export.ready")
+    return bool(completed)
 
 
-def export_fail(export_id: str, *, error: str, details: dict | None = None) -> None:
-    """An export could not be made, with the reason (and its stage's details)."""
-    if Export.objects.filter(pk=export_id).update(
+def export_fail(export: Export, *, error: str, details: dict | None = None) -> None:
+    """An export could not be made, with the reason and its stage's details (when the
+    run still holds it)."""
+    if _export_held(export).update(
         status=Export.Status.FAILED,
         error=error,
         error_details=details or None,
         updated_at=timezone.now(),
     ):
-        export_event_emit(export_id=export_id, type="export.failed")
+        export_event_emit(export_id=export.pk, type="export.failed")
+
+
+# Re-renders after a transcript correction ----------------------------------------------
+
+RERENDER_ACTIVE = (Rerender.Status.QUEUED, Rerender.Status.PROCESSING)
+
+
+def rerender_queue(clip: Clip) -> None:
+    """Ask for a re-render of `clip` (its transcript was corrected): queued, whatever
+    came before; a run of an earlier request stops (its `requested_at` is gone). In the
+    caller's transaction."""
+    now = timezone.now()
+    Rerender.objects.update_or_create(
+        clip_id=clip.pk,
+        defaults={
+            "status": Rerender.Status.QUEUED,
+            "error": "",
+            "requested_at": now,
+            "heartbeat_at": None,
+            "attempts": 0,
+            "updated_at": now,
+        },
+    )
+
+
+def rerender_claim(clip_id: str) -> Rerender | None:
+    """Move a queued re-render to processing: the row as this run holds it, or None."""
+    now = timezone.now()
+    if not Rerender.objects.filter(pk=clip_id, status=Rerender.Status.QUEUED).update(
+        status=Rerender.Status.PROCESSING, heartbeat_at=now, updated_at=now
+    ):
+        return None
+    return Rerender.objects.get(pk=clip_id)
+
+
+def _rerender_held(run: Rerender) -> models.QuerySet:
+    return Rerender.objects.filter(
+        pk=run.pk,
+        status=Rerender.Status.PROCESSING,
+        attempts=run.attempts,
+        requested_at=run.requested_at,
+    )
+
+
+def rerender_heartbeat(run: Rerender):
+    """The heartbeat of a re-render, held by the run that claimed this request of it."""
+    return heartbeat(_rerender_held(run), name=f"re-render of {run.pk}")
+
+
+def rerender_finish(run: Rerender, *, error: str = "") -> bool:
+    """A re-render is done, or failed with `error`, when the run still holds it."""
+    return bool(
+        _rerender_held(run).update(
+            status=Rerender.Status.ERROR if error else Rerender.Status.DONE,
+            error=error,
+            updated_at=timezone.now(),
+        )
+    )
 
 
 # Lifecycles the sweep goes by ----------------------------------------------------------
@@ -639,9 +804,12 @@ class FullRenderLifecycle:
         return Clip.objects.filter(pk=row.pk, full_render_status="processing", updated_at=row.token)
 
     def release(self, row: Stale, *, now: datetime) -> bool:
-        if not self._held(row).update(full_render_status="queued", updated_at=now):
-            return False
-        FullRender.objects.filter(pk=row.pk).update(attempts=row.attempts + 1, heartbeat_at=None)
+        with transaction.atomic():
+            if not self._held(row).update(full_render_status="queued", updated_at=now):
+                return False
+            FullRender.objects.filter(pk=row.pk).update(
+                attempts=row.attempts + 1, heartbeat_at=None
+            )
         return True
 
     def give_up(self, row: Stale, *, now: datetime) -> bool:
@@ -668,6 +836,93 @@ class FullRenderLifecycle:
         Clip.objects.filter(pk=pk, full_render_status="queued").update(updated_at=now)
 
 
+class _RowLifecycle:
+    """queued → processing → done | failed, for work whose row holds its own status,
+    heartbeat and attempts (exports, re-renders)."""
+
+    name: str
+    model: type[models.Model]
+    queued: str
+    processing: str
+    failed: str
+
+    def stale(self, *, before: datetime) -> list[Stale]:
+        dead = self.model.objects.filter(status=self.processing).filter(
+            models.Q(heartbeat_at__lt=before)
+            | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
+        )
+        return [
+            Stale(row.pk, row.attempts, row.heartbeat_at)
+            for row in dead.only("pk", "attempts", "heartbeat_at")
+        ]
+
+    def _held(self, row: Stale):
+        return self.model.objects.filter(
+            pk=row.pk, status=self.processing, attempts=row.attempts, heartbeat_at=row.token
+        )
+
+    def release(self, row: Stale, *, now: datetime) -> bool:
+        return bool(
+            self._held(row).update(
+                status=self.queued, attempts=row.attempts + 1, heartbeat_at=None, updated_at=now
+            )
+        )
+
+    def give_up(self, row: Stale, *, now: datetime) -> bool:
+        attempts = row.attempts + 1
+        failed = self._held(row).update(
+            status=self.failed,
+            attempts=attempts,
+            error=_lost_message(self.name.capitalize(), attempts),
+            updated_at=now,
+        )
+        if failed:
+            self.failed_event(row.pk)
+        return bool(failed)
+
+    def failed_event(self, pk) -> None:
+        pass
+
+    def waiting(self, *, before: datetime) -> list:
+        return list(
+            self.model.objects.filter(status=self.queued, updated_at__lt=before).values_list(
+                "pk", flat=True
+            )
+        )
+
+    def touch(self, pk, *, now: datetime) -> None:
+        self.model.objects.filter(pk=pk, status=self.queued).update(updated_at=now)
+
+
+class ExportLifecycle(_RowLifecycle):
+    """An export: queued → processing → completed | failed."""
+
+    name = "export"
+    model = Export
+    queued, processing, failed = (
+        Export.Status.QUEUED,
+        Export.Status.PROCESSING,
+        Export.Status.FAILED,
+    )
+
+    def failed_event(self, pk) -> None:
+        export_event_emit(export_id=pk, type="export.failed")
+
+
+class RerenderLifecycle(_RowLifecycle):
+    """A re-render after a transcript correction: queued → processing → done | error."""
+
+    name = "re-render"
+    model = Rerender
+    queued, processing, failed = (
+        Rerender.Status.QUEUED,
+        Rerender.Status.PROCESSING,
+        Rerender.Status.ERROR,
+    )
+
+
 CLIPS = ClipLifecycle()
 JOBS = JobLifecycle()
 FULL_RENDERS = FullRenderLifecycle()
+EXPORTS = ExportLifecycle()
+RERENDERS = RerenderLifecycle()

@@ -1,6 +1,7 @@
 """One sweep over every kind of durable work: PostgreSQL is the truth, Redis only carries.
 
-For each kind (clips, jobs, full renders; `clips.states` says how each lives):
+For each kind (clips, jobs, full renders, re-renders after a transcript correction,
+exports; `clips.states` says how each lives):
 - in progress with a heartbeat older than CLYPAI_STALE_SECONDS: its worker died
   (SIGKILL, machine loss). It goes back to waiting and is queued again, up to
   CLYPAI_MAX_ATTEMPTS times, then fails with the reason;
@@ -9,26 +10,33 @@ For each kind (clips, jobs, full renders; `clips.states` says how each lives):
 Webhook deliveries whose job was lost are queued again too (`webhooks.services`).
 Every change is a conditional update, so two sweeps at once do not double any work.
 
-`sweep_task` runs one pass with the housekeeping (Idempotency-Keys and old webhook
-events purged) and schedules the next one; `manage.py sweep` runs it or loops.
+`sweep_pass` is one pass with the housekeeping (Idempotency-Keys, old webhook events and
+presigned uploads never taken in purged). Recovery must not hang on one process that can stop: `sweep_loop` (what
+`manage.py sweep --loop` runs, started by `make run` and compose) survives any error of
+a pass (a database or Redis outage) and tries again at the next one; `sweep_task`, the
+RQ form, schedules its next run whatever its pass did.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 from rq.registry import StartedJobRegistry
 
 from clypai.api.limits import idempotency_purge
+from clypai.lib.storage import storage_purge
 from clypai.queues import enqueue_later, enqueue_now, get_queue, is_live
 from webhooks.services import deliveries_sweep, events_purge
 
 from . import states, tasks
+from .models import INCOMING_UPLOADS
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +47,13 @@ SWEEP_TASK_ID = "clypai-sweep"
 class Recovery:
     """How one kind of durable work is found (its lifecycle) and queued again."""
 
-    lifecycle: states.ClipLifecycle | states.JobLifecycle | states.FullRenderLifecycle
+    lifecycle: (
+        states.ClipLifecycle
+        | states.JobLifecycle
+        | states.FullRenderLifecycle
+        | states.ExportLifecycle
+        | states.RerenderLifecycle
+    )
     queue: str
     task: Callable[[str], None]
     rq_id: Callable[[str], str] = str
@@ -49,6 +63,8 @@ RECOVERIES = (
     Recovery(states.CLIPS, "analysis", tasks.clip_process_task),
     Recovery(states.JOBS, "analysis", tasks.job_process_task),
     Recovery(states.FULL_RENDERS, "render", tasks.full_render_task, tasks.full_render_rq_id),
+    Recovery(states.RERENDERS, "render", tasks.clip_rerender_task, tasks.rerender_rq_id),
+    Recovery(states.EXPORTS, "render", tasks.export_process_task),
 )
 
 
@@ -101,20 +117,64 @@ def clips_sweep(*, now: datetime | None = None) -> SweepReport:
     return report
 
 
-def sweep_task(reschedule: bool = True) -> dict:
-    """One sweep pass with its housekeeping; then it schedules the next one (workers run
-    --with-scheduler)."""
+def incoming_uploads_purge(*, now: datetime | None = None) -> int:
+    """Delete presigned uploads' objects that no job took in within
+    CLYPAI_INCOMING_UPLOAD_TTL_SECONDS of their last PUT; how many."""
+    now = now or timezone.now()
+    before = now - timedelta(seconds=settings.CLYPAI_INCOMING_UPLOAD_TTL_SECONDS)
+    return len(storage_purge(INCOMING_UPLOADS, before=before))
+
+
+def sweep_pass() -> dict:
+    """One sweep pass with its housekeeping: what it did, as the command prints it."""
     report = clips_sweep()
-    purged = idempotency_purge()
-    events_purged = events_purge()
-    if reschedule:
-        enqueue_later(
-            "default", settings.CLYPAI_SWEEP_INTERVAL_SECONDS, sweep_task, job_id=SWEEP_TASK_ID
-        )
     return {
+        "incomingUploadsPurged": incoming_uploads_purge(),
         "requeuedPending": report.requeued_pending,
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,
-        "idempotencyKeysPurged": purged,
-        "webhookEventsPurged": events_purged,
+        "idempotencyKeysPurged": idempotency_purge(),
+        "webhookEventsPurged": events_purge(),
     }
+
+
+def sweep_task(reschedule: bool = True) -> dict:
+    """One sweep pass with its housekeeping, on RQ; then it schedules the next one
+    (workers run --with-scheduler), also when the pass failed, so one error does not
+    end the chain."""
+    try:
+        return sweep_pass()
+    finally:
+        if reschedule:
+            try:
+                enqueue_later(
+                    "default",
+                    settings.CLYPAI_SWEEP_INTERVAL_SECONDS,
+                    sweep_task,
+                    job_id=SWEEP_TASK_ID,
+                )
+            except Exception:  # Redis is down: `manage.py sweep --loop` still runs
+                logger.exception("could not schedule the next sweep")
+
+
+def sweep_loop(
+    *,
+    interval: float,
+    passes: int | None = None,
+    on_pass: Callable[[dict], None] = lambda report: None,
+) -> None:
+    """Sweep every `interval` seconds, `passes` times (None: for ever). A pass that
+    fails (database or Redis down, a bug) is logged and the next one runs as usual,
+    on fresh connections: recovery must outlive the faults it recovers from."""
+    done = 0
+    while passes is None or done < passes:
+        started = time.monotonic()
+        try:
+            on_pass(sweep_pass())
+        except Exception:
+            logger.exception("sweep pass failed; trying again in %.0f s", interval)
+            for conn in connections.all(initialized_only=True):
+                conn.close()  # a broken connection is reopened by the next query
+        done += 1
+        if passes is None or done < passes:
+            time.sleep(max(interval - (time.monotonic() - started), 0.0))

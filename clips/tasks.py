@@ -9,6 +9,9 @@ comes next. No logic of their own: every status change is `clips.states`'.
 | full_render_task       | render   | `<clip id>-render`  | rendering.clip_video_make("full")  |
 | clip_rerender_task     | render   | `<clip id>-rerender`| rendering.clip_video_make          |
 
+Each claims its row (a conditional update in `clips.states`) and beats its heartbeat
+while it works; the sweep queues again any whose worker or queue entry was lost.
+
 A job's clips are processed on the "render" queue (their source is analysed by then).
 The sweep's own task, which recovers all of these, is `clips.sweep.sweep_task`.
 """
@@ -25,7 +28,7 @@ from . import states
 from .clip_processing import clip_process
 from .exporting import export_process
 from .job_processing import job_process
-from .models import Clip, Export
+from .models import Clip
 from .pipeline import StageError
 from .rendering import clip_video_make
 
@@ -61,10 +64,7 @@ def job_process_task(job_id: str) -> None:
 
 def export_process_task(export_id: str) -> None:
     """Produce one export of a completed clip."""
-    export = Export.objects.select_related("clip").filter(pk=export_id).first()
-    if export is None:
-        return
-    export_process(export=export)
+    export_process(export_id=export_id)
 
 
 def full_render_task(clip_id: str) -> None:
@@ -74,20 +74,25 @@ def full_render_task(clip_id: str) -> None:
     `rendering.clip_video_make(kind="full")`, and records done or error. A new output
     replaces the previous one's file.
     """
-    if not states.full_render_claim(clip_id):
+    attempt = states.full_render_claim(clip_id)
+    if attempt is None:
         logger.info("render of clip %s is not queued (gone or taken); nothing to do", clip_id)
         return
     clip = Clip.objects.get(pk=clip_id)
     previous = clip.video.name if clip.video else ""
-    with states.full_render_heartbeat(clip_id):
+    with states.full_render_heartbeat(clip_id, attempt) as beat:
         try:
-            clip_video_make(clip, None, kind="full")
+            clip_video_make(clip, None, kind="full", check=beat.check)
+        except states.WorkTaken:
+            logger.warning("render of clip %s was taken from this run; it stops here", clip_id)
         except StageError as err:
-            states.full_render_finish(clip_id, error=err.message)
+            states.full_render_finish(clip_id, error=err.message, attempt=attempt)
         except Exception as exc:
             logger.exception("full render of clip %s failed unexpectedly", clip_id)
             states.full_render_finish(
-                clip_id, error=f"Render failed: internal error ({type(exc).__name__})"
+                clip_id,
+                error=f"Render failed: internal error ({type(exc).__name__})",
+                attempt=attempt,
             )
         else:
             clip.refresh_from_db(fields=["video"])
@@ -98,20 +103,45 @@ def full_render_task(clip_id: str) -> None:
                     logger.warning("could not delete %s", previous, exc_info=True)
             if not clip.video:
                 states.full_render_finish(
-                    clip_id, error="Render failed: the renderer stored no video"
+                    clip_id, error="Render failed: the renderer stored no video", attempt=attempt
                 )
             else:
-                states.full_render_finish(clip_id)
+                states.full_render_finish(clip_id, attempt=attempt)
         finally:
             close_old_connections()
 
 
+def rerender_rq_id(clip_id: str) -> str:
+    """The RQ job id of a clip's re-render after a transcript correction."""
+    return f"{clip_id}-rerender"
+
+
 def clip_rerender_task(clip_id: str) -> None:
     """Render a clip again after its transcript was corrected: its full video and its
-    preview, whichever it has, with the corrected captions."""
-    clip = Clip.objects.select_related("source", "brand_kit").filter(pk=clip_id).first()
-    if clip is None or clip.source is None:
+    preview, whichever it has, with the corrected captions (services.clip_words_correct
+    queued it; its state is the clip's `Rerender`, which the sweep recovers)."""
+    run = states.rerender_claim(clip_id)
+    if run is None:
+        logger.info("re-render of clip %s is not queued (gone or taken); nothing to do", clip_id)
         return
-    for kind, present in (("full", clip.video), ("preview", clip.preview)):
-        if present:
-            clip_video_make(clip, None, kind=kind)
+    clip = Clip.objects.select_related("source", "brand_kit").get(pk=clip_id)
+    with states.rerender_heartbeat(run) as beat:
+        try:
+            if clip.source is None:
+                raise StageError("The clip has no source to render from", {"stage": "render"})
+            for kind, present in (("full", clip.video), ("preview", clip.preview)):
+                if present:
+                    clip_video_make(clip, None, kind=kind, check=beat.check)
+        except states.WorkTaken:
+            logger.warning("re-render of clip %s was taken from this run; it stops", clip_id)
+        except StageError as err:
+            states.rerender_finish(run, error=err.message)
+        except Exception as exc:
+            logger.exception("re-render of clip %s failed unexpectedly", clip_id)
+            states.rerender_finish(
+                run, error=f"Render failed: internal error ({type(exc).__name__})"
+            )
+        else:
+            states.rerender_finish(run)
+        finally:
+            close_old_connections()

@@ -306,6 +306,9 @@ SPECTACULAR_SETTINGS = {
 
 # Product limits, all overridable.
 CLYPAI_MAX_UPLOAD_BYTES = envint("CLYPAI_MAX_UPLOAD_BYTES", 5 * 1024**3)
+# A presigned upload's object not taken in by a job within this many seconds of its last
+# PUT is deleted by the sweep (its PUT URL lives an hour).
+CLYPAI_INCOMING_UPLOAD_TTL_SECONDS = envint("CLYPAI_INCOMING_UPLOAD_TTL_SECONDS", 86400)
 CLYPAI_MAX_LOGO_BYTES = envint("CLYPAI_MAX_LOGO_BYTES", 5 * 1024**2)
 CLYPAI_JWT_TTL_SECONDS = envint("CLYPAI_JWT_TTL_SECONDS", 3600)
 CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", None)

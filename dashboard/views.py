@@ -14,10 +14,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from choppity.services import storage_takes_presigned_puts, upload_presign, upload_resolve
 from clips import services as clip_services
-from clips.models import Clip, Export, Job
+from clips.models import Clip, Export, Job, Rerender
 from clips.selectors import clip_transcript_context
 from clypai.api.errors import ApiError
-from clypai.queues import is_live
 from projects.models import Project
 
 from . import selectors
@@ -225,7 +224,7 @@ def _clip_page(request, clip, *, edit_form=None, export_form=None, status=200):
             "exports_pending": selectors.exports_of(clip)
             .filter(status__in=(Export.Status.QUEUED, Export.Status.PROCESSING))
             .exists(),
-            "rerendering": is_live("render", clip_services.clip_rerender_rq_id(clip.pk)),
+            "rerendering": _rerendering(clip),
             "breakdown": selectors.breakdown(clip),
             "source_duration": clip.source.duration if clip.source else None,
             "layout_names": LAYOUT_NAMES,
@@ -333,10 +332,17 @@ def clip_exports(request, clip_id: str):
     )
 
 
+def _rerendering(clip: Clip) -> bool:
+    """Whether the clip is being rendered again (its durable re-render is not over)."""
+    return Rerender.objects.filter(
+        clip=clip, status__in=(Rerender.Status.QUEUED, Rerender.Status.PROCESSING)
+    ).exists()
+
+
 @require_safe
 @team_view
 def clip_player(request, clip_id: str):
     """The clip's player (polled by htmx while its preview renders again)."""
     clip = _clip(request, clip_id)
-    rerendering = is_live("render", clip_services.clip_rerender_rq_id(clip.pk))
+    rerendering = _rerendering(clip)
     return render(request, "dashboard/_player.html", {"clip": clip, "rerendering": rerendering})

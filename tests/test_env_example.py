@@ -145,7 +145,10 @@ def test_the_compose_file_runs_the_whole_system():
     from django.conf import settings
 
     assert set(services["worker"]["command"][3:7]) == set(settings.RQ_QUEUES)
-    for name in ("web", "worker", "migrate"):
+    # Recovery runs as a loop process of its own, not as a job that one error ends.
+    assert services["sweep"]["command"] == ["python", "manage.py", "sweep", "--loop"]
+    assert services["sweep"]["restart"] == "unless-stopped"
+    for name in ("web", "worker", "migrate", "sweep"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("${DATABASE_URL:-postgres://")
         assert "@postgres:5432/" in env["DATABASE_URL"]

@@ -9,6 +9,8 @@ CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
@@ -66,8 +68,6 @@ def local_path(name: str, *, cache_dir, storage=None):
     On local disk that is the file itself; on S3 the object is downloaded once into
     `cache_dir` (keyed by its name) and reused by later stages and reruns.
     """
-    from pathlib import Path
-
     storage = storage or default_storage
     if _is_local(storage):
         return Path(storage.path(name))
@@ -81,3 +81,74 @@ def local_path(name: str, *, cache_dir, storage=None):
             dst.write(chunk)
     partial.replace(target)
     return target
+
+
+def storage_copy(source: str, target: str, *, storage=None) -> str:
+    """Copy stored file `source` to `target` (replacing it) and return `target`.
+
+    On S3 the copy is made by the server (CopyObject; a multipart copy past 5 GB): the
+    bytes never pass through this machine, and the copy is a snapshot that later writes
+    to `source` (a client's presigned PUT) do not reach. FileNotFoundError when `source`
+    is not there.
+    """
+    import shutil
+
+    storage = storage or default_storage
+    if _is_local(storage):
+        path = Path(storage.path(target))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(storage.path(source), path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"File does not exist: {source}") from None
+        return target
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import ClientError
+
+    client = storage.connection.meta.client
+    try:
+        client.copy(
+            {"Bucket": storage.bucket_name, "Key": _s3_key(storage, source)},
+            storage.bucket_name,
+            _s3_key(storage, target),
+            Config=TransferConfig(multipart_threshold=5 * 1024**3),
+        )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise FileNotFoundError(f"File does not exist: {source}") from None
+        raise
+    return target
+
+
+def storage_purge(prefix: str, *, before: datetime, storage=None) -> list[str]:
+    """Delete the stored files under folder `prefix` last written before `before`;
+    their names."""
+    storage = storage or default_storage
+    prefix = prefix.rstrip("/") + "/"
+    purged = []
+    if _is_local(storage):
+        root = Path(storage.path(prefix))
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            written = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+            if path.is_file() and written < before:
+                path.unlink(missing_ok=True)
+                purged.append(prefix + str(path.relative_to(root)))
+        return purged
+    client = storage.connection.meta.client
+    location = _s3_key(storage, "")
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=storage.bucket_name, Prefix=_s3_key(storage, prefix)
+    )
+    for page in pages:
+        for entry in page.get("Contents", ()):
+            if entry["LastModified"] < before:
+                client.delete_object(Bucket=storage.bucket_name, Key=entry["Key"])
+                purged.append(entry["Key"][len(location) :].lstrip("/"))
+    return purged
+
+
+def _s3_key(storage, name: str) -> str:
+    from storages.utils import clean_name
+
+    # S3Storage's own way from a name to its key (its location in front).
+    return storage._normalize_name(clean_name(name)) if name else (storage.location or "")

@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from clips.analysis import source_ingest_upload
-from clips.models import Job, Upload
+from clips.models import Job, Upload, client_writable
+from clips.sweep import incoming_uploads_purge
 from tests.choppity.conftest import error_of
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +151,62 @@ def test_presign_requests_are_validated(s3_storage, chop):
     assert error_of(response, 400, "BAD_REQUEST")["field"] == "size"
     response = chop.post("/choppity/v1/uploads", {"filename": "a.mp4", "x": 1}, format="json")
     assert error_of(response, 400, "BAD_REQUEST")["field"] == "x"
+
+
+# A presigned PUT URL stays writable for an hour: nothing read later may come from there.
+
+
+def _presigned(chop, filename="talk.mpg") -> dict:
+    response = chop.post("/choppity/v1/uploads", {"filename": filename}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def _incoming(s3_storage) -> list[str]:
+    listed = s3_storage.server.client().list_objects_v2(
+        Bucket=s3_storage.bucket, Prefix=s3_storage.key("incoming/")
+    )
+    return [entry["Key"] for entry in listed.get("Contents", ())]
+
+
+def test_on_s3_bytes_put_again_after_a_job_took_the_upload_in_never_reach_its_source(
+    s3_storage, chop, settings, video
+):
+    settings.CLYPAI_MAX_UPLOAD_BYTES = len(video) + 1000
+    body = _presigned(chop)
+    assert requests.put(body["upload_url"], data=video, timeout=30).status_code == 200
+    assert start_job(chop, body["upload_id"]).status_code == 202
+    row = Upload.objects.get(uuid=uuid.UUID(body["upload_id"]))
+    assert not client_writable(row.file.name) and row.size_bytes == len(video)
+    assert _incoming(s3_storage) == []  # taken in: the object under the PUT URL is gone
+
+    # The URL still takes a PUT for the rest of its hour: other bytes, past the limit.
+    other = b"\x00not the video" * (len(video) // 7)
+    assert len(other) > settings.CLYPAI_MAX_UPLOAD_BYTES
+    assert requests.put(body["upload_url"], data=other, timeout=30).status_code == 200
+
+    assert s3_storage.get_bytes(row.file.name) == video
+    source = source_ingest_upload(row)
+    assert (source.sha256, source.size_bytes) == (hashlib.sha256(video).hexdigest(), len(video))
+    assert not client_writable(source.file.name)
+    assert s3_storage.get_bytes(source.file.name) == video
+    # A second job of the same upload still finds the same source and bytes.
+    assert start_job(chop, body["upload_id"]).status_code == 202
+    assert Upload.objects.count() == 1
+
+
+def test_on_s3_a_presigned_upload_never_taken_in_is_purged_by_the_sweep(
+    s3_storage, chop, settings, video
+):
+    settings.CLYPAI_INCOMING_UPLOAD_TTL_SECONDS = 86400
+    body = _presigned(chop)
+    assert requests.put(body["upload_url"], data=video, timeout=30).status_code == 200
+    assert len(_incoming(s3_storage)) == 1
+
+    assert incoming_uploads_purge() == 0  # its job may still come
+    assert len(_incoming(s3_storage)) == 1
+    assert incoming_uploads_purge(now=timezone.now() + timedelta(seconds=86400 + 60)) == 1
+    assert _incoming(s3_storage) == []
+    assert error_of(start_job(chop, body["upload_id"]), 400, "BAD_REQUEST")["field"] == (
+        "source.upload_id"
+    )

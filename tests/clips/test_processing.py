@@ -291,7 +291,7 @@ def test_the_clip_command_answers_a_topic_criteria_with_clips_inside_that_topic(
 
 
 @pytest.mark.django_db
-def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, monkeypatch):
+def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, monkeypatch, team):
     import threading
 
     from clips import analysis
@@ -300,6 +300,7 @@ def test_a_failing_transcription_stops_the_shot_decode_beside_it(shared_media, m
 
     video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
     source = analysis.source_from_file(
+        team_id=team.pk,
         path=video,
         sha256=hashlib.sha256(video.read_bytes()).hexdigest(),
         size=video.stat().st_size,

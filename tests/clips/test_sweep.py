@@ -6,12 +6,15 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from django.utils import timezone
 
 from clips.models import Clip
-from clips.sweep import clips_sweep
+from clips.sweep import SWEEP_TASK_ID, clips_sweep, sweep_task
 from clips.tasks import clip_process_task
+from clypai.queues import get_queue
 from tests.factories import ClipFactory
+from tests.processes import ROOT, manage, process_env, stop, terminate_backends, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,3 +105,45 @@ def test_the_sweep_command_prints_what_it_did(team, queue, capsys):
     call_command("sweep")
     out = capsys.readouterr().out
     assert f'"requeuedPending": ["{clip.pk}"]' in out
+
+
+# Recovery must outlive the faults it recovers from ------------------------------------
+
+
+def test_the_sweep_loop_outlives_a_lost_database_connection(
+    settings, team, queue, media_root, tmp_path
+):
+    """`manage.py sweep --loop`, as `make run` and compose start it: its connection is cut
+    (what a PostgreSQL restart does), the pass fails, and the next pass sweeps again."""
+    env = process_env(settings, media_root, tmp_path / "work", application_name="clypai-sweep-loop")
+    log = tmp_path / "sweep.log"
+    loop = manage(env, "sweep", "--loop", "--interval", "0.2", log=log)
+    try:
+        first = ClipFactory(team=team)
+        _age(first, 120)
+        assert wait_for(lambda: first.pk in queue.job_ids, 30), log.read_text()
+        assert terminate_backends("clypai-sweep-loop") >= 1
+        second = ClipFactory(team=team)
+        _age(second, 120)
+        assert wait_for(lambda: second.pk in queue.job_ids, 30), log.read_text()
+        assert loop.poll() is None, log.read_text()
+        assert "sweep pass failed" in log.read_text()
+    finally:
+        stop(loop)
+
+
+def test_the_sweep_task_schedules_its_next_run_when_its_pass_fails(settings, queue, monkeypatch):
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("clips.sweep.clips_sweep", database_gone)
+    with pytest.raises(OperationalError):
+        sweep_task()
+    scheduled = get_queue("default").fetch_job(SWEEP_TASK_ID)
+    assert scheduled is not None and scheduled.get_status() == "scheduled"
+
+
+def test_make_run_starts_the_sweep_loop():
+    recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "manage.py sweep --loop &" in recipe
+    assert "sweep --schedule" not in recipe

@@ -244,3 +244,25 @@ def test_a_clip_cannot_be_made_from_another_teams_upload(api, other_caller, vide
     error = error_of(response, 400)
     assert error["field"] == "sourceUploadId"
     assert not Clip.objects.exists()
+
+
+def test_the_same_bytes_make_one_source_per_team_and_no_analysis_is_shared(
+    api, other_caller, team, video
+):
+    """Shared by hash across teams, how fast a clip finishes would tell one team that
+    another had processed the same video (and what it had found)."""
+    from clips.analysis import source_ingest_upload
+    from clips.models import Analysis
+
+    ours = Upload.objects.get(pk=data_of(upload(api, video), 201)["id"])
+    theirs = Upload.objects.get(pk=data_of(upload(other_caller.client, video), 201)["id"])
+    source = source_ingest_upload(ours)
+    Analysis.objects.create(source=source, kind="transcript", key="k", result={"text": "ours"})
+
+    other = source_ingest_upload(theirs)
+    assert other.pk != source.pk and other.sha256 == source.sha256
+    assert (source.team, other.team) == (team, other_caller.team)
+    assert not Analysis.objects.filter(source=other).exists()
+    # Within a team, the same bytes are one source, analysed once.
+    again = Upload.objects.get(pk=data_of(upload(api, video), 201)["id"])
+    assert source_ingest_upload(again) == source

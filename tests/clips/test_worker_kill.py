@@ -3,88 +3,22 @@ heartbeat, a new worker finishes the work, and nothing is done or stored twice."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.core.files import File
-from django.db import connection
 
 from clips.models import Analysis, Clip, Source
 from clips.services import ClipSpec, clip_create, upload_create
 from clips.sweep import clips_sweep
 from clypai.queues import get_queue
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import kill_machine, manage, process_env, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def _worker_env(settings, media_root, work_dir) -> dict:
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        REDIS_URL=settings.RQ_QUEUES["analysis"]["URL"],
-        CLYPAI_JOBS_INLINE="false",
-        MEDIA_ROOT=str(media_root),
-        CLYPAI_WORK_DIR=str(work_dir),
-        CLYPAI_WHISPER_MODEL="tiny.en",
-        CLYPAI_WHISPER_ENGINE="faster-whisper",
-        CLYPAI_HEARTBEAT_SECONDS="0.5",
-    )
-    return env
-
-
 def _start_worker(env):
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "analysis", "--burst"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (RQ's work horse calls setsid, so killpg alone misses it)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_machine(worker) -> None:
-    """SIGKILL the worker and everything it started, at once: a machine lost."""
-    for pid in [worker.pid, *_descendants(worker.pid)]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+    return manage(env, "rqworker", "analysis", "--burst")
 
 
 def test_a_killed_worker_s_clip_is_finished_after_the_sweep_without_duplicates(
@@ -95,7 +29,7 @@ def test_a_killed_worker_s_clip_is_finished_after_the_sweep_without_duplicates(
     settings.CLYPAI_WHISPER_MODEL = "tiny.en"
     queue = get_queue("analysis")
     queue.connection.flushdb()
-    env = _worker_env(settings, media_root, tmp_path / "work")
+    env = process_env(settings, media_root, tmp_path / "work")
 
     video = shared_media / "talking_head" / "grid_concat_11clips_33s.mp4"
     import hashlib
@@ -113,15 +47,15 @@ def test_a_killed_worker_s_clip_is_finished_after_the_sweep_without_duplicates(
     worker = _start_worker(env)
     try:
         # Kill it once the transcript is stored and shot detection is under way.
-        reached = _wait_for(
+        reached = wait_for(
             lambda: Clip.objects.filter(pk=clip.pk, stage="scenes").exists(), timeout=120
         )
         assert reached, Clip.objects.values("status", "stage", "error").get(pk=clip.pk)
-        _kill_machine(worker)
+        kill_machine(worker)
         worker.wait(timeout=10)
     finally:
         if worker.poll() is None:
-            _kill_machine(worker)
+            kill_machine(worker)
 
     killed = Clip.objects.get(pk=clip.pk)
     assert killed.status == "processing"  # nobody is left to say otherwise

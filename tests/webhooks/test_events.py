@@ -198,7 +198,7 @@ def test_an_export_that_cannot_be_made_sends_export_failed(caller, receiver, web
     endpoint_for(caller, receiver.url(), events=["export.failed", "export.ready"])
     clip = ClipFactory(team=caller.team, status="completed")  # no source to render from
     export = Export.objects.create(clip=clip, format="mp4", quality="low")
-    export_process(export=export)
+    export_process(export_id=export.pk)
     (payload,) = _delivered(webhooks_queue, caller.team, "export.failed")
     assert payload["data"]["id"] == export.pk and payload["data"]["clipId"] == clip.pk
     assert payload["data"]["status"] == "failed" and payload["data"]["error"]

@@ -1,17 +1,18 @@
 import json
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from clips.sweep import SWEEP_TASK_ID, clips_sweep, sweep_task
+from clips.sweep import SWEEP_TASK_ID, sweep_loop, sweep_pass, sweep_task
 from clypai.queues import get_queue
 
 
 class Command(BaseCommand):
     help = (
-        "Queue again clips whose work was lost: pending ones no worker picked up and "
-        "processing ones whose worker stopped beating. One pass, or --loop."
+        "Queue again work that was lost (clips, jobs, full renders, re-renders, exports, "
+        "webhook deliveries): waiting work no worker picked up and work whose worker "
+        "stopped beating; purge what expired. One pass, or --loop: the process `make run` "
+        "and compose start, which survives a failed pass and goes on."
     )
 
     def add_arguments(self, parser):
@@ -36,17 +37,13 @@ class Command(BaseCommand):
                 f"sweep job scheduled every {settings.CLYPAI_SWEEP_INTERVAL_SECONDS:g} s"
             )
             return
-        while True:
-            report = clips_sweep()
-            self.stdout.write(
-                json.dumps(
-                    {
-                        "requeuedPending": report.requeued_pending,
-                        "requeuedStale": report.requeued_stale,
-                        "failed": report.failed,
-                    }
-                )
-            )
-            if not loop:
-                return
-            time.sleep(interval)
+
+        def report(done: dict) -> None:
+            self.stdout.write(json.dumps(done))
+            self.stdout.flush()
+
+        if not loop:
+            # One pass: its error is the command's (exit status 1), for cron and scripts.
+            report(sweep_pass())
+            return
+        sweep_loop(interval=interval, on_pass=report)
