@@ -384,6 +384,13 @@ CLYPAI_PUBLIC_URL = _public_url()
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most
 # MAX_ATTEMPTS times. A pending clip not picked up for STALE seconds is re-enqueued.
 CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
+# The work dir's caches (work/cache: sources and brand files downloaded from S3;
+# work/audio: sources' extracted audio) are evicted by the sweep: files unused for
+# MAX_AGE seconds, then the least recently used while the two hold more than MAX_BYTES;
+# a file used in the last IN_USE seconds is never evicted.
+CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = envint("CLYPAI_WORK_CACHE_MAX_AGE_SECONDS", 7 * 86400)
+CLYPAI_WORK_CACHE_MAX_BYTES = envint("CLYPAI_WORK_CACHE_MAX_BYTES", 20 * 1024**3)
+CLYPAI_WORK_CACHE_IN_USE_SECONDS = envint("CLYPAI_WORK_CACHE_IN_USE_SECONDS", 3600)
 CLYPAI_HEARTBEAT_SECONDS = envfloat("CLYPAI_HEARTBEAT_SECONDS", 10.0)
 CLYPAI_STALE_SECONDS = envfloat("CLYPAI_STALE_SECONDS", 60.0)
 CLYPAI_SWEEP_INTERVAL_SECONDS = envfloat("CLYPAI_SWEEP_INTERVAL_SECONDS", 30.0)

@@ -73,13 +73,20 @@ def local_path(name: str, *, cache_dir, storage=None):
         return Path(storage.path(name))
     target = Path(cache_dir) / name.replace("/", "__")
     if target.exists():
+        try:
+            target.touch()  # used: the work-dir eviction goes by last use
+        except OSError:
+            pass
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
-    with storage.open(name, "rb") as src, open(partial, "wb") as dst:
-        for chunk in iter(lambda: src.read(1024 * 1024), b""):
-            dst.write(chunk)
-    partial.replace(target)
+    try:
+        with storage.open(name, "rb") as src, open(partial, "wb") as dst:
+            for chunk in iter(lambda: src.read(1024 * 1024), b""):
+                dst.write(chunk)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed download leaves no half file
     return target
 
 
