@@ -43,6 +43,9 @@ class BrandKit(models.Model):
     watermark = models.JSONField(default=dict, blank=True)
     logo = models.FileField(upload_to=_logo_path, blank=True, max_length=500)
     font_file = models.FileField(upload_to=_font_path, blank=True, max_length=500)
+    # The uploaded font's family, as its file names it: what captionStyle.fontFamily
+    # says to use it.
+    font_family = models.CharField(max_length=100, blank=True, default="")
     intro_upload = models.ForeignKey(
         "clips.Upload", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

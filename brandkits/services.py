@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from django.core.files.base import File
+import io
+
+from django.core.files.base import ContentFile, File
 from django.db import transaction
 
+from clips.pipeline.captions import CAPTION_FONTS, SAFE_FONT_FAMILY
 from clypai.api.errors import InvalidRequest
 from projects.models import Team
 
-from .models import BrandKit
+from .models import DEFAULT_CAPTION_STYLE, BrandKit
 
 LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 MAX_LOGO_SIDE = 4096
@@ -22,7 +25,31 @@ _COLUMNS = {
 }
 
 
+def caption_font_families(brand_kit: BrandKit | None = None) -> list[str]:
+    """The families a kit's captionStyle.fontFamily may name: the known caption fonts
+    and, when it has one, the family of the kit's own uploaded font."""
+    families = list(CAPTION_FONTS)
+    if brand_kit is not None and brand_kit.font_file and brand_kit.font_family:
+        if brand_kit.font_family not in families:
+            families.append(brand_kit.font_family)
+    return families
+
+
+def _check_font_family(brand_kit: BrandKit, family) -> None:
+    allowed = caption_font_families(brand_kit)
+    if family not in allowed:
+        # The value is not echoed: it may hold a newline or name a server path.
+        raise InvalidRequest(
+            f"Unknown caption font: one of {', '.join(allowed)}, or the family of a font "
+            "file uploaded to this brand kit (PUT /v1/brand-kits/{id}/font)",
+            field="captionStyle.fontFamily",
+        )
+
+
 def _apply(brand_kit: BrandKit, data: dict) -> None:
+    style = data.get("captionStyle") or {}
+    if "fontFamily" in style:
+        _check_font_family(brand_kit, style["fontFamily"])
     for key, column in _COLUMNS.items():
         if key in data:
             setattr(brand_kit, column, data[key])
@@ -107,4 +134,73 @@ def brand_kit_set_default(*, brand_kit: BrandKit, default: bool = True) -> Brand
             ).update(is_default=False)
         BrandKit.objects.filter(pk=brand_kit.pk).update(is_default=default)
     brand_kit.is_default = default
+    return brand_kit
+
+
+# sfnt versions of a single TrueType or OpenType font ("true": Apple's TrueType).
+_FONT_KINDS = {b"\x00\x01\x00\x00": "ttf", b"true": "ttf", b"OTTO": "otf"}
+_FONT_ERROR = "Font must be a TrueType (.ttf) or OpenType (.otf) font file"
+
+
+def brand_kit_set_font(*, brand_kit: BrandKit, file: File) -> BrandKit:
+    """Replace the kit's caption font with a file that really is one TrueType or OpenType
+    font (every table parsed by fontTools, loaded and drawn by FreeType as libass will),
+    whose family name can go into an ASS script; its family becomes the kit's
+    captionStyle.fontFamily. The view has checked the size (CLYPAI_MAX_FONT_BYTES)."""
+    data = file.read()
+    family, kind = _font_check(data)
+    old = brand_kit.font_file.name if brand_kit.font_file else None
+    brand_kit.font_file.save(f"font.{kind}", ContentFile(data), save=False)
+    brand_kit.font_family = family
+    brand_kit.caption_style = {**(brand_kit.caption_style or {}), "fontFamily": family}
+    brand_kit.save()
+    if old and old != brand_kit.font_file.name:
+        brand_kit.font_file.storage.delete(old)
+    return brand_kit
+
+
+def _font_check(data: bytes) -> tuple[str, str]:
+    """(family, "ttf" or "otf") of a font file; InvalidRequest naming `file` otherwise."""
+    from fontTools.ttLib import TTFont, TTLibError
+    from PIL import ImageFont
+
+    kind = _FONT_KINDS.get(data[:4])
+    if kind is None:  # a collection (ttcf), WOFF, or not a font at all
+        raise InvalidRequest(_FONT_ERROR, field="file")
+    try:
+        font = TTFont(io.BytesIO(data), lazy=False)
+        if font.flavor is not None or not {"name", "cmap", "head"} <= set(font.keys()):
+            raise InvalidRequest(_FONT_ERROR, field="file")
+        if not {"glyf", "CFF ", "CFF2"} & set(font.keys()):
+            raise InvalidRequest(_FONT_ERROR + " with glyphs", field="file")
+        for tag in font.keys():
+            font[tag]  # decompile every table: a corrupt one fails here, not in libass
+        face = ImageFont.truetype(io.BytesIO(data), 48)
+        family = (face.getname()[0] or "").strip()
+        face.getbbox("Ag")  # FreeType draws with it
+    except InvalidRequest:
+        raise
+    except (TTLibError, Exception) as exc:  # fontTools raises many kinds on a hostile file
+        raise InvalidRequest(_FONT_ERROR, field="file") from exc
+    if not SAFE_FONT_FAMILY.fullmatch(family):
+        raise InvalidRequest(
+            "The font's family name must be 1 to 100 letters, digits, spaces or . _ ' & + -",
+            field="file",
+        )
+    return family, kind
+
+
+def brand_kit_remove_font(*, brand_kit: BrandKit) -> BrandKit:
+    """Remove the kit's uploaded font; captions in its family go back to the default."""
+    if brand_kit.font_file:
+        brand_kit.font_file.delete(save=False)
+    style = brand_kit.caption_style or {}
+    if brand_kit.font_family and style.get("fontFamily") == brand_kit.font_family:
+        brand_kit.caption_style = {
+            **style,
+            "fontFamily": DEFAULT_CAPTION_STYLE["fontFamily"],
+        }
+    brand_kit.font_file = ""
+    brand_kit.font_family = ""
+    brand_kit.save()
     return brand_kit

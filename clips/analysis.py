@@ -49,7 +49,7 @@ def work_dir(*parts: str) -> Path:
     return path
 
 
-WORK_CACHES = ("cache", "audio")
+WORK_CACHES = ("cache", "audio", "fonts")
 
 
 def work_files_evict(*, now: float | None = None) -> dict[str, int]:

@@ -62,11 +62,45 @@ def _brand_caption_style(clip: Clip) -> tuple[dict[str, Any], int]:
         else "bottom",
         "uppercase": brand.get("uppercase"),
     }
-    if kit and kit.font_file:
-        style["font"] = str(local_path(kit.font_file.name, cache_dir=work_dir("cache")))
-    elif brand.get("fontFamily") and brand["fontFamily"] != "DejaVu Sans":
-        style["font"] = brand["fontFamily"]
+    style["font"] = _brand_font(kit, brand.get("fontFamily"))
     return style, int(brand.get("maxWordsPerChunk") or 4)
+
+
+def _brand_font(kit, family: Any) -> str | None:
+    """The font file for the kit's caption family: its own uploaded font when the family
+    is that font's, else a known caption font's file; never the stored string itself
+    (an old kit's family could name a server path, or hold a newline that would add
+    lines to the ASS script). An unknown family gets the default font."""
+    from .pipeline.captions import caption_font_file
+
+    if kit is not None and kit.font_file and kit.font_family and family == kit.font_family:
+        return str(_kit_font_path(kit))
+    known = caption_font_file(family)
+    if known is not None:
+        return str(known)
+    if family:
+        logger.warning("brand kit %s: unknown caption font, the default is used", kit and kit.pk)
+    return None
+
+
+def _kit_font_path(kit) -> Path:
+    """The kit's font in a folder of its own (libass is handed the whole folder, so it
+    must hold no other team's fonts), named by the stored file so a new upload is
+    fetched again."""
+    import hashlib
+    import shutil
+
+    name = kit.font_file.name
+    folder = work_dir("fonts", kit.pk, hashlib.sha256(name.encode()).hexdigest()[:16])
+    target = folder / f"font{Path(name).suffix.lower()}"
+    if not target.exists():
+        source = local_path(name, cache_dir=work_dir("cache"))
+        partial = folder / f".{target.name}.part"
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    else:
+        target.touch()
+    return target
 
 
 def _brand_watermark(clip: Clip) -> dict[str, Any] | None:

@@ -353,6 +353,8 @@ CLYPAI_MAX_UPLOAD_BYTES = envint("CLYPAI_MAX_UPLOAD_BYTES", 5 * 1024**3)
 # PUT is deleted by the sweep (its PUT URL lives an hour).
 CLYPAI_INCOMING_UPLOAD_TTL_SECONDS = envint("CLYPAI_INCOMING_UPLOAD_TTL_SECONDS", 86400)
 CLYPAI_MAX_LOGO_BYTES = envint("CLYPAI_MAX_LOGO_BYTES", 5 * 1024**2)
+# Largest brand kit font file (a .ttf or .otf), in bytes.
+CLYPAI_MAX_FONT_BYTES = envint("CLYPAI_MAX_FONT_BYTES", 10 * 1024**2)
 CLYPAI_JWT_TTL_SECONDS = envint("CLYPAI_JWT_TTL_SECONDS", 3600)
 CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", None)
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
@@ -428,9 +430,9 @@ CLYPAI_PUBLIC_URL = _public_url()
 # MAX_ATTEMPTS times. A pending clip not picked up for STALE seconds is re-enqueued.
 CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
 # The work dir's caches (work/cache: sources and brand files downloaded from S3;
-# work/audio: sources' extracted audio) are evicted by the sweep: files unused for
-# MAX_AGE seconds, then the least recently used while the two hold more than MAX_BYTES;
-# a file used in the last IN_USE seconds is never evicted.
+# work/audio: sources' extracted audio; work/fonts: brand kits' fonts) are evicted by
+# the sweep: files unused for MAX_AGE seconds, then the least recently used while they
+# hold more than MAX_BYTES; a file used in the last IN_USE seconds is never evicted.
 CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = envint("CLYPAI_WORK_CACHE_MAX_AGE_SECONDS", 7 * 86400)
 CLYPAI_WORK_CACHE_MAX_BYTES = envint("CLYPAI_WORK_CACHE_MAX_BYTES", 20 * 1024**3)
 CLYPAI_WORK_CACHE_IN_USE_SECONDS = envint("CLYPAI_WORK_CACHE_IN_USE_SECONDS", 3600)

@@ -4,8 +4,10 @@ decide the rest (and their errors land on the field they name)."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 
+from clips.pipeline.captions import CAPTION_FONTS
 from clips.platforms import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES
 from clips.services import LAYOUTS
 from clypai.api.errors import ApiError
@@ -178,11 +180,7 @@ class ApiKeyForm(forms.Form):
 
 HEX = r"^#[0-9A-Fa-f]{6}$"
 POSITIONS = [("bottom", "Bottom"), ("middle", "Middle"), ("top", "Top")]
-FONTS = [
-    ("DejaVu Sans", "DejaVu Sans"),
-    ("DejaVu Serif", "DejaVu Serif"),
-    ("DejaVu Sans Mono", "DejaVu Sans Mono"),
-]
+FONTS = [(family, family) for family in CAPTION_FONTS]
 
 
 def _color(label: str, initial: str) -> forms.RegexField:
@@ -205,6 +203,12 @@ class BrandKitForm(forms.Form):
     primary_color = _color("Primary colour", "#FFFFFF")
     accent_color = _color("Accent colour", "#FFD60A")
     font_family = forms.ChoiceField(label="Caption font", choices=FONTS)
+    font = forms.FileField(
+        label="Caption font file",
+        required=False,
+        help_text="A .ttf or .otf font of your own: it becomes the caption font.",
+        widget=forms.FileInput(attrs={"accept": ".ttf,.otf,font/ttf,font/otf"}),
+    )
     font_size = forms.IntegerField(label="Caption size", min_value=16, max_value=160, initial=64)
     text_color = _color("Caption colour", "#FFFFFF")
     highlight_color = _color("Highlight colour", "#FFD60A")
@@ -213,6 +217,23 @@ class BrandKitForm(forms.Form):
     uppercase = forms.BooleanField(label="Uppercase captions", required=False)
     box = forms.BooleanField(label="Box behind captions", required=False)
     is_default = forms.BooleanField(label="Default brand kit", required=False)
+
+    def __init__(self, *args, kit=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # the kit's own uploaded font is a choice too
+        if kit is not None and kit.font_file and kit.font_family:
+            own = (kit.font_family, f"{kit.font_family} (uploaded)")
+            self.fields["font_family"].choices = [
+                *[c for c in FONTS if c[0] != kit.font_family],
+                own,
+            ]
+
+    def clean_font(self):
+        font = self.cleaned_data.get("font")
+        if font and font.size > settings.CLYPAI_MAX_FONT_BYTES:
+            limit = settings.CLYPAI_MAX_FONT_BYTES // 1024**2
+            raise forms.ValidationError(f"The font file is larger than {limit} MB.")
+        return font
 
     @classmethod
     def initial_for(cls, kit) -> dict:

@@ -94,16 +94,24 @@ def brand_kits(request):
 
 def _kit_save(request, kit: BrandKit | None):
     if request.method == "POST":
-        form = BrandKitForm(request.POST, request.FILES)
+        form = BrandKitForm(request.POST, request.FILES, kit=kit)
         if form.is_valid():
+            font = form.cleaned_data["font"]
+            data = form.service_data()
+            if font:  # an uploaded font becomes the caption font: set after the rest
+                data["captionStyle"].pop("fontFamily")
+            # the services name the uploaded file "file": which form field it was
+            fields = {"name": "name", "captionStyle.fontFamily": "font_family", "file": "font"}
+            before = kit
             try:
                 with transaction.atomic():
                     if kit is None:
-                        kit = kit_services.brand_kit_create(
-                            team=request.team, data=form.service_data()
-                        )
+                        kit = kit_services.brand_kit_create(team=request.team, data=data)
                     else:
-                        kit_services.brand_kit_update(brand_kit=kit, data=form.service_data())
+                        kit_services.brand_kit_update(brand_kit=kit, data=data)
+                    if font:
+                        kit_services.brand_kit_set_font(brand_kit=kit, file=font)
+                    fields["file"] = "logo"
                     if form.cleaned_data["logo"]:
                         kit_services.brand_kit_set_logo(
                             brand_kit=kit, file=form.cleaned_data["logo"]
@@ -113,13 +121,14 @@ def _kit_save(request, kit: BrandKit | None):
                             brand_kit=kit, default=form.cleaned_data["is_default"]
                         )
             except ApiError as exc:
-                add_service_error(form, exc, {"file": "logo", "name": "name"})
+                kit = before  # a kit created in the rolled-back transaction is not there
+                add_service_error(form, exc, fields)
             else:
                 messages.success(request, f"Saved the brand kit {kit.name}.")
                 return redirect("dashboard:brand_kit", kit_id=kit.pk)
         status = 400
     else:
-        form = BrandKitForm(initial=BrandKitForm.initial_for(kit) if kit else None)
+        form = BrandKitForm(initial=BrandKitForm.initial_for(kit) if kit else None, kit=kit)
         status = 200
     return render(request, "dashboard/brand_kit.html", {"form": form, "kit": kit}, status=status)
 

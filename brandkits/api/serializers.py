@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clips.models import Upload
+from clips.pipeline.captions import CAPTION_FONTS
 from clypai.api.fields import (
     ChoiceField,
     StrictBooleanField,
@@ -33,7 +35,16 @@ class ColorField(serializers.CharField):
 
 
 class CaptionStyleIn(StrictSerializer):
-    fontFamily = serializers.CharField(required=False, max_length=100)
+    fontFamily = serializers.CharField(
+        required=False,
+        max_length=100,
+        trim_whitespace=False,
+        help_text=(
+            f"A caption font: one of {', '.join(CAPTION_FONTS)}, or the family of the font "
+            "file uploaded to this brand kit (PUT /v1/brand-kits/{brand_kit_id}/font). "
+            "Anything else is refused (400 invalid_request on captionStyle.fontFamily)."
+        ),
+    )
     fontSize = StrictIntegerField(required=False, min_value=12, max_value=200)
     textColor = ColorField(required=False)
     highlightColor = ColorField(required=False, allow_null=True)
@@ -102,12 +113,20 @@ class WatermarkOut(serializers.Serializer):
     opacity = serializers.FloatField()
 
 
+class FontOut(serializers.Serializer):
+    family = serializers.CharField(help_text="The font's family: its captionStyle.fontFamily.")
+    url = serializers.CharField(help_text="A signed link to the font file.")
+
+
 class BrandKitOut(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     primaryColor = serializers.CharField(source="primary_color")
     accentColor = serializers.CharField(source="accent_color")
     logoUrl = serializers.SerializerMethodField()
+    font = serializers.SerializerMethodField(
+        help_text="The brand kit's own caption font, uploaded with PUT .../font; null: none."
+    )
     captionStyle = serializers.SerializerMethodField()
     watermark = serializers.SerializerMethodField()
     introUploadId = serializers.CharField(source="intro_upload_id", allow_null=True)
@@ -117,6 +136,15 @@ class BrandKitOut(serializers.Serializer):
 
     def get_logoUrl(self, obj) -> str | None:
         return file_url(obj.logo, self.context.get("request"))
+
+    @extend_schema_field(FontOut(allow_null=True))
+    def get_font(self, obj) -> dict | None:
+        if not obj.font_file or not obj.font_family:
+            return None
+        return {
+            "family": obj.font_family,
+            "url": file_url(obj.font_file, self.context.get("request")),
+        }
 
     def get_captionStyle(self, obj) -> CaptionStyleOut:
         return {**DEFAULT_CAPTION_STYLE, **(obj.caption_style or {})}
@@ -133,3 +161,9 @@ class BrandKitOut(serializers.Serializer):
 
 class LogoIn(serializers.Serializer):
     file = serializers.FileField(help_text="PNG, JPEG or WebP (multipart/form-data).")
+
+
+class FontIn(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A TrueType (.ttf) or OpenType (.otf) font file (multipart/form-data)."
+    )

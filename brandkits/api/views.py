@@ -17,7 +17,7 @@ from clypai.lib.uploads import upload_too_large
 from .. import services
 from ..models import BrandKit
 from ..selectors import BRAND_KIT_SORTS
-from .serializers import BrandKitIn, BrandKitOut, LogoIn
+from .serializers import BrandKitIn, BrandKitOut, FontIn, LogoIn
 
 
 class BrandKitViewSet(TeamViewSet):
@@ -114,4 +114,45 @@ class BrandKitViewSet(TeamViewSet):
     @logo.mapping.delete
     def logo_delete(self, request, brand_kit_id: str):
         brand_kit = services.brand_kit_remove_logo(brand_kit=self.get_object())
+        return ok(BrandKitOut(brand_kit, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="brand_kits_font_upload",
+        summary="Upload or replace the caption font",
+        description=(
+            "A TrueType (.ttf) or OpenType (.otf) font file, at most CLYPAI_MAX_FONT_BYTES "
+            "(10 MiB by default). It is parsed and drawn before it is kept; its family "
+            "becomes the kit's captionStyle.fontFamily."
+        ),
+        request={"multipart/form-data": FontIn},
+        responses={200: envelope(BrandKitOut), **errors(400, 401, 404, 413)},
+        tags=["Brand kits"],
+    )
+    @action(detail=True, methods=["put"], parser_classes=[MultiPartParser], name="Brand Kit Font")
+    def font(self, request, brand_kit_id: str):
+        brand_kit = self.get_object()
+        limit = settings.CLYPAI_MAX_FONT_BYTES
+        declared = request.META.get("CONTENT_LENGTH")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise PayloadTooLarge("Font is larger than the limit", details={"limit": limit})
+        if (request.content_type or "").split(";")[0].strip() != "multipart/form-data":
+            raise InvalidRequest("Send the font as multipart/form-data", field="file")
+        uploaded = request.FILES.get("file")
+        if upload_too_large(request) or (uploaded is not None and uploaded.size > limit):
+            raise PayloadTooLarge("Font is larger than the limit", details={"limit": limit})
+        if uploaded is None:
+            raise InvalidRequest("This field is required", field="file")
+        brand_kit = services.brand_kit_set_font(brand_kit=brand_kit, file=uploaded)
+        return ok(BrandKitOut(brand_kit, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="brand_kits_font_delete",
+        summary="Remove the caption font",
+        description="Captions in its family go back to the default font.",
+        responses={200: envelope(BrandKitOut), **errors(401, 404)},
+        tags=["Brand kits"],
+    )
+    @font.mapping.delete
+    def font_delete(self, request, brand_kit_id: str):
+        brand_kit = services.brand_kit_remove_font(brand_kit=self.get_object())
         return ok(BrandKitOut(brand_kit, context={"request": request}).data)

@@ -23,7 +23,9 @@ lines once per word rather than per frame. The caption style is the brand kit's:
 The text stays inside the platform's safe zone (`SAFE_ZONES`: what TikTok, Reels and
 Shorts cover with their own buttons and captions). Fonts are never downloaded: a family
 name goes to fontconfig, a file to libass through `fonts_dir(style)`, and the default is
-DejaVu Sans Bold, which ships inside matplotlib's wheel. No side effects but `write_ass`'s.
+DejaVu Sans Bold, which ships inside matplotlib's wheel (as do the other `CAPTION_FONTS`,
+the only families a brand kit may name besides its own uploaded font). A family name
+that could break out of the ASS style line (`SAFE_FONT_FAMILY`) is never written. No side effects but `write_ass`'s.
 """
 
 from __future__ import annotations
@@ -285,22 +287,47 @@ def caption_style(style: dict[str, Any] | None = None) -> dict[str, Any]:
     return merged
 
 
-@lru_cache(maxsize=1)
-def default_font_file() -> Path | None:
-    """DejaVu Sans Bold: from matplotlib's wheel, else the system's."""
+# The caption fonts every install has (they ship inside matplotlib's wheel): the family
+# a brand kit names, and its bold face's file. Nothing else is a caption font, but a
+# brand kit's own uploaded file.
+CAPTION_FONTS: dict[str, str] = {
+    "DejaVu Sans": "DejaVuSans-Bold.ttf",
+    "DejaVu Serif": "DejaVuSerif-Bold.ttf",
+    "DejaVu Sans Mono": "DejaVuSansMono-Bold.ttf",
+}
+DEFAULT_FONT_FAMILY = "DejaVu Sans"
+# What a family name may hold to be written into an ASS style line, whose fields are
+# separated by commas and whose lines end at a newline.
+SAFE_FONT_FAMILY = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._'&+-]{0,99}")
+
+
+def caption_font_file(family: str) -> Path | None:
+    """The file of a known caption font (`CAPTION_FONTS`), None for any other name."""
+    name = CAPTION_FONTS.get(family) if isinstance(family, str) else None
+    return _shipped_font(name) if name else None
+
+
+@lru_cache(maxsize=8)
+def _shipped_font(name: str) -> Path | None:
+    """A font file from matplotlib's wheel, else the system's DejaVu folder."""
     try:
         import matplotlib
 
-        path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans-Bold.ttf"
+        path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
         if path.is_file():
             return path
     except ImportError:
         pass
     for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu"):
-        path = Path(folder) / "DejaVuSans-Bold.ttf"
+        path = Path(folder) / name
         if path.is_file():
             return path
     return None
+
+
+def default_font_file() -> Path | None:
+    """DejaVu Sans Bold: from matplotlib's wheel, else the system's."""
+    return caption_font_file(DEFAULT_FONT_FAMILY)
 
 
 def font_file(style: dict[str, Any] | None) -> Path | None:
@@ -324,14 +351,19 @@ def fonts_dir(style: dict[str, Any] | None) -> str | None:
 
 
 def font_family(style: dict[str, Any] | None) -> str:
-    """The family name libass should ask for."""
+    """The family name libass should ask for. ValueError when it could break out of the
+    ASS style line it goes into (a comma, a newline, a brace): never written."""
     font = caption_style(style).get("font")
     path = font_file(style)
     if path is not None:
         from PIL import ImageFont
 
-        return ImageFont.truetype(str(path), 12).getname()[0]
-    return str(font)
+        family = ImageFont.truetype(str(path), 12).getname()[0] or ""
+    else:
+        family = str(font)
+    if not SAFE_FONT_FAMILY.fullmatch(family):
+        raise ValueError(f"caption font family {family!r} cannot go into an ASS script")
+    return family
 
 
 def ass_color(value: str, alpha: int = 0) -> str:
