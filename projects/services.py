@@ -178,7 +178,7 @@ def project_update(*, project: Project, **fields) -> Project:
 
 
 def project_delete(*, project: Project) -> None:
-    """Delete an empty project. A project with clips, or the team's default, stays."""
+    """Delete an empty project. A project with clips or jobs, or the team's default, stays."""
     if project.is_default:
         raise Conflict("The team's default project cannot be deleted", code="project_is_default")
     if project.clips.exists():
@@ -186,6 +186,12 @@ def project_delete(*, project: Project) -> None:
             "Project still has clips; delete or move them first",
             code="project_not_empty",
             details={"clipCount": project.clips.count()},
+        )
+    if project.jobs.exists():  # a job with no clip yet (queued, failed) holds it too
+        raise Conflict(
+            "Project still has jobs; it can be deleted once they are gone",
+            code="project_not_empty",
+            details={"clipCount": 0, "jobCount": project.jobs.count()},
         )
     project.delete()
 

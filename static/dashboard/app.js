@@ -97,6 +97,15 @@
     }
   });
 
+  // Forms that destroy something ask first (data-confirm); without JavaScript they
+  // submit as they are.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
   // Copy a shown-once secret.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
