@@ -129,9 +129,10 @@ def _names(things: dict) -> list[str]:
 
 def test_a_member_of_two_teams_sees_only_the_current_teams_things(signed_in, member, two_teams):
     acme, globex = two_teams
-    shown = _everything_shown(signed_in) + signed_in.get(
-        f"/projects/{acme['clip'].project_id}/"
-    ).content.decode()
+    shown = (
+        _everything_shown(signed_in)
+        + signed_in.get(f"/projects/{acme['clip'].project_id}/").content.decode()
+    )
     assert all(name in shown for name in _names(acme))
     assert not any(name in shown for name in _names(globex))
     assert signed_in.get(f"/clips/{globex['clip'].pk}/").status_code == 404
@@ -141,9 +142,10 @@ def test_a_member_of_two_teams_sees_only_the_current_teams_things(signed_in, mem
     )
     assert response.redirect_chain == [("/api-keys/", 302)]
     assert "You are working in Globex." in response.content.decode()
-    shown = _everything_shown(signed_in) + signed_in.get(
-        f"/projects/{globex['clip'].project_id}/"
-    ).content.decode()
+    shown = (
+        _everything_shown(signed_in)
+        + signed_in.get(f"/projects/{globex['clip'].project_id}/").content.decode()
+    )
     assert all(name in shown for name in _names(globex))
     assert not any(name in shown for name in _names(acme))
     for url in (
