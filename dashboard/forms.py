@@ -214,6 +214,13 @@ class BrandKitForm(forms.Form):
     box = forms.BooleanField(label="Box behind captions", required=False)
     is_default = forms.BooleanField(label="Default brand kit", required=False)
 
+    def __init__(self, *args, kit=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A kit whose font the form does not offer (set through /v1) keeps it when saved.
+        current = (kit.effective_caption_style.get("fontFamily") or "") if kit else ""
+        if current and current not in dict(FONTS):
+            self.fields["font_family"].choices = [*FONTS, (current, current)]
+
     @classmethod
     def initial_for(cls, kit) -> dict:
         style = kit.effective_caption_style

@@ -148,7 +148,7 @@ def brand_kits(request):
 
 def _kit_save(request, kit: BrandKit | None):
     if request.method == "POST":
-        form = BrandKitForm(request.POST, request.FILES)
+        form = BrandKitForm(request.POST, request.FILES, kit=kit)
         if form.is_valid():
             try:
                 with transaction.atomic():
@@ -167,13 +167,17 @@ def _kit_save(request, kit: BrandKit | None):
                             brand_kit=kit, default=form.cleaned_data["is_default"]
                         )
             except ApiError as exc:
-                add_service_error(form, exc, {"file": "logo", "name": "name"})
+                add_service_error(
+                    form,
+                    exc,
+                    {"file": "logo", "name": "name", "captionStyle.fontFamily": "font_family"},
+                )
             else:
                 messages.success(request, f"Saved the brand kit {kit.name}.")
                 return redirect("dashboard:brand_kit", kit_id=kit.pk)
         status = 400
     else:
-        form = BrandKitForm(initial=BrandKitForm.initial_for(kit) if kit else None)
+        form = BrandKitForm(initial=BrandKitForm.initial_for(kit) if kit else None, kit=kit)
         status = 200
     return render(request, "dashboard/brand_kit.html", {"form": form, "kit": kit}, status=status)
 

@@ -266,3 +266,31 @@ def test_another_teams_endpoint_cannot_be_changed(client, endpoint, outsider):
     for url in ("", "rotate", "delete", "test"):
         assert client.post(f"/webhooks/{endpoint.pk}/{url}").status_code == 404, url
     assert WebhookEndpoint.objects.filter(pk=endpoint.pk, format="clypai").exists()
+
+
+# Brand kits ------------------------------------------------------------------------------
+
+
+def test_a_kit_with_a_font_the_form_does_not_offer_keeps_it_when_saved(signed_in, member):
+    kit = BrandKit.objects.create(
+        team=member.team, name="Kit", caption_style={"fontFamily": "Liberation Sans"}
+    )
+    page = signed_in.get(f"/brand-kits/{kit.pk}/").content.decode()
+    assert '<option value="Liberation Sans" selected>' in page
+    response = signed_in.post(
+        f"/brand-kits/{kit.pk}/",
+        {
+            "name": "Kit, renamed",
+            "primary_color": "#FFFFFF",
+            "accent_color": "#FFD60A",
+            "font_family": "Liberation Sans",
+            "font_size": 64,
+            "text_color": "#FFFFFF",
+            "highlight_color": "#FFD60A",
+            "outline_color": "#000000",
+            "position": "bottom",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    kit.refresh_from_db()
+    assert kit.name == "Kit, renamed" and kit.caption_style["fontFamily"] == "Liberation Sans"
