@@ -117,6 +117,8 @@ def test_a_member_of_two_teams_switches_and_never_sees_the_other_teams_things(
         assert no_sideways_scroll(page)
         shoot(page, "phone-team-globex")
         assert axe_violations(page) == []
+        page.set_viewport_size({"width": 1280, "height": 800})
+        shoot(page, "team-switch-desktop")
     finally:
         context.close()
 
