@@ -332,6 +332,17 @@ def clip_edit(request, clip_id: str):
 
 @require_POST
 @team_view
+def clip_delete(request, clip_id: str):
+    """Delete the clip, its exports and their files; back to its project."""
+    clip = _clip(request, clip_id)
+    project_id, name = clip.project_id, clip.name or "Untitled clip"
+    clip_services.clip_delete(clip=clip)
+    messages.success(request, f"Deleted the clip {name}.")
+    return redirect("dashboard:project", project_id=project_id)
+
+
+@require_POST
+@team_view
 def clip_words(request, clip_id: str):
     """Transcript corrections: the words that changed, corrected for the captions."""
     clip = _clip(request, clip_id)

@@ -178,7 +178,8 @@ def project_update(*, project: Project, **fields) -> Project:
 
 
 def project_delete(*, project: Project) -> None:
-    """Delete an empty project. A project with clips or jobs, or the team's default, stays."""
+    """Delete a project without clips, with its finished jobs. A project with clips or
+    with jobs in progress, or the team's default, stays (409)."""
     if project.is_default:
         raise Conflict("The team's default project cannot be deleted", code="project_is_default")
     if project.clips.exists():
@@ -187,13 +188,18 @@ def project_delete(*, project: Project) -> None:
             code="project_not_empty",
             details={"clipCount": project.clips.count()},
         )
-    if project.jobs.exists():  # a job with no clip yet (queued, failed) holds it too
+    # A job on its way (no clip of it yet) holds the project; a finished one whose clips
+    # are all gone is history, deleted with it.
+    active = project.jobs.filter(status__in=("queued", "processing"))
+    if active.exists():
         raise Conflict(
-            "Project still has jobs; it can be deleted once they are gone",
+            "Project has jobs in progress; delete it once they have finished",
             code="project_not_empty",
-            details={"clipCount": 0, "jobCount": project.jobs.count()},
+            details={"clipCount": 0, "jobCount": active.count()},
         )
-    project.delete()
+    with transaction.atomic():
+        project.jobs.all().delete()
+        project.delete()
 
 
 def default_project(*, team: Team) -> Project:

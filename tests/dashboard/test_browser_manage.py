@@ -67,6 +67,15 @@ def test_a_member_creates_renames_and_deletes_a_project(page, member, shoot):
     expect(page).to_have_url(re.compile(r"/projects/$"))
     assert not Project.objects.filter(pk=project.pk).exists()
 
+    # A clip is deleted from its page (Edit), after a question; its project's gallery empties.
+    page.goto(f"/projects/{clip.project_id}/")
+    page.get_by_role("article").get_by_role("link", name="Edit").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete clip").click()
+    expect(page.get_by_text("Deleted the clip Why we ship on Fridays.")).to_be_visible()
+    expect(page.get_by_role("article")).to_have_count(0)
+    expect(page.get_by_text("No clips in this project yet.")).to_be_visible()
+
 
 def test_a_member_of_two_teams_switches_and_never_sees_the_other_teams_things(
     browser, live_server, member, outsider, shoot

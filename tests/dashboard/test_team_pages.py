@@ -60,10 +60,15 @@ def test_a_project_with_clips_or_jobs_or_the_default_one_stays(signed_in, member
     response = signed_in.post(f"/projects/{other.pk}/delete", follow=True)
     assert "still has clips" in response.content.decode()
     clip.delete()
-    Job.objects.filter(team=member.team).update(project=other)  # a job with no clip left
+    # A job on its way holds the project too; once finished (its clips gone) it goes with it.
+    Job.objects.filter(team=member.team).update(project=other, status=Job.Status.PROCESSING)
     response = signed_in.post(f"/projects/{other.pk}/delete", follow=True)
-    assert "still has jobs" in response.content.decode()
+    assert "jobs in progress" in response.content.decode()
     assert Project.objects.filter(pk=other.pk).exists()
+    Job.objects.filter(team=member.team).update(status=Job.Status.DONE)
+    response = signed_in.post(f"/projects/{other.pk}/delete", follow=True)
+    assert "Deleted the project Other." in response.content.decode()
+    assert not Job.objects.filter(team=member.team).exists()
 
 
 def test_a_project_page_shows_its_clip_gallery_and_new_clips_starts_with_it(signed_in, member):
@@ -294,3 +299,34 @@ def test_a_kit_with_a_font_the_form_does_not_offer_keeps_it_when_saved(signed_in
     assert response.status_code == 302, response.content.decode()[-2000:]
     kit.refresh_from_db()
     assert kit.name == "Kit, renamed" and kit.caption_style["fontFamily"] == "Liberation Sans"
+
+
+# Clips -----------------------------------------------------------------------------------
+
+
+def test_a_clip_is_deleted_with_its_files_and_then_its_project_can_go(
+    signed_in, member, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    project = Project.objects.create(team=member.team, name="Short-lived")
+    clip = make_ready_clip(member.team, name="Gone soon")
+    clip.project = project
+    clip.save()
+    Job.objects.filter(pk=clip.job_id).update(project=project)
+    names = [clip.preview.name, clip.thumbnail.name, clip.captions.name]
+    assert all(default_storage.exists(n) for n in names)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(f"/clips/{clip.pk}/delete", follow=True)
+    assert response.redirect_chain == [(f"/projects/{project.pk}/", 302)]
+    assert "Deleted the clip Gone soon." in response.content.decode()
+    assert not any(default_storage.exists(n) for n in names)
+    response = signed_in.post(f"/projects/{project.pk}/delete", follow=True)
+    assert "Deleted the project Short-lived." in response.content.decode()
+
+
+def test_another_teams_clip_cannot_be_deleted(client, member, outsider):
+    clip = make_ready_clip(member.team)
+    client.force_login(outsider.user)
+    assert client.post(f"/clips/{clip.pk}/delete").status_code == 404
+    assert type(clip).objects.filter(pk=clip.pk).exists()
