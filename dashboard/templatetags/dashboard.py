@@ -51,8 +51,8 @@ def team_switch(context):
     from dashboard.team import membership_for
     from projects.models import Membership
 
-    request = context["request"]
-    if not request.user.is_authenticated:
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
         return {"form": None}
     memberships = list(
         Membership.objects.select_related("team").filter(user=request.user).order_by("team__name")
