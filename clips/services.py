@@ -540,18 +540,20 @@ def clip_recut(
 
 def clip_delete(*, clip: Clip) -> None:
     """Delete a clip, its exports and their files. Its source's analysis stays shared."""
-    files = [clip.video, clip.thumbnail, clip.captions]
-    files += [export.file for export in clip.exports.all()]
+    stored = [clip.video, clip.preview, clip.thumbnail, clip.captions]
+    stored += [export.file for export in clip.exports.all()]
+    files = [(f.storage, f.name) for f in stored if f]
+    if clip.captions and clip.captions.name.endswith(".srt"):  # the VTT written beside it
+        files.append((clip.captions.storage, clip.captions.name[: -len(".srt")] + ".vtt"))
     with transaction.atomic():
         clip.delete()
 
     def _remove_files():
-        for stored in files:
-            if stored:
-                try:
-                    stored.storage.delete(stored.name)
-                except Exception:  # storage hiccups must not resurrect the clip
-                    logger.warning("could not delete %s", stored.name, exc_info=True)
+        for storage, name in files:
+            try:
+                storage.delete(name)
+            except Exception:  # storage hiccups must not resurrect the clip
+                logger.warning("could not delete %s", name, exc_info=True)
 
     transaction.on_commit(_remove_files)
 
