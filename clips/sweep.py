@@ -11,7 +11,7 @@ Webhook deliveries whose job was lost are queued again too (`webhooks.services`)
 Every change is a conditional update, so two sweeps at once do not double any work.
 
 `sweep_pass` is one pass with the housekeeping (Idempotency-Keys, old webhook events and
-presigned uploads never taken in purged). Recovery must not hang on one process that can stop: `sweep_loop` (what
+presigned uploads never taken in purged; the work dir's caches evicted by age and size). Recovery must not hang on one process that can stop: `sweep_loop` (what
 `manage.py sweep --loop` runs, started by `make run` and compose) survives any error of
 a pass (a database or Redis outage) and tries again at the next one; `sweep_task`, the
 RQ form, schedules its next run whatever its pass did.
@@ -36,6 +36,7 @@ from clypai.queues import enqueue_later, enqueue_now, get_queue, is_live
 from webhooks.services import deliveries_sweep, events_purge
 
 from . import states, tasks
+from .analysis import work_files_evict
 from .models import INCOMING_UPLOADS
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def sweep_pass() -> dict:
     report = clips_sweep()
     return {
         "incomingUploadsPurged": incoming_uploads_purge(),
+        "workFilesEvicted": work_files_evict()["files"],
         "requeuedPending": report.requeued_pending,
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,

@@ -65,10 +65,33 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in var/."""
+# deploy/.env.example's SECRET_KEY: a copy of the example must not run in production.
+SECRET_KEY_PLACEHOLDER = "change-me-to-a-long-random-string"
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def _secret_key(debug: bool) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in var/.
+
+    With DEBUG off, a key from the environment must not be the example's placeholder (or
+    any "change-me") and must be at least SECRET_KEY_MIN_LENGTH characters: it signs
+    sessions, JWTs and file links.
+    """
     value = env("SECRET_KEY")
     if value:
+        if not debug:
+            if value == SECRET_KEY_PLACEHOLDER or value.lower().startswith("change-me"):
+                raise ImproperlyConfigured(
+                    "SECRET_KEY is the placeholder of deploy/.env.example: set a random one "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(50))"), '
+                    "or leave it unset to have one generated into CLYPAI_VAR_DIR"
+                )
+            if len(value) < SECRET_KEY_MIN_LENGTH:
+                raise ImproperlyConfigured(
+                    f"SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters with "
+                    f"DEBUG off (it has {len(value)}): set a random one "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(50))")'
+                )
         return value
     path = VAR_DIR / "secret_key"
     try:
@@ -110,7 +133,7 @@ def _public_url() -> str:
 
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret_key(DEBUG)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # Behind a TLS-terminating proxy: which header says a request came over HTTPS, and
@@ -120,6 +143,25 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
 USE_X_FORWARDED_HOST = envbool("USE_X_FORWARDED_HOST", False)
 USE_X_FORWARDED_PORT = envbool("USE_X_FORWARDED_PORT", False)
+# HTTPS only, on by default in production behind a TLS proxy (DEBUG off and
+# SECURE_PROXY_SSL_HEADER set): HTTP requests redirected to HTTPS (but the health and
+# metrics probes, which a load balancer makes over plain HTTP), HSTS for a year,
+# session and CSRF cookies sent over HTTPS only.
+_HTTPS_ONLY = not DEBUG and SECURE_PROXY_SSL_HEADER is not None
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _HTTPS_ONLY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 86400 if _HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", _HTTPS_ONLY)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", _HTTPS_ONLY)
+# How many proxies in front of the app append to X-Forwarded-For (0: none, the peer's
+# address is the client's). Anonymous rate limits key on the client's address, which is
+# the address this many hops from the end of X-Forwarded-For; a client can write the
+# rest of the header, so count only the proxies that overwrite or append to it.
+CLYPAI_TRUSTED_PROXY_COUNT = envint("CLYPAI_TRUSTED_PROXY_COUNT", 0)
+if CLYPAI_TRUSTED_PROXY_COUNT is None or CLYPAI_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("CLYPAI_TRUSTED_PROXY_COUNT must be 0 or more")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -269,6 +311,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["clypai.api.limits.RateLimitThrottle"],
+    "NUM_PROXIES": CLYPAI_TRUSTED_PROXY_COUNT or None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -384,6 +427,13 @@ CLYPAI_PUBLIC_URL = _public_url()
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most
 # MAX_ATTEMPTS times. A pending clip not picked up for STALE seconds is re-enqueued.
 CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
+# The work dir's caches (work/cache: sources and brand files downloaded from S3;
+# work/audio: sources' extracted audio) are evicted by the sweep: files unused for
+# MAX_AGE seconds, then the least recently used while the two hold more than MAX_BYTES;
+# a file used in the last IN_USE seconds is never evicted.
+CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = envint("CLYPAI_WORK_CACHE_MAX_AGE_SECONDS", 7 * 86400)
+CLYPAI_WORK_CACHE_MAX_BYTES = envint("CLYPAI_WORK_CACHE_MAX_BYTES", 20 * 1024**3)
+CLYPAI_WORK_CACHE_IN_USE_SECONDS = envint("CLYPAI_WORK_CACHE_IN_USE_SECONDS", 3600)
 CLYPAI_HEARTBEAT_SECONDS = envfloat("CLYPAI_HEARTBEAT_SECONDS", 10.0)
 CLYPAI_STALE_SECONDS = envfloat("CLYPAI_STALE_SECONDS", 60.0)
 CLYPAI_SWEEP_INTERVAL_SECONDS = envfloat("CLYPAI_SWEEP_INTERVAL_SECONDS", 30.0)

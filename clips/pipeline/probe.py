@@ -344,6 +344,9 @@ def _demuxed_duration(path: str | os.PathLike[str], limits: ProbeLimits) -> floa
             ffmpeg.input_url(path),
             "-map",
             "0:v:0",
+            # counted only to just past the limit: a longer file is refused all the same
+            "-t",
+            f"{limits.max_duration_seconds + 1:.0f}",
             "-c",
             "copy",
             "-f",
