@@ -8,7 +8,9 @@ CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,11 +77,16 @@ def local_path(name: str, *, cache_dir, storage=None):
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".part")
-    with storage.open(name, "rb") as src, open(partial, "wb") as dst:
-        for chunk in iter(lambda: src.read(1024 * 1024), b""):
-            dst.write(chunk)
-    partial.replace(target)
+    # A partial file of this process's own: workers sharing the cache folder may fetch
+    # the same object at once, and each renames a whole file into place.
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with storage.open(name, "rb") as src, open(partial, "wb") as dst:
+            for chunk in iter(lambda: src.read(1024 * 1024), b""):
+                dst.write(chunk)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 
