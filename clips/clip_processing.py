@@ -10,6 +10,8 @@ import logging
 
 from django.db import close_old_connections
 
+from clypai import metrics
+
 from . import states
 from .analysis import clip_source, source_analyse
 from .models import Clip, Job
@@ -27,10 +29,11 @@ def clip_process(*, clip: Clip) -> float | None:
     error sent it back to pending (the caller queues it), else None.
     """
     retry_in = None
-    with states.clip_heartbeat(clip) as beat:
+    with states.clip_heartbeat(clip) as beat, metrics.stage_clock() as clock:
 
         def stage(name: str) -> None:
             beat.check()  # a run whose clip was taken from it goes no further
+            clock.enter(name)  # the time of the stage before goes to the metrics
             states.clip_stage_set(clip.pk, name)
 
         try:
@@ -51,8 +54,11 @@ def clip_process(*, clip: Clip) -> float | None:
         except states.WorkTaken:
             logger.warning("clip %s was taken from this run; it stops here", clip.pk)
         except StageError as err:
+            metrics.failure(stage=clock.current, code=err.code)
+            logger.warning("clip %s: %s failed: %s", clip.pk, clock.current, err.message)
             retry_in = states.clip_stage_failed(clip, err)
         except Exception as exc:
+            metrics.failure(stage=clock.current, code="internal_error")
             logger.exception("clip %s failed unexpectedly", clip.pk)
             states.clip_fail(
                 clip, message=f"Clip generation failed: internal error ({type(exc).__name__})"

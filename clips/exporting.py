@@ -9,6 +9,8 @@ from dataclasses import replace
 from django.core.files.base import File
 from django.db import close_old_connections
 
+from clypai import metrics
+
 from . import states
 from .analysis import work_dir
 from .models import Clip
@@ -30,7 +32,8 @@ def export_process(*, export_id: str) -> None:
     clip = Clip.objects.select_related("source", "brand_kit").get(pk=export.clip_id)
     work = work_dir("export", export.pk)
     out = work / f"{export.pk}.{export.format}"
-    with states.export_heartbeat(export) as beat:
+    with states.export_heartbeat(export) as beat, metrics.stage_clock() as clock:
+        clock.enter("export")
         try:
             render_settings = export_settings(
                 aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
@@ -49,6 +52,7 @@ def export_process(*, export_id: str) -> None:
             logger.warning("export %s was taken from this run; it stops here", export.pk)
             return
         except (StageError, ValueError) as err:
+            metrics.failure(stage="export", code=getattr(err, "code", "invalid_request"))
             states.export_fail(
                 export,
                 error=getattr(err, "message", None) or str(err),
@@ -56,6 +60,7 @@ def export_process(*, export_id: str) -> None:
             )
             return
         except Exception as exc:
+            metrics.failure(stage="export", code="internal_error")
             logger.exception("export %s failed unexpectedly", export.pk)
             states.export_fail(export, error=f"internal error ({type(exc).__name__})")
             return

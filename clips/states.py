@@ -678,11 +678,14 @@ class ClipLifecycle:
 
     name = "clip"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = Clip.objects.filter(status=Clip.Status.PROCESSING).filter(
             models.Q(heartbeat_at__lt=before)
             | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(clip.pk, clip.attempts, clip.heartbeat_at)
             for clip in dead.only("id", "attempts", "heartbeat_at")
@@ -732,11 +735,14 @@ class JobLifecycle:
 
     name = "job"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = Job.objects.filter(status=Job.Status.PROCESSING).filter(
             models.Q(heartbeat_at__lt=before)
             | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(job.pk, job.attempts, job.heartbeat_at)
             for job in dead.only("id", "attempts", "heartbeat_at", "stage")
@@ -787,11 +793,14 @@ class FullRenderLifecycle:
 
     name = "full render"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = Clip.objects.filter(full_render_status="processing").filter(
             models.Q(full_render__heartbeat_at__lt=before)
             | models.Q(full_render__heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         found = []
         for clip in dead.only("id", "updated_at"):
             run, _ = FullRender.objects.get_or_create(clip_id=clip.pk)
@@ -846,11 +855,14 @@ class _RowLifecycle:
     processing: str
     failed: str
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = self.model.objects.filter(status=self.processing).filter(
             models.Q(heartbeat_at__lt=before)
             | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(row.pk, row.attempts, row.heartbeat_at)
             for row in dead.only("pk", "attempts", "heartbeat_at")

@@ -186,6 +186,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (log context, X-Request-Id, latency metrics), then the probes
+    # and /metrics, answered before any host check, session, auth or HTTPS redirect.
+    "clypai.observability.RequestIdMiddleware",
+    "clypai.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "clypai.middleware.ApiRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -295,6 +299,12 @@ RQ_QUEUES = {
     for name, timeout in CLYPAI_QUEUE_TIMEOUTS.items()
 }
 RQ_SHOW_ADMIN_LINK = True
+# Jobs carry the log context (request id, clip or job id) from who queued them into the
+# worker; workers finish their task on SIGTERM, or hand it back once the grace is over.
+RQ = {
+    "JOB_CLASS": "clypai.observability.ContextJob",
+    "WORKER_CLASS": "clypai.observability.Worker",
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -459,14 +469,49 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ClypAI <noreply@localhost>")
 
+# Production processes (`manage.py serve`, what `make run` starts): gunicorn's gthread
+# workers, threads each and request timeout; how many RQ worker processes (default: one
+# per core); the seconds a stopping process gets to finish its current task before it is
+# stopped and its work handed back (an RQ worker's task is queued again at once).
+CLYPAI_WEB_WORKERS = envint("CLYPAI_WEB_WORKERS", None)
+CLYPAI_WEB_THREADS = envint("CLYPAI_WEB_THREADS", 4)
+CLYPAI_WEB_TIMEOUT_SECONDS = envint("CLYPAI_WEB_TIMEOUT_SECONDS", 120)
+CLYPAI_WEB_HOST = env("CLYPAI_WEB_HOST", "0.0.0.0")
+PORT = envint("PORT", 8000)
+CLYPAI_WORKERS = envint("CLYPAI_WORKERS", os.cpu_count() or 1)
+CLYPAI_STOP_GRACE_SECONDS = envfloat("CLYPAI_STOP_GRACE_SECONDS", 60.0)
+
+# Health and metrics: how long /readyz waits for each part; the bearer token /metrics
+# asks for (unset: it answers loopback clients only).
+CLYPAI_READY_TIMEOUT_SECONDS = envfloat("CLYPAI_READY_TIMEOUT_SECONDS", 2.0)
+CLYPAI_METRICS_TOKEN = env("CLYPAI_METRICS_TOKEN") or ""
+
+# Logs: one JSON object a line (json), or a line for humans (text); every line carries
+# the request id, clip id, job id and team it is about (clypai/observability.py).
+CLYPAI_LOG_FORMAT = (env("CLYPAI_LOG_FORMAT") or "json").strip().lower()
+if CLYPAI_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"CLYPAI_LOG_FORMAT must be json or text, not {CLYPAI_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "clypai.observability.LogContextFilter"}},
+    "formatters": {
+        "json": {"()": "clypai.observability.JsonFormatter"},
+        "text": {"()": "clypai.observability.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": CLYPAI_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# Probes and metrics answer over plain HTTP when SECURE_SSL_REDIRECT is turned on.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
