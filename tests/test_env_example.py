@@ -135,6 +135,7 @@ def test_the_compose_file_runs_the_whole_system():
         "python",
         "manage.py",
         "rqworker",
+        "transcribe",
         "analysis",
         "render",
         "webhooks",
@@ -144,7 +145,7 @@ def test_the_compose_file_runs_the_whole_system():
     # The queues the worker serves are the ones settings defines.
     from django.conf import settings
 
-    assert set(services["worker"]["command"][3:7]) == set(settings.RQ_QUEUES)
+    assert set(services["worker"]["command"][3:8]) == set(settings.RQ_QUEUES)
     # Recovery runs as a loop process of its own, not as a job that one error ends.
     assert services["sweep"]["command"] == ["python", "manage.py", "sweep", "--loop"]
     assert services["sweep"]["restart"] == "unless-stopped"
