@@ -288,7 +288,11 @@ CLYPAI_JOBS_INLINE = envbool("CLYPAI_JOBS_INLINE", not REDIS_URL)
 CLYPAI_JOBS_THREADS = envint("CLYPAI_JOBS_THREADS", 2)
 _rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}
 # How long one RQ job of each queue may run before its worker kills it (seconds).
+# Queues by resource: `transcribe` (GPU-capable: a worker started with
+# CLYPAI_WHISPER_DEVICE=cuda serves it), `analysis` (ingest, probe, audio, shots,
+# selection), `render`, `webhooks`, `default` (CPU workers serve the rest).
 CLYPAI_QUEUE_TIMEOUTS = {
+    "transcribe": envint("CLYPAI_TRANSCRIBE_QUEUE_TIMEOUT_SECONDS", 3600),
     "analysis": envint("CLYPAI_ANALYSIS_QUEUE_TIMEOUT_SECONDS", 3600),
     "render": envint("CLYPAI_RENDER_QUEUE_TIMEOUT_SECONDS", 3600),
     "webhooks": envint("CLYPAI_WEBHOOKS_QUEUE_TIMEOUT_SECONDS", 3600),
@@ -305,6 +309,13 @@ RQ = {
     "JOB_CLASS": "clypai.observability.ContextJob",
     "WORKER_CLASS": "clypai.observability.Worker",
 }
+# Transcription as a task of its own on the `transcribe` queue (the analysis task ends
+# once the audio is stored; the transcribe task, on whatever machine serves that queue,
+# stores the transcript and queues the rest on `analysis`). On by default on RQ; the
+# embedded default and `manage.py clip` (jobs inline) transcribe where they analyse.
+CLYPAI_TRANSCRIBE_ON_QUEUE = envbool(
+    "CLYPAI_TRANSCRIBE_ON_QUEUE", bool(REDIS_URL) and not CLYPAI_JOBS_INLINE
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
