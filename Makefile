@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet 'torch==2.13.0'
 	$(PY) -m pip install --quiet -e '.[dev,openai]'
 	$(PY) -m pip install --quiet --no-deps 'mediapipe==0.10.21'
+	$(PY) -m pip install --quiet --no-deps 'silero-vad==6.2.3' 'resemblyzer==0.1.4'
 	@touch $(STAMP)
 
 ffmpeg:

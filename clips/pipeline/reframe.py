@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .faces import FaceAnalysis, FaceTrack
+    from .speakers import VoiceTie
 
 ASPECTS: dict[str, tuple[int, int]] = {
     "9:16": (9, 16),
@@ -94,6 +95,8 @@ WINDOW = 0.5  # seconds per who-speaks decision
 # 1.00 / 0.96 / 0.75 of the time on the speaker; at 2, 1.00 / 0.98 / 0.85. A listener
 # mouthing in step with the speech (the same timing) still fools it: 0.56.
 CORRELATION_WEIGHT = 2
+# A window whose voice is tied to a face (`voices`): that face's share of the evidence.
+TIED_SHARE = 0.8
 
 
 @dataclass
@@ -270,6 +273,7 @@ def crop_path(
     faces: FaceAnalysis | dict[str, Any] | Sequence[FaceTrack] | None = None,
     loudness: Sequence[float] | None = None,
     loudness_window: float = 0.1,
+    voices: Any = None,
     reframing: bool = True,
     layout: str = "auto",
     dead_zone: float = 0.12,
@@ -287,7 +291,12 @@ def crop_path(
     `shots`: the source's shots (objects or dicts with `start`/`end`, source seconds);
     None: one shot. `faces`: a FaceAnalysis (or its `to_dict()`), or its tracks.
     `loudness`: dBFS per `loudness_window` seconds from the source's start
-    (`clips.pipeline.audio.AudioFeatures.loudness`). `layout`: "auto", or "fill" / "fit"
+    (`clips.pipeline.audio.AudioFeatures.loudness`). `voices`: the source's speaker
+    turns (a `clips.pipeline.voices.VoiceAnalysis`, its `to_dict()`, or its turns): with
+    them, each voice is tied to the face whose mouth moves in its turns
+    (`clips.pipeline.speakers`) and the window holds that face while the voice speaks;
+    where no voice is tied (silence, a voice without a face in view, even evidence),
+    who speaks is read from the mouths against the loudness as before. `layout`: "auto", or "fill" / "fit"
     / "split" for every shot (split falls back to fill where a shot has fewer than two
     faces). `dead_zone`: how far (a share of the window's width) the face may drift from
     where the window last settled before it pans, at most as far as the face stays
@@ -303,6 +312,7 @@ def crop_path(
     duration = round(end - start, 4)
     analysis = _analysis(faces)
     tracks = _tracks(faces)
+    tie = _tie(voices, tracks, start, end)
     params = _Params(
         width=source_width,
         height=source_height,
@@ -320,6 +330,7 @@ def crop_path(
         min_presence=min_presence,
         loudness=list(loudness) if loudness is not None else None,
         loudness_window=loudness_window,
+        tie=tie,
     )
 
     keyframes: list[Keyframe] = []
@@ -368,6 +379,22 @@ class _Params:
     min_presence: float
     loudness: list[float] | None
     loudness_window: float
+    tie: VoiceTie | None = None
+
+
+def _tie(voices: Any, tracks: list[FaceTrack], start: float, end: float) -> VoiceTie | None:
+    """The voices of the clip's range tied to its faces; None without voices, or with
+    fewer than two faces measured (nothing to choose between)."""
+    if voices is None or sum(1 for t in tracks if t.lips) < 2:
+        return None
+    from .speakers import tie_voices
+    from .voices import VoiceAnalysis
+
+    if isinstance(voices, dict):
+        voices = VoiceAnalysis.from_dict(voices)
+    turns = voices.turns if isinstance(voices, VoiceAnalysis) else voices
+    tie = tie_voices(turns, tracks, start=start, end=end)
+    return tie if tie.evidence else None
 
 
 def _analysis(faces: Any) -> FaceAnalysis | None:
@@ -454,6 +481,7 @@ def _plan_shot(
 
     # Several faces that one window cannot hold: who speaks?
     windows, scores = _speaker_scores(p, present, shot_start, shot_end)
+    tied = sum(1 for row in scores if TIED_SHARE in row)
     order = _hold_rule(p, scores)
     margins = []
     for row in scores:
@@ -494,6 +522,8 @@ def _plan_shot(
         return shot, [_centred(p, rel_start)]
 
     shot.reason = "following the speaker"
+    if tied:
+        shot.reason += f" (the voice tied to a face in {tied} of {len(scores)} windows)"
     frames: list[Keyframe] = []
     for run_start, run_end, who in runs:
         track, points = present[who]
@@ -778,8 +808,18 @@ def _speaker_scores(
     ]
     windows = list(np.arange(shot_start, shot_end - 1e-6, WINDOW)) or [shot_start]
     scores = []
+    ids = [track.id for track, _pts in present]
     for w0 in windows:
         w1 = min(w0 + WINDOW, shot_end)
+        tied = None
+        if p.tie is not None:
+            tied = p.tie.face_for(p.tie.voice_at(w0, w1), ids)
+        if tied is not None:
+            # The voice speaking now is tied to a face over the whole range: that face,
+            # decisively (past the hold rule's switch ratio and the unsure margin).
+            rest = (1.0 - TIED_SHARE) / max(1, len(ids) - 1)
+            scores.append([TIED_SHARE if i == tied else rest for i in ids])
+            continue
         ratio, excess, corr = [], [], []
         for pts in usable:
             here = [pt for pt in pts if w0 < pt.t <= w1 + 1e-6]
