@@ -809,11 +809,10 @@ def _speaker_scores(
     windows = list(np.arange(shot_start, shot_end - 1e-6, WINDOW)) or [shot_start]
     scores = []
     ids = [track.id for track, _pts in present]
+    faces_tied = _tied_faces(p.tie, windows, shot_end, ids) if p.tie is not None else {}
     for w0 in windows:
         w1 = min(w0 + WINDOW, shot_end)
-        tied = None
-        if p.tie is not None:
-            tied = p.tie.face_for(p.tie.voice_at(w0, w1), ids)
+        tied = faces_tied.get(w0)
         if tied is not None:
             # The voice speaking now is tied to a face over the whole range: that face,
             # decisively (past the hold rule's switch ratio and the unsure margin).
@@ -840,6 +839,43 @@ def _speaker_scores(
             shares += [_shares([c + 1.0 for c in corr], 0.0)] * CORRELATION_WEIGHT
         scores.append([float(np.mean(col)) for col in zip(*shares, strict=True)])
     return [float(w) for w in windows], scores
+
+
+def _tied_faces(
+    tie: VoiceTie, windows: list[float], shot_end: float, ids: list[int]
+) -> dict[float, int]:
+    """The face tied to the voice speaking in each window (window start -> track id).
+    Through a pause (no voice) the face holds; a pause between two faces' voices is
+    split in the middle (the cut falls between the turns, not when the next voice is
+    first heard), and the first face holds from the shot's start. Windows where a voice
+    speaks that no face is tied to, and the half of a pause next to one, are left out:
+    the old reading decides there."""
+    voiced = [tie.voice_at(w0, min(w0 + WINDOW, shot_end)) for w0 in windows]
+    faces = [tie.face_for(v, ids) if v is not None else None for v in voiced]
+    out = {w: f for w, f in zip(windows, faces, strict=True) if f is not None}
+    index = 0
+    while index < len(windows):
+        if voiced[index] is not None:
+            index += 1
+            continue
+        end = index
+        while end < len(windows) and voiced[end] is None:
+            end += 1
+        before = faces[index - 1] if index > 0 else None
+        after = faces[end] if end < len(windows) else None
+        # the pause's middle, in time: from the first silent window to the next voice
+        middle = (windows[index] + (windows[end] if end < len(windows) else shot_end)) / 2
+        for k in range(index, end):
+            if index == 0:  # before the shot's first voice: its face
+                face = after
+            elif end == len(windows):  # after the last voice: its face holds
+                face = before
+            else:  # between two voices: the first half to one, the second to the other
+                face = after if windows[k] + WINDOW / 2 >= middle else before
+            if face is not None:
+                out[windows[k]] = face
+        index = end
+    return out
 
 
 def _shares(values: list[float], floor: float) -> list[float]:

@@ -155,6 +155,20 @@ def test_the_window_holds_the_face_of_the_voice_that_speaks():
     assert 0.5 < TIED_SHARE < 1
 
 
+def test_the_cut_between_two_voices_falls_in_the_middle_of_the_pause():
+    turns = [(1.0, 2.0, 0), (4.0, 5.5, 1), (8.0, 9.5, 0), (12.0, 14.0, 1)]
+    left = _track(0, 500, _lips([(a, b) for a, b, v in turns if v == 0]), mouth=1.0)
+    right = _track(1, 1400, _lips([(a, b) for a, b, v in turns if v == 1]), mouth=1.0)
+    voices = [VoiceTurn(*t) for t in turns]
+
+    path = _path([left, right], voices)
+
+    assert _held(path, (0.2, 500))  # before the first voice: its face
+    assert _held(path, (2.8, 500)) and _held(path, (3.2, 1400))  # the pause 2-4 s
+    assert _held(path, (6.4, 1400)) and _held(path, (7.0, 500))  # the pause 5.5-8 s
+    assert _held(path, (14.9, 1400))  # after the last voice: its face holds
+
+
 def test_without_speech_or_with_one_face_the_old_reading_stands():
     left = _track(0, 500, _lips(_spans(0)), mouth=0.5)
     right = _track(1, 1400, _lips(_spans(1)), mouth=3.0)
