@@ -94,8 +94,13 @@ _shared = threading.local()
 def _models() -> tuple[Any, Any]:
     """This thread's silero-vad and voice encoder, loaded once from their wheels."""
     if getattr(_shared, "models", None) is None:
+        import warnings
+
         import silero_vad
-        from resemblyzer import VoiceEncoder
+
+        with warnings.catch_warnings():  # its scipy.ndimage.morphology import is deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from resemblyzer import VoiceEncoder
 
         _shared.models = (silero_vad.load_silero_vad(onnx=True), VoiceEncoder("cpu", verbose=False))
     return _shared.models

@@ -58,9 +58,9 @@ def test_the_worker_holds_the_face_of_the_voice_that_speaks(api, team, settings,
         project=default_project(team=team),
         source=source,
         status="completed",
-        start_time=3.0,
+        start_time=9.0,
         end_time=12.0,
-        duration=9.0,
+        duration=3.0,
         name="Later",
     )
     clip_crop_path(other, speakers.path, None)
