@@ -303,8 +303,8 @@ def crop_path(
     them, each voice is tied to the face whose mouth moves in its turns
     (`clips.pipeline.speakers`) and the window holds that face while the voice speaks;
     where no voice is tied (silence, a voice without a face in view, even evidence),
-    who speaks is read from the mouths against the loudness as before. `layout`: "auto", or "fill" / "fit"
-    / "split" for every shot (split falls back to fill where a shot has fewer than two
+    who speaks is read from the mouths against the loudness as before. `layout`:
+    "auto", or "fill" / "fit" / "split" for every shot (split falls back to fill where a shot has fewer than two
     faces). `dead_zone`: how far (a share of the window's width) the face may drift from
     where the window last settled before it pans, at most as far as the face stays
     inside. `pan_speed`: window widths a second. A track counts in a shot when it covers
@@ -487,8 +487,7 @@ def _plan_shot(
         return shot, _follow(p, subject, shot_start, shot_end, clip_start)
 
     # Several faces that one window cannot hold: who speaks?
-    windows, scores = _speaker_scores(p, present, shot_start, shot_end)
-    tied = sum(1 for row in scores if TIED_SHARE in row)
+    windows, scores, tied = _speaker_scores(p, present, shot_start, shot_end)
     order = _hold_rule(p, scores)
     margins = []
     for row in scores:
@@ -803,8 +802,9 @@ def _panel(p: _Params, points: list[Any]) -> dict[str, int]:
 
 def _speaker_scores(
     p: _Params, present: list[tuple[FaceTrack, list[Any]]], shot_start: float, shot_end: float
-) -> tuple[list[float], list[list[float]]]:
-    """Window starts and, per window, each face's share of the speaking evidence."""
+) -> tuple[list[float], list[list[float]], int]:
+    """Window starts, per window each face's share of the speaking evidence, and how
+    many windows a voice tied to a face decided."""
     import numpy as np
 
     # A point's mouth value spans the frames since the previous sample: the first point
@@ -845,7 +845,7 @@ def _speaker_scores(
             # (laughs, mouths along, chews); only its timing against the sound can.
             shares += [_shares([c + 1.0 for c in corr], 0.0)] * CORRELATION_WEIGHT
         scores.append([float(np.mean(col)) for col in zip(*shares, strict=True)])
-    return [float(w) for w in windows], scores
+    return [float(w) for w in windows], scores, len(faces_tied)
 
 
 def _tied_faces(
