@@ -10,6 +10,8 @@ import logging
 
 from django.db import close_old_connections
 
+from clypai.api.errors import QuotaExceeded
+
 from . import states
 from .analysis import clip_source, source_analyse
 from .models import Clip, Job
@@ -43,6 +45,8 @@ def clip_process(*, clip: Clip) -> float | None:
             kind = "full"
             if clip.job_id is not None:
                 kind = Job.objects.values_list("clip_video", flat=True).get(pk=clip.job_id)
+            if kind == Job.ClipVideo.FULL:
+                states.clip_render_reserve(clip)  # a CLI job's clip; /v1 clips hold theirs
             if kind != Job.ClipVideo.NONE:
                 stage("render")
                 clip_video_make(clip, analysis, kind=kind, check=beat.check)
@@ -52,6 +56,8 @@ def clip_process(*, clip: Clip) -> float | None:
             logger.warning("clip %s was taken from this run; it stops here", clip.pk)
         except StageError as err:
             retry_in = states.clip_stage_failed(clip, err)
+        except QuotaExceeded as exc:  # no render minutes left for a CLI job's clip
+            states.clip_fail(clip, message=exc.message, code="quota_exceeded", details=exc.details)
         except Exception as exc:
             logger.exception("clip %s failed unexpectedly", clip.pk)
             states.clip_fail(
