@@ -15,6 +15,7 @@ from . import states
 from .analysis import work_dir
 from .models import Clip
 from .pipeline import StageError
+from .pipeline.render import length_check
 from .platforms import export_settings
 from .rendering import clip_encode
 
@@ -23,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 def export_process(*, export_id: str) -> None:
     """Produce an export's file (format, quality, platform preset, captions burned or not),
-    or record why it could not be made. The clip becomes `exported`. The export's worker
+    or record why it could not be made (its render minutes given back only when it was
+    refused before encoding). The clip becomes `exported`. The export's worker
     beats its heartbeat meanwhile: the sweep queues again one whose worker died, and a
     run whose export was given to another worker stores nothing."""
     export = states.export_claim(export_id)
@@ -35,9 +37,22 @@ def export_process(*, export_id: str) -> None:
     with states.export_heartbeat(export) as beat, metrics.stage_clock() as clock:
         clock.enter("export")
         try:
+            # Refusals before any encoding give the export's render minutes back.
             render_settings = export_settings(
                 aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
             )
+            length_check(clip.start_time, clip.end_time, render_settings.max_seconds)
+        except (StageError, ValueError) as err:
+            states.export_fail(
+                export,
+                error=getattr(err, "message", None) or str(err),
+                details=getattr(err, "details", None),
+                before_work=True,
+            )
+            out.unlink(missing_ok=True)
+            close_old_connections()
+            return
+        try:
             clip_encode(
                 clip,
                 out,

@@ -379,6 +379,14 @@ CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", 
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
+# The longest clip a request may ask for (an explicit range, maxDuration, a re-cut), in
+# seconds, unless the team's plan says otherwise.
+CLYPAI_MAX_CLIP_SECONDS = envfloat("CLYPAI_MAX_CLIP_SECONDS", 600.0)
+# Work a team may have queued or running at once (clips, jobs, exports, full renders);
+# past it a request that would queue more gets 429 with Retry-After (these seconds).
+# 0: no limit.
+CLYPAI_MAX_IN_FLIGHT_PER_TEAM = envint("CLYPAI_MAX_IN_FLIGHT_PER_TEAM", 20)
+CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS = envint("CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
 # API requests a minute: per API key (or user), unless the team's plan says otherwise;
 # per address for anonymous requests (the token endpoint). Counted in Redis.
 CLYPAI_RATE_LIMIT_PER_MINUTE = envint("CLYPAI_RATE_LIMIT_PER_MINUTE", 600)

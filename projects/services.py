@@ -230,6 +230,15 @@ def _usage_row(team: Team, month) -> MonthlyUsage:
     return MonthlyUsage.objects.select_for_update().get(team=team, month=month)
 
 
+def usage_lock(*, team: Team) -> MonthlyUsage:
+    """Lock the team's usage row of this month until the transaction ends: what every
+    request that counts or queues the team's work holds, so that the checks it makes
+    (quotas, work in flight) see every request before it and none after it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("usage_lock must run inside the transaction it guards")
+    return _usage_row(team, month_start())
+
+
 def _reset_at(now: datetime) -> str:
     return next_month_start(now).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -333,6 +342,21 @@ def usage_charge_render(*, team_id: str, seconds: float, at: datetime | None = N
         )
         MonthlyUsage.objects.filter(team_id=team_id, month=month).update(
             render_seconds=F("render_seconds") + seconds
+        )
+
+
+def usage_settle_render(
+    *, team_id: str, reserved: float, actual: float, reserved_at: datetime | None
+) -> None:
+    """Settle a render reserved at `reserved` seconds (in the month of `reserved_at`) to
+    the `actual` seconds it made: the difference is charged, or given back. No limit
+    check: the reservation was checked, and the work is done."""
+    delta = max(float(actual or 0.0), 0.0) - max(float(reserved or 0.0), 0.0)
+    if delta > 1e-9:
+        usage_charge_render(team_id=team_id, seconds=delta, at=reserved_at)
+    elif delta < -1e-9:
+        usage_refund_render(
+            team_id=team_id, seconds=-delta, charged_at=reserved_at or timezone.now()
         )
 
 
