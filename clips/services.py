@@ -20,7 +20,7 @@ from projects.services import default_project, usage_check_render_minutes, usage
 
 from . import states
 from .models import Analysis, Clip, Export, Job, Upload
-from .platforms import target_seconds
+from .platforms import EXPORT_TIMELINES, target_seconds
 from .rendering import clip_caption_files
 from .selection import clip_words_in
 from .tasks import (
@@ -577,6 +577,8 @@ def export_request(
     # "Burn captions into video (if available)": a clip made with enableCaptions false
     # has none to burn.
     burn = clip.enable_captions and burn_captions is not False
+    if format in EXPORT_TIMELINES:  # a timeline carries its captions as a track and an SRT
+        burn = False
     export, created = Export.objects.get_or_create(
         clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
     )

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from clips import downloads
 from clypai import views
 
 handler400 = "clypai.views.handler400"
@@ -27,6 +28,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("files/<str:token>", views.signed_file, name="signed-file"),
+    path("packages/<str:token>", downloads.export_package, name="export-package"),
     path("healthz", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("admin/rq/", include("django_rq.urls")),
