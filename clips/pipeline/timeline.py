@@ -128,10 +128,20 @@ def timeline_write(media: TimelineMedia, cut: TimelineCut, fmt: str) -> str:
     if fmt not in TIMELINE_FORMATS:
         raise ValueError(f"unknown timeline format {fmt!r}: {', '.join(TIMELINE_FORMATS)}")
     timeline = timeline_build(media, cut)
-    text = otio.adapters.write_to_string(timeline, _ADAPTERS[fmt])
     if fmt == "fcpxml":
-        text = _fcpxml_finish(text, media, cut)
-    return text
+        writer, _ = _fcpx_exact()
+        return _fcpxml_finish(writer(timeline, media.fps).to_xml(), media, cut)
+    try:
+        return otio.adapters.write_to_string(timeline, _ADAPTERS[fmt])
+    except ValueError as err:  # CMX 3600 timecode knows only the SMPTE rates
+        if fmt != "edl":
+            raise
+        raise StageError(
+            f"An EDL needs a SMPTE timecode rate (24, 25, 30, 50, 60 and their NTSC "
+            f"variants); this source runs at {media.fps:g} fps: export fcpxml or otio",
+            {"stage": "export", "format": fmt, "fps": media.fps, "reason": str(err)},
+            permanent=True,
+        ) from None
 
 
 def timeline_read(text: str, fmt: str, *, fps: float):
@@ -141,7 +151,82 @@ def timeline_read(text: str, fmt: str, *, fps: float):
 
     if fmt == "edl":
         return otio.adapters.read_from_string(text, "cmx_3600", rate=float(frame_rate(fps)))
+    if fmt == "fcpxml":
+        _, reader = _fcpx_exact()
+        return reader(text).to_otio()
     return otio.adapters.read_from_string(text, _ADAPTERS[fmt])
+
+
+def _seconds_text(seconds: Fraction) -> str:
+    """Seconds as FCPXML writes them ("0s", "3s", "149/25s")."""
+    if seconds == 0:
+        return "0s"
+    if seconds.denominator == 1:
+        return f"{seconds.numerator}s"
+    return f"{seconds.numerator}/{seconds.denominator}s"
+
+
+_FCPX_CLASSES: tuple[type, type] | None = None
+
+
+def _fcpx_exact() -> tuple[type, type]:
+    """The FCPXML adapter's writer and reader, with exact time arithmetic.
+
+    As published (1.0.0) the adapter multiplies floats and truncates: at 25 fps it reads
+    "29/25s" as frame 28 (9,174 of the first 200,000 frames read one short), it reads
+    29.97 fps as 29, and it cannot write a rate outside its table (29.97 fps as probed,
+    15 fps). Its two module-level time helpers are replaced by exact ones (fractions,
+    rounded to the nearest frame), and the writer and reader classes take the rate from
+    the format's frameDuration as a fraction. The XML it writes is the same otherwise.
+    """
+    global _FCPX_CLASSES
+    if _FCPX_CLASSES is not None:
+        return _FCPX_CLASSES
+    import opentimelineio as otio
+    from otio_fcpx_xml_adapter import fcpx_xml
+
+    def to_rational_time(rational_number, fps):
+        rate = frame_rate(float(fps))
+        frames = 0
+        if rational_number not in ("0s", None):
+            frames = round(Fraction(rational_number.rstrip("s")) * rate)
+        return otio.opentime.RationalTime(frames, float(rate))
+
+    def from_rational_time(rational_time):
+        return _seconds_text(Fraction(rational_time.value) / frame_rate(rational_time.rate))
+
+    fcpx_xml.to_rational_time = to_rational_time
+    fcpx_xml.from_rational_time = from_rational_time
+
+    class Writer(fcpx_xml.FcpxOtio):
+        def __init__(self, timeline, fps: float):
+            super().__init__(timeline)
+            self._rate = frame_rate(fps)
+
+        def _frame_rate_from_element(self, element, default_format_id):
+            return float(self._rate)
+
+        @staticmethod
+        def _framerate_to_frame_duration(framerate):
+            return _seconds_text(1 / frame_rate(float(framerate)))
+
+        @staticmethod
+        def _calculate_rational_number(duration, rate):
+            return _seconds_text(Fraction(duration) / frame_rate(float(rate)))
+
+    class Reader(fcpx_xml.FcpxXml):
+        def _format_frame_rate(self, format_id):
+            total, rate = self._format_frame_duration(format_id)
+            return float(Fraction(int(rate), int(total)))
+
+        def _number_of_frames(self, time_value, format_id):
+            if time_value in ("0s", None):
+                return 0
+            total, rate = self._format_frame_duration(format_id)
+            return round(Fraction(time_value.rstrip("s")) * Fraction(int(rate), int(total)))
+
+    _FCPX_CLASSES = (Writer, Reader)
+    return _FCPX_CLASSES
 
 
 # --- the crop path as a transform ----------------------------------------------------
@@ -226,12 +311,7 @@ def window_from_transform(
 
 def _rational(frames: int, rate: Fraction) -> str:
     """`frames` at `rate` as FCPXML's rational seconds ("3/25s", "0s")."""
-    seconds = Fraction(frames) / rate
-    if seconds == 0:
-        return "0s"
-    if seconds.denominator == 1:
-        return f"{seconds.numerator}s"
-    return f"{seconds.numerator}/{seconds.denominator}s"
+    return _seconds_text(Fraction(frames) / rate)
 
 
 def _fcpxml_finish(text: str, media: TimelineMedia, cut: TimelineCut) -> str:

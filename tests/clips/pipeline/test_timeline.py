@@ -5,12 +5,14 @@ video) in the frame; its captions sit where the chunks do; OTIO keeps the crop p
 
 from __future__ import annotations
 
+import subprocess
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from clips.pipeline import StageError
 from clips.pipeline.captions import caption_chunks
 from clips.pipeline.faces import detect_faces
 from clips.pipeline.probe import probe
@@ -224,3 +226,47 @@ def test_the_fcpxml_has_the_captions_and_the_otio_keeps_the_crop_path(two_speake
 def test_it_rejects_an_unknown_format():
     with pytest.raises(ValueError, match="aaf"):
         timeline_write(_media(TWO), TimelineCut("x", 0, 1, 1080, 1920), "aaf")
+
+
+@pytest.fixture(scope="module")
+def ntsc_source(tmp_path_factory) -> Path:
+    """8 s of the GRID talking heads at 29.97 fps (30000/1001), made here with ffmpeg."""
+    out = tmp_path_factory.mktemp("ntsc") / "grid-2997.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(MEDIA / "talking_head" / "grid_concat_11clips_33s.mp4"),
+         "-t", "8", "-vf", "fps=30000/1001", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("fmt", TIMELINE_FORMATS)
+def test_an_ntsc_source_and_frames_the_adapter_misread_come_back_exact(ntsc_source, fmt):
+    """29.97 fps, and frames the FCPXML adapter as published reads one short (29 and 113
+    of 25 fps, by float truncation): each parses back on its frame."""
+    media = _media(ntsc_source)
+    assert media.fps == pytest.approx(30000 / 1001)
+    grid = _media(MEDIA / "talking_head" / "grid_concat_11clips_33s.mp4")
+    cases = [(media, 1.1, 7.2), (grid, 29 / 25, 113 / 25), (grid, 57 / 25, 245 / 25)]
+    for source, start, end in cases:
+        cut = TimelineCut("Cut", start, end, 1080, 1920)
+        back = timeline_read(timeline_write(source, cut, fmt), fmt, fps=source.fps)
+        first, length = cut_frames(start, end, source.fps)
+        for clip in back.find_clips():
+            assert clip.source_range.start_time.value == first, (source.fps, start)
+            assert clip.source_range.duration.value == length, (source.fps, start)
+            assert clip.source_range.start_time.rate == pytest.approx(source.fps)
+
+
+def test_an_edl_of_a_source_off_the_smpte_rates_is_refused_with_the_reason():
+    media = TimelineMedia(url="media/x.mp4", fps=15.0, duration=60, width=640, height=360)
+    with pytest.raises(StageError, match="SMPTE") as caught:
+        timeline_write(media, TimelineCut("x", 1, 5, 1080, 1920), "edl")
+    assert caught.value.permanent and caught.value.details["fps"] == 15.0
+    # the other two formats take any rate
+    for fmt in ("fcpxml", "otio"):
+        back = timeline_read(
+            timeline_write(media, TimelineCut("x", 1, 5, 1080, 1920), fmt), fmt, fps=15
+        )
+        assert [c.source_range.start_time.value for c in back.find_clips()] == [15, 15]
