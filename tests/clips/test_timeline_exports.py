@@ -212,3 +212,46 @@ def test_an_unknown_format_is_refused_naming_the_field(api, ready_clip):
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and error.get("field") == "format"
     assert "fcpxml" in error["message"]
+
+
+def test_on_s3_a_timeline_export_goes_through_the_render_queue_and_links_a_presigned_source(
+    s3_storage, ready_clip, api, settings
+):
+    """The durable path: queued on the real "render" queue on Redis, made by a real RQ
+    worker (burst), stored on S3; the source, over the package limit, is linked by a
+    presigned S3 link that downloads it, fresh at each download of the zip."""
+    import requests
+    from django_rq import get_worker
+    from rq import SimpleWorker
+
+    from clypai.queues import get_queue
+
+    settings.CLYPAI_JOBS_INLINE = False
+    settings.CLYPAI_EXPORT_WAIT_SECONDS = 0
+    settings.CLYPAI_EXPORT_MEDIA_MAX_BYTES = 1000
+    queue = get_queue("render")
+    queue.connection.flushdb()
+    try:
+        response = api.post(f"/v1/clips/{ready_clip.pk}/export", {"format": "otio"}, format="json")
+        assert response.status_code == 202, response.content
+        export_id = response.json()["data"]["id"]
+        assert queue.job_ids == [export_id]
+
+        get_worker("render", worker_class=SimpleWorker).work(burst=True, logging_level="WARNING")
+    finally:
+        queue.connection.flushdb()
+
+    export = Export.objects.get(pk=export_id)
+    assert export.status == "completed" and export.source_linked
+    assert export.file.name.endswith(".zip")
+    assert s3_storage.bucket and export.file.storage.exists(export.file.name)
+    body = api.get(f"/v1/exports/{export_id}").json()["data"]
+    package = zipfile.ZipFile(io.BytesIO(api.get(body["exportUrl"]).content))
+    readme = package.read("README.txt").decode()
+    link = re.search(r"^    (http\S+)$", readme, re.M).group(1)
+    assert "X-Amz-Signature=" in link  # S3's own presigned link
+    source = requests.get(link, timeout=10)
+    assert source.status_code == 200
+    assert hashlib.sha256(source.content).hexdigest() == ready_clip.source.sha256
+    timeline = timeline_read(package.read(f"{ready_clip.pk}.otio").decode(), "otio", fps=25)
+    assert [c.source_range.start_time.value for c in timeline.find_clips()] == [75, 75]
