@@ -255,3 +255,50 @@ def test_on_s3_a_timeline_export_goes_through_the_render_queue_and_links_a_presi
     assert hashlib.sha256(source.content).hexdigest() == ready_clip.source.sha256
     timeline = timeline_read(package.read(f"{ready_clip.pk}.otio").decode(), "otio", fps=25)
     assert [c.source_range.start_time.value for c in timeline.find_clips()] == [75, 75]
+
+
+def test_a_transcript_correction_makes_the_timelines_captions_anew(api, ready_clip):
+    first = _export(api, ready_clip, format="fcpxml")
+    assert "Bin blue" in _zip(first["id"]).read(f"{ready_clip.pk}.srt").decode()
+
+    response = api.patch(
+        f"/v1/clips/{ready_clip.pk}/transcript",
+        {"words": [{"index": 0, "word": "Pin"}]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert not Export.objects.filter(pk=first["id"]).exists()  # dropped: its captions are old
+
+    again = _export(api, ready_clip, format="fcpxml")
+    package = _zip(again["id"])
+    assert "Pin blue" in package.read(f"{ready_clip.pk}.srt").decode()
+    timeline = package.read(f"{ready_clip.pk}.fcpxml").decode()
+    assert ">Pin blue" in timeline and ">Bin blue" not in timeline
+
+
+def test_an_edl_of_a_15_fps_source_fails_with_the_reason(api, ready_clip, tmp_path):
+    import subprocess
+
+    slow = tmp_path / "grid-15.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", ready_clip.source.file.path, "-t", "12",
+         "-vf", "fps=15", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(slow)],
+        check=True,
+    )  # fmt: skip
+    source = ready_clip.source
+    source.file.delete(save=False)
+    with open(slow, "rb") as fh:
+        source.file.save("sources/grid-15.mp4", File(fh), save=True)
+
+    response = api.post(f"/v1/clips/{ready_clip.pk}/export", {"format": "edl"}, format="json")
+
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "processing_failed" and "SMPTE" in error["message"]
+    assert error["details"]["fps"] == 15 and error["details"]["exportId"]
+    # the same clip as FCPXML: 15 fps frames, to the frame
+    body = _export(api, ready_clip, format="fcpxml")
+    timeline = timeline_read(
+        _zip(body["id"]).read(f"{ready_clip.pk}.fcpxml").decode(), "fcpxml", fps=15
+    )
+    assert [c.source_range.start_time.value for c in timeline.find_clips()] == [45, 45]
