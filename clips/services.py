@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brandkits.models import BrandKit
@@ -26,7 +27,7 @@ from projects.services import (
 
 from . import states
 from .models import Analysis, Clip, Export, Job, Upload
-from .platforms import target_seconds
+from .platforms import EXPORT_TIMELINES, target_seconds
 from .rendering import clip_caption_files
 from .selection import clip_bounds, clip_words_in
 from .selectors import team_work_in_flight
@@ -299,7 +300,8 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     `corrections`: a list of `{"index": i, "word": text}` (times may be moved too with
     `start`/`end`, inside the clip and in order). The SRT and VTT (when the clip has
     captions enabled) are rewritten at once;
-    exports with burned captions are dropped (the next export renders the correction);
+    exports with burned captions, and timelines (their SRT and caption lane), are dropped
+    (the next export makes the correction);
     a rendered clip is queued for a re-render. Returns whether a re-render was queued.
     Validation is all or nothing, naming the first bad field.
     """
@@ -365,7 +367,9 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     with transaction.atomic():
         Clip.objects.filter(pk=clip.pk).update(words=words, updated_at=timezone.now())
         clip.words = words
-        stale = list(clip.exports.filter(burn_captions=True))
+        stale = list(
+            clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES))
+        )
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
@@ -661,6 +665,8 @@ def export_request(
     # "Burn captions into video (if available)": a clip made with enableCaptions false
     # has none to burn.
     burn = clip.enable_captions and burn_captions is not False
+    if format in EXPORT_TIMELINES:  # a timeline carries its captions as a track and an SRT
+        burn = False
     wanted = dict(
         clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
     )

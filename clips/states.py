@@ -746,6 +746,7 @@ def export_complete(export: Export, *, size: int) -> bool:
         status=Export.Status.COMPLETED,
         file=export.file.name,
         file_size=size,
+        source_linked=export.source_linked,
         error="",
         error_details=None,
         updated_at=timezone.now(),

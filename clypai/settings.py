@@ -364,7 +364,7 @@ SPECTACULAR_SETTINGS = {
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
         "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",
         "WebhookFormatEnum": "webhooks.models.FORMATS",
-        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm
+        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm, otio, …
     },
 }
 
@@ -387,6 +387,9 @@ CLYPAI_MAX_CLIP_SECONDS = envfloat("CLYPAI_MAX_CLIP_SECONDS", 600.0)
 # 0: no limit.
 CLYPAI_MAX_IN_FLIGHT_PER_TEAM = envint("CLYPAI_MAX_IN_FLIGHT_PER_TEAM", 20)
 CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS = envint("CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
+# A timeline export (otio, fcpxml, edl) packs the source into its zip up to this size;
+# a larger source is linked instead (a signed link, fresh at each download).
+CLYPAI_EXPORT_MEDIA_MAX_BYTES = envint("CLYPAI_EXPORT_MEDIA_MAX_BYTES", 2 * 1024**3)
 # API requests a minute: per API key (or user), unless the team's plan says otherwise;
 # per address for anonymous requests (the token endpoint). Counted in Redis.
 CLYPAI_RATE_LIMIT_PER_MINUTE = envint("CLYPAI_RATE_LIMIT_PER_MINUTE", 600)

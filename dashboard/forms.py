@@ -164,8 +164,25 @@ class ClipEditForm(forms.Form):
         return data
 
 
+# The export formats as the Format select names them: videos, then timelines (a zip for
+# an editor: the timeline, the SRT and the source).
+FORMAT_LABELS = {
+    "mp4": "MP4 video",
+    "mov": "MOV video",
+    "webm": "WebM video",
+    "otio": "OpenTimelineIO timeline (zip)",
+    "fcpxml": "Final Cut Pro XML timeline (zip)",
+    "edl": "EDL timeline, CMX 3600 (zip)",
+}
+
+
 class ExportForm(forms.Form):
-    format = forms.ChoiceField(label="Format", choices=[(f, f) for f in EXPORT_FORMATS])
+    format = forms.ChoiceField(
+        label="Format",
+        choices=[(f, FORMAT_LABELS.get(f, f)) for f in EXPORT_FORMATS],
+        help_text="A timeline opens in your editor: the clip's cut of the source, its "
+        "reframing and captions, with the source media, in one zip.",
+    )
     quality = forms.ChoiceField(
         label="Quality", choices=[(q, q) for q in EXPORT_QUALITIES], initial="high"
     )
