@@ -12,7 +12,12 @@ returns a `FaceAnalysis`:
   the face did (`face`), measured on every decoded frame in between. Who is speaking is
   decided from those in `clips.pipeline.reframe`. A difference across a sudden change of
   the whole frame (a cut, a flash) is dropped here (`None`); `reframe` also drops the
-  first point of every shot, as DESIGN.md asks.
+  first point of every shot, as DESIGN.md asks;
+- the lips pass (`lips=True`): on every decoded frame where two or more faces are in
+  view, each face's mouth opening from MediaPipe's face mesh (`FaceTrack.lips`: inner-lip
+  gap over face height), from which `clips.pipeline.speakers` ties voices to faces. One
+  face alone is not measured (there is nobody to choose between); it costs 14-22 ms per
+  face and frame.
 
 No side effects. Raises StageError when ffmpeg cannot decode the file.
 

@@ -106,28 +106,50 @@ def _models() -> tuple[Any, Any]:
     return _shared.models
 
 
-def read_wav(path: str | Path) -> np.ndarray:
-    """A mono 16-bit WAV at 16 kHz as float32 samples in [-1, 1)."""
+CHUNK_SECONDS = 30.0  # read and run through the VAD a chunk at a time
+
+
+def read_wav(path: str | Path, start: float = 0.0, end: float | None = None) -> np.ndarray:
+    """[start, end] seconds (all of it by default) of a mono 16-bit WAV at 16 kHz, as
+    float32 samples in [-1, 1). Only that span is read."""
     import numpy as np
 
     try:
         with wave.open(str(path), "rb") as wav:
-            if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
-                raise StageError(
-                    "Clip generation failed: the audio is not mono 16-bit",
-                    {"channels": wav.getnchannels(), "sampleWidth": wav.getsampwidth()},
-                )
-            if wav.getframerate() != SAMPLE_RATE:
-                raise StageError(
-                    "Clip generation failed: the audio is not at 16 kHz",
-                    {"sampleRate": wav.getframerate()},
-                )
-            data = wav.readframes(wav.getnframes())
+            _check(wav)
+            first = min(wav.getnframes(), max(0, round(start * SAMPLE_RATE)))
+            last = wav.getnframes() if end is None else round(end * SAMPLE_RATE)
+            wav.setpos(first)
+            data = wav.readframes(max(0, min(last, wav.getnframes()) - first))
     except (OSError, EOFError, wave.Error) as exc:
         raise StageError(
             "Clip generation failed: could not read the audio", {"error": str(exc)}
         ) from exc
     return np.frombuffer(data, np.int16).astype(np.float32) / 32768.0
+
+
+def _check(wav: wave.Wave_read) -> None:
+    if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
+        raise StageError(
+            "Clip generation failed: the audio is not mono 16-bit",
+            {"channels": wav.getnchannels(), "sampleWidth": wav.getsampwidth()},
+        )
+    if wav.getframerate() != SAMPLE_RATE:
+        raise StageError(
+            "Clip generation failed: the audio is not at 16 kHz",
+            {"sampleRate": wav.getframerate()},
+        )
+
+
+def _duration(path: str | Path) -> float:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            _check(wav)
+            return wav.getnframes() / SAMPLE_RATE
+    except (OSError, EOFError, wave.Error) as exc:
+        raise StageError(
+            "Clip generation failed: could not read the audio", {"error": str(exc)}
+        ) from exc
 
 
 def detect_voices(
@@ -144,18 +166,29 @@ def detect_voices(
     `speech`: the probability above which a frame is speech; `min_pause`: a pause this
     long ends a stretch of speech; shorter stretches than `min_speech` are dropped;
     `piece`: the longest span embedded as one (a long stretch is cut into equal pieces
-    of at most this, so that a voice change without a pause still shows)."""
-    samples = read_wav(wav)
+    of at most this, so that a voice change without a pause still shows).
+
+    The WAV is read a chunk at a time (the VAD) and a piece at a time (the embeddings):
+    an hour of sound never sits in memory at once."""
+    import numpy as np
+
+    length = _duration(wav)
     vad, encoder = _models()
-    activity = speech_activity(vad, samples)
+    vad.reset_states()
+    chunks = []
+    step = int(CHUNK_SECONDS * SAMPLE_RATE) // VAD_FRAME * VAD_FRAME  # whole frames
+    for first in range(0, round(length * SAMPLE_RATE), step):
+        part = read_wav(wav, first / SAMPLE_RATE, (first + step) / SAMPLE_RATE)
+        chunks.append(speech_activity(vad, part, reset=False))
+    activity = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     frame = VAD_FRAME / SAMPLE_RATE
-    duration = round(len(samples) / SAMPLE_RATE, 3)
+    duration = round(length, 3)
     spans = speech_spans(activity, frame, speech=speech, min_pause=min_pause, min_speech=min_speech)
     pieces = [p for a, b in spans for p in _cut(a, b, piece)]
     turns: list[VoiceTurn] = []
     voices = 0
     if pieces:
-        embeddings = embed_pieces(encoder, samples, pieces)
+        embeddings = embed_pieces(encoder, wav, pieces)
         labels = cluster_voices(embeddings, threshold=threshold)
         turns = merge_turns(
             [VoiceTurn(a, b, int(v)) for (a, b), v in zip(pieces, labels, strict=True)]
@@ -169,12 +202,14 @@ def detect_voices(
     )
 
 
-def speech_activity(vad: Any, samples: np.ndarray) -> np.ndarray:
-    """silero-vad's speech probability per 512-sample frame."""
+def speech_activity(vad: Any, samples: np.ndarray, *, reset: bool = True) -> np.ndarray:
+    """silero-vad's speech probability per 512-sample frame (`reset`: forget the state
+    of earlier calls; off for the next chunk of the same sound)."""
     import numpy as np
     import torch
 
-    vad.reset_states()
+    if reset:
+        vad.reset_states()
     out = []
     with torch.no_grad():
         for i in range(0, len(samples) - VAD_FRAME + 1, VAD_FRAME):
@@ -205,17 +240,14 @@ def _cut(start: float, end: float, piece: float) -> list[tuple[float, float]]:
     return [(round(start + i * size, 3), round(start + (i + 1) * size, 3)) for i in range(count)]
 
 
-def embed_pieces(
-    encoder: Any, samples: np.ndarray, pieces: list[tuple[float, float]]
-) -> np.ndarray:
+def embed_pieces(encoder: Any, wav: str | Path, pieces: list[tuple[float, float]]) -> np.ndarray:
     """One L2-normed voice embedding per (start, end) piece (Resemblyzer's
     `embed_utterance`: the mean of its 1.6 s partials, the piece padded when shorter)."""
     import numpy as np
 
     out = []
     for start, end in pieces:
-        chunk = samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-        out.append(encoder.embed_utterance(chunk, min_coverage=0.5))
+        out.append(encoder.embed_utterance(read_wav(wav, start, end), min_coverage=0.5))
     return np.array(out, dtype=np.float32)
 
 

@@ -65,3 +65,39 @@ def test_the_worker_holds_the_face_of_the_voice_that_speaks(api, team, settings,
     )
     clip_crop_path(other, speakers.path, None)
     assert Analysis.objects.filter(source=source, key=VOICES_KEY).count() == 1
+
+
+def test_a_source_without_sound_keeps_the_old_reading(team, settings, tmp_path):
+    import subprocess
+
+    from bench._speakers import TALKING
+    from projects.services import default_project
+
+    settings.CLYPAI_WORK_DIR = tmp_path / "work"
+    video = tmp_path / "silent.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(TALKING / "two-speakers-dev.mp4"),
+         "-t", "4", "-an", "-c:v", "copy", str(video)],
+        check=True,
+    )  # fmt: skip
+    data = video.read_bytes()
+    source = Source(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+    with open(video, "rb") as fh:
+        source.file.save("sources/silent.mp4", File(fh), save=False)
+    source.save()
+    clip = Clip.objects.create(
+        team=team,
+        project=default_project(team=team),
+        source=source,
+        status="completed",
+        start_time=0.0,
+        end_time=4.0,
+        duration=4.0,
+        name="No sound",
+    )
+
+    path = CropPath.from_dict(clip_crop_path(clip, video, None))
+
+    assert not Analysis.objects.filter(source=source, key=VOICES_KEY).exists()
+    assert path.shots[0].faces == 2
+    assert "voice" not in path.shots[0].reason

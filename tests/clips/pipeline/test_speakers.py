@@ -282,3 +282,24 @@ def test_the_voice_tied_over_the_source_keeps_the_speaker_where_mouths_fool_the_
     assert share_in(new, mouthing) >= share_in(old, mouthing) + 0.15
     assert speaker_share(new, speakers) >= 0.9
     assert speaker_share(new, speakers) > speaker_share(old, speakers)
+
+
+@pytest.mark.slow
+def test_the_telephone_call_is_read_a_chunk_at_a_time_and_has_its_two_voices(monkeypatch):
+    from bench._speakers import MEDIA
+    from clips.pipeline import voices
+
+    wav = MEDIA / "speech/pyannote_sample/sample.wav"
+    whole = voices.detect_voices(wav)
+    monkeypatch.setattr(voices, "CHUNK_SECONDS", 1.0)
+    chunked = voices.detect_voices(wav)
+
+    assert chunked.to_dict() == whole.to_dict()
+    # sample.rttm: two people, speech from 6.69 s to the end (30 s).
+    assert whole.speech[0][0] == pytest.approx(6.69, abs=0.2)
+    assert whole.speech[-1][1] == pytest.approx(30.0, abs=0.1)
+    talk = {}
+    for turn in whole.turns:
+        talk[turn.voice] = talk.get(turn.voice, 0.0) + turn.end - turn.start
+    main = sorted(talk.values(), reverse=True)
+    assert len(main) >= 2 and main[1] >= 5.0  # two voices that each speak for seconds
