@@ -22,12 +22,14 @@ from django.core.files.base import File
 from django.db import close_old_connections
 from django.utils import timezone
 
+from clypai import metrics
 from clypai.lib.storage import local_path, signed_url
 
 from . import states
 from .analysis import work_dir
 from .models import Clip, Export
 from .pipeline import StageError
+from .pipeline.render import length_check
 from .platforms import EXPORT_TIMELINES, export_settings
 from .rendering import _probe_limits, clip_captions, clip_crop_path, clip_encode
 
@@ -36,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 def export_process(*, export_id: str) -> None:
     """Produce an export's file (format, quality, platform preset, captions burned or not),
-    or record why it could not be made. The clip becomes `exported`. The export's worker
+    or record why it could not be made (its render minutes given back only when it was
+    refused before encoding). The clip becomes `exported`. The export's worker
     beats its heartbeat meanwhile: the sweep queues again one whose worker died, and a
     run whose export was given to another worker stores nothing."""
     export = states.export_claim(export_id)
@@ -46,11 +49,25 @@ def export_process(*, export_id: str) -> None:
     work = work_dir("export", export.pk)
     timeline = export.format in EXPORT_TIMELINES
     out = work / f"{export.pk}.{'zip' if timeline else export.format}"
-    with states.export_heartbeat(export) as beat:
+    with states.export_heartbeat(export) as beat, metrics.stage_clock() as clock:
+        clock.enter("export")
         try:
+            # Refusals before any encoding give the export's render minutes back.
             render_settings = export_settings(
                 aspect=clip.aspect_ratio, quality=export.quality, platform=export.platform or None
             )
+            length_check(clip.start_time, clip.end_time, render_settings.max_seconds)
+        except (StageError, ValueError) as err:
+            states.export_fail(
+                export,
+                error=getattr(err, "message", None) or str(err),
+                details=getattr(err, "details", None),
+                before_work=True,
+            )
+            out.unlink(missing_ok=True)
+            close_old_connections()
+            return
+        try:
             if timeline:
                 export.source_linked = timeline_package(
                     clip, export, out, frame=(render_settings.width, render_settings.height)
@@ -70,6 +87,7 @@ def export_process(*, export_id: str) -> None:
             logger.warning("export %s was taken from this run; it stops here", export.pk)
             return
         except (StageError, ValueError) as err:
+            metrics.failure(stage="export", code=getattr(err, "code", "invalid_request"))
             states.export_fail(
                 export,
                 error=getattr(err, "message", None) or str(err),
@@ -77,6 +95,7 @@ def export_process(*, export_id: str) -> None:
             )
             return
         except Exception as exc:
+            metrics.failure(stage="export", code="internal_error")
             logger.exception("export %s failed unexpectedly", export.pk)
             states.export_fail(export, error=f"internal error ({type(exc).__name__})")
             return

@@ -211,6 +211,9 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set once its generation was given back (it failed); never counted twice.
     usage_refunded = models.BooleanField(default=False)
+    # Set once it got past its ingest and probe: from then on it used compute, and a
+    # failure no longer gives its generation back.
+    work_started = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -259,9 +262,17 @@ class Clip(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set once its generation was given back (it failed); never counted twice.
     usage_refunded = models.BooleanField(default=False)
-    # Set once the full video its processing rendered (a /v1 clip's, the CLI's) was
-    # counted against the team's render minutes; a re-run never counts it again.
+    # The render minutes of the full video its processing renders (a /v1 clip's, the
+    # CLI's): reserved under the usage row's lock before any work (`render_reserved_*`,
+    # counted in the month of `render_reserved_at`), settled to the clip's real length
+    # once it completes or fails (`render_charged`: settled, never again).
+    render_reserved_seconds = models.FloatField(default=0.0)
+    render_reserved_at = models.DateTimeField(null=True, blank=True)
     render_charged = models.BooleanField(default=False)
+    # Set once it got past its ingest and probe (compute used: a failure no longer gives
+    # its generation back), and once its render began (its render minutes are kept).
+    work_started = models.BooleanField(default=False)
+    render_started = models.BooleanField(default=False)
 
     start_time = models.FloatField(null=True, blank=True)
     end_time = models.FloatField(null=True, blank=True)
@@ -348,6 +359,10 @@ class Export(models.Model):
     # lost (since it was last asked for); the sweep goes by them.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The render minutes it counts (the clip's length, reserved when it is queued) and
+    # when; given back (0) only when it fails before encoding began.
+    charged_seconds = models.FloatField(default=0.0)
+    charged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -94,7 +94,14 @@ class ClipCreateIn(StrictSerializer):
         required=False, max_length=40, help_text="An upl_… id from POST /v1/uploads."
     )
     startTime = StrictFloatField(required=False, allow_null=True, min_value=0)
-    endTime = StrictFloatField(required=False, allow_null=True, min_value=0)
+    endTime = StrictFloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="End time in source video (seconds). Required if startTime is provided. "
+        "The range may last at most the longest clip the team's plan allows (by default "
+        "CLYPAI_MAX_CLIP_SECONDS, 600 s).",
+    )
     config = ClipConfigIn(required=False)
 
     def validate_projectId(self, value):
