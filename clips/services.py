@@ -367,9 +367,7 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     with transaction.atomic():
         Clip.objects.filter(pk=clip.pk).update(words=words, updated_at=timezone.now())
         clip.words = words
-        stale = list(
-            clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES))
-        )
+        stale = list(clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES)))
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
