@@ -367,9 +367,7 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     with transaction.atomic():
         Clip.objects.filter(pk=clip.pk).update(words=words, updated_at=timezone.now())
         clip.words = words
-        stale = list(
-            clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES))
-        )
+        stale = list(clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES)))
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
@@ -653,7 +651,8 @@ def export_request(
 
     An export that is queued anew is work: under the team's usage row lock it is checked
     against the team's work in flight (429) and its clip's length counted against the
-    render minutes (QuotaExceeded), given back only when it fails before encoding."""
+    render minutes (QuotaExceeded), given back only when it fails before encoding. A
+    timeline (otio, fcpxml, edl) renders nothing: it counts as work in flight only."""
     if clip.status not in EXPORTABLE:
         raise Conflict(
             f"Clip cannot be exported while its status is {clip.status}; "
@@ -676,8 +675,10 @@ def export_request(
     seconds = 0.0
     if new_work:
         work_in_flight_check(clip.team)
-        seconds = round(float(clip.duration or (clip.end_time or 0) - (clip.start_time or 0)), 3)
-        usage_reserve_render(team=clip.team, seconds=seconds)
+        if format not in EXPORT_TIMELINES:
+            length = clip.duration or (clip.end_time or 0) - (clip.start_time or 0)
+            seconds = round(float(length), 3)
+            usage_reserve_render(team=clip.team, seconds=seconds)
     export, created = Export.objects.get_or_create(**wanted)
     if new_work:
         Export.objects.filter(pk=export.pk).update(

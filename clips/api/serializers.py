@@ -159,7 +159,8 @@ _TIMELINE_FORMATS = (
     "FCPXML), the clip's SRT, a README.txt and the source under media/. A source over "
     "CLYPAI_EXPORT_MEDIA_MAX_BYTES (2 GiB) is linked from the README instead, by a "
     "signed link made fresh at each download of the zip. For a timeline, quality and "
-    "platform set the timeline's frame size; captions are never burned."
+    "platform set the timeline's frame size; captions are never burned; no render "
+    "minutes are counted (nothing is rendered)."
 )
 
 

@@ -302,3 +302,18 @@ def test_an_edl_of_a_15_fps_source_fails_with_the_reason(api, ready_clip, tmp_pa
         _zip(body["id"]).read(f"{ready_clip.pk}.fcpxml").decode(), "fcpxml", fps=15
     )
     assert [c.source_range.start_time.value for c in timeline.find_clips()] == [45, 45]
+
+
+def test_a_timeline_counts_as_work_but_no_render_minutes(api, ready_clip, team):
+    from projects.models import MonthlyUsage, month_start
+
+    team.monthly_render_minutes = 0
+    team.save()
+    refused = api.post(f"/v1/clips/{ready_clip.pk}/export", {"format": "mp4"}, format="json")
+    assert refused.status_code == 429  # a video renders: no minutes left
+
+    body = _export(api, ready_clip, format="edl")
+
+    assert Export.objects.get(pk=body["id"]).charged_seconds == 0
+    row = MonthlyUsage.objects.filter(team=team, month=month_start()).first()
+    assert row is None or row.render_seconds == 0
