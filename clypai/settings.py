@@ -186,6 +186,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (log context, X-Request-Id, latency metrics), then the probes
+    # and /metrics, answered before any host check, session, auth or HTTPS redirect.
+    "clypai.observability.RequestIdMiddleware",
+    "clypai.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "clypai.middleware.ApiRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -284,7 +288,11 @@ CLYPAI_JOBS_INLINE = envbool("CLYPAI_JOBS_INLINE", not REDIS_URL)
 CLYPAI_JOBS_THREADS = envint("CLYPAI_JOBS_THREADS", 2)
 _rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}
 # How long one RQ job of each queue may run before its worker kills it (seconds).
+# Queues by resource: `transcribe` (GPU-capable: a worker started with
+# CLYPAI_WHISPER_DEVICE=cuda serves it), `analysis` (ingest, probe, audio, shots,
+# selection), `render`, `webhooks`, `default` (CPU workers serve the rest).
 CLYPAI_QUEUE_TIMEOUTS = {
+    "transcribe": envint("CLYPAI_TRANSCRIBE_QUEUE_TIMEOUT_SECONDS", 3600),
     "analysis": envint("CLYPAI_ANALYSIS_QUEUE_TIMEOUT_SECONDS", 3600),
     "render": envint("CLYPAI_RENDER_QUEUE_TIMEOUT_SECONDS", 3600),
     "webhooks": envint("CLYPAI_WEBHOOKS_QUEUE_TIMEOUT_SECONDS", 3600),
@@ -295,6 +303,19 @@ RQ_QUEUES = {
     for name, timeout in CLYPAI_QUEUE_TIMEOUTS.items()
 }
 RQ_SHOW_ADMIN_LINK = True
+# Jobs carry the log context (request id, clip or job id) from who queued them into the
+# worker; workers finish their task on SIGTERM, or hand it back once the grace is over.
+RQ = {
+    "JOB_CLASS": "clypai.observability.ContextJob",
+    "WORKER_CLASS": "clypai.observability.Worker",
+}
+# Transcription as a task of its own on the `transcribe` queue (the analysis task ends
+# once the audio is stored; the transcribe task, on whatever machine serves that queue,
+# stores the transcript and queues the rest on `analysis`). On by default on RQ; the
+# embedded default and `manage.py clip` (jobs inline) transcribe where they analyse.
+CLYPAI_TRANSCRIBE_ON_QUEUE = envbool(
+    "CLYPAI_TRANSCRIBE_ON_QUEUE", bool(REDIS_URL) and not CLYPAI_JOBS_INLINE
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -343,7 +364,7 @@ SPECTACULAR_SETTINGS = {
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
         "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",
         "WebhookFormatEnum": "webhooks.models.FORMATS",
-        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm
+        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm, otio, …
     },
 }
 
@@ -360,6 +381,17 @@ CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", 
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
+# The longest clip a request may ask for (an explicit range, maxDuration, a re-cut), in
+# seconds, unless the team's plan says otherwise.
+CLYPAI_MAX_CLIP_SECONDS = envfloat("CLYPAI_MAX_CLIP_SECONDS", 600.0)
+# Work a team may have queued or running at once (clips, jobs, exports, full renders);
+# past it a request that would queue more gets 429 with Retry-After (these seconds).
+# 0: no limit.
+CLYPAI_MAX_IN_FLIGHT_PER_TEAM = envint("CLYPAI_MAX_IN_FLIGHT_PER_TEAM", 20)
+CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS = envint("CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
+# A timeline export (otio, fcpxml, edl) packs the source into its zip up to this size;
+# a larger source is linked instead (a signed link, fresh at each download).
+CLYPAI_EXPORT_MEDIA_MAX_BYTES = envint("CLYPAI_EXPORT_MEDIA_MAX_BYTES", 2 * 1024**3)
 # API requests a minute: per API key (or user), unless the team's plan says otherwise;
 # per address for anonymous requests (the token endpoint). Counted in Redis.
 CLYPAI_RATE_LIMIT_PER_MINUTE = envint("CLYPAI_RATE_LIMIT_PER_MINUTE", 600)
@@ -461,14 +493,49 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ClypAI <noreply@localhost>")
 
+# Production processes (`manage.py serve`, what `make run` starts): gunicorn's gthread
+# workers, threads each and request timeout; how many RQ worker processes (default: one
+# per core); the seconds a stopping process gets to finish its current task before it is
+# stopped and its work handed back (an RQ worker's task is queued again at once).
+CLYPAI_WEB_WORKERS = envint("CLYPAI_WEB_WORKERS", None)
+CLYPAI_WEB_THREADS = envint("CLYPAI_WEB_THREADS", 4)
+CLYPAI_WEB_TIMEOUT_SECONDS = envint("CLYPAI_WEB_TIMEOUT_SECONDS", 120)
+CLYPAI_WEB_HOST = env("CLYPAI_WEB_HOST", "0.0.0.0")
+PORT = envint("PORT", 8000)
+CLYPAI_WORKERS = envint("CLYPAI_WORKERS", os.cpu_count() or 1)
+CLYPAI_STOP_GRACE_SECONDS = envfloat("CLYPAI_STOP_GRACE_SECONDS", 60.0)
+
+# Health and metrics: how long /readyz waits for each part; the bearer token /metrics
+# asks for (unset: it answers loopback clients only).
+CLYPAI_READY_TIMEOUT_SECONDS = envfloat("CLYPAI_READY_TIMEOUT_SECONDS", 2.0)
+CLYPAI_METRICS_TOKEN = env("CLYPAI_METRICS_TOKEN") or ""
+
+# Logs: one JSON object a line (json), or a line for humans (text); every line carries
+# the request id, clip id, job id and team it is about (clypai/observability.py).
+CLYPAI_LOG_FORMAT = (env("CLYPAI_LOG_FORMAT") or "json").strip().lower()
+if CLYPAI_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"CLYPAI_LOG_FORMAT must be json or text, not {CLYPAI_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "clypai.observability.LogContextFilter"}},
+    "formatters": {
+        "json": {"()": "clypai.observability.JsonFormatter"},
+        "text": {"()": "clypai.observability.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": CLYPAI_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# Probes and metrics answer over plain HTTP when SECURE_SSL_REDIRECT is turned on.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True

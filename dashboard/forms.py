@@ -12,7 +12,7 @@ from clips.platforms import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES
 from clips.services import LAYOUTS
 from clypai.api.errors import ApiError
 from clypai.lib.languages import WHISPER_LANGUAGES
-from webhooks.models import EVENT_TYPES
+from webhooks.models import FORMAT_EVENT_TYPES, FORMATS
 
 # The languages the form offers by name (Whisper knows more; the API takes them all).
 LANGUAGE_NAMES = {
@@ -166,8 +166,25 @@ class ClipEditForm(forms.Form):
         return data
 
 
+# The export formats as the Format select names them: videos, then timelines (a zip for
+# an editor: the timeline, the SRT and the source).
+FORMAT_LABELS = {
+    "mp4": "MP4 video",
+    "mov": "MOV video",
+    "webm": "WebM video",
+    "otio": "OpenTimelineIO timeline (zip)",
+    "fcpxml": "Final Cut Pro XML timeline (zip)",
+    "edl": "EDL timeline, CMX 3600 (zip)",
+}
+
+
 class ExportForm(forms.Form):
-    format = forms.ChoiceField(label="Format", choices=[(f, f) for f in EXPORT_FORMATS])
+    format = forms.ChoiceField(
+        label="Format",
+        choices=[(f, FORMAT_LABELS.get(f, f)) for f in EXPORT_FORMATS],
+        help_text="A timeline opens in your editor: the clip's cut of the source, its "
+        "reframing and captions, with the source media, in one zip.",
+    )
     quality = forms.ChoiceField(
         label="Quality", choices=[(q, q) for q in EXPORT_QUALITIES], initial="high"
     )
@@ -191,6 +208,12 @@ def _color(label: str, initial: str) -> forms.RegexField:
         error_messages={"invalid": "Give a colour as #RRGGBB."},
         widget=forms.TextInput(attrs={"type": "color"}),
     )
+
+
+def _offered_family(kit, family) -> str:
+    if family in CAPTION_FONTS or (kit.font_file and family and family == kit.font_family):
+        return family
+    return "DejaVu Sans"
 
 
 class BrandKitForm(forms.Form):
@@ -220,7 +243,9 @@ class BrandKitForm(forms.Form):
 
     def __init__(self, *args, kit=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # the kit's own uploaded font is a choice too
+        # The kit's own uploaded font is a choice too. No other family is: a kit whose
+        # stored family is neither (written around the service) is drawn, shown and
+        # saved with the default font.
         if kit is not None and kit.font_file and kit.font_family:
             own = (kit.font_family, f"{kit.font_family} (uploaded)")
             self.fields["font_family"].choices = [
@@ -242,7 +267,7 @@ class BrandKitForm(forms.Form):
             "name": kit.name,
             "primary_color": kit.primary_color[:7],
             "accent_color": kit.accent_color[:7],
-            "font_family": style.get("fontFamily") or "DejaVu Sans",
+            "font_family": _offered_family(kit, style.get("fontFamily")),
             "font_size": style.get("fontSize") or 64,
             "text_color": (style.get("textColor") or "#FFFFFF")[:7],
             "highlight_color": (style.get("highlightColor") or kit.accent_color)[:7],
@@ -273,12 +298,62 @@ class BrandKitForm(forms.Form):
         }
 
 
+class ProjectForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=200)
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class TeamSwitchForm(forms.Form):
+    team = forms.ChoiceField(label="Team")
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, memberships, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [(m.team_id, m.team.name) for m in memberships]
+
+
+# Every event some format sends, in the order /v1 lists them (Choppity's render.error
+# last); the service says which ones the chosen format sends.
+_ALL_EVENT_TYPES = list(dict.fromkeys(e for f in FORMATS for e in FORMAT_EVENT_TYPES[f]))
+WEBHOOK_FORMAT_NAMES = {
+    "clypai": "ClypAI (/v1 words)",
+    "choppity": "Choppity (/choppity/v1 words)",
+}
+assert set(WEBHOOK_FORMAT_NAMES) == set(FORMATS)
+
+
 class WebhookForm(forms.Form):
     url = forms.URLField(label="Endpoint URL", max_length=2048, assume_scheme="https")
     description = forms.CharField(label="Description", max_length=500, required=False)
+    format = forms.ChoiceField(
+        label="Format",
+        choices=list(WEBHOOK_FORMAT_NAMES.items()),
+        initial="clypai",
+        help_text="The words the events are written in: the /v1 API's, or the Choppity API's.",
+    )
     events = forms.MultipleChoiceField(
         label="Events",
-        choices=[("*", "All events"), *[(e, e) for e in EVENT_TYPES]],
+        choices=[("*", "All events"), *[(e, e) for e in _ALL_EVENT_TYPES]],
         widget=forms.CheckboxSelectMultiple,
         initial=["*"],
+        help_text="The Choppity format sends " + ", ".join(FORMAT_EVENT_TYPES["choppity"]) + ".",
     )
+
+
+class WebhookEditForm(WebhookForm):
+    enabled = forms.BooleanField(label="Enabled", required=False)
+
+    @classmethod
+    def initial_for(cls, endpoint) -> dict:
+        return {
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "format": endpoint.format,
+            "events": list(endpoint.events),
+            "enabled": endpoint.enabled,
+        }

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,7 +98,9 @@ def local_path(name: str, *, cache_dir, storage=None):
             pass
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".part")
+    # A partial file of this process's own: workers sharing the cache folder may fetch
+    # the same object at once, and each renames a whole file into place.
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
     try:
         with storage.open(name, "rb") as src, open(partial, "wb") as dst:
             for chunk in iter(lambda: src.read(1024 * 1024), b""):

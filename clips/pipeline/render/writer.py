@@ -51,6 +51,16 @@ class RenderResult:
     stills: list[tuple[float, np.ndarray]] = field(default_factory=list, repr=False)
 
 
+def length_check(start: float, end: float, max_seconds: float | None) -> None:
+    """Raise StageError when the clip [`start`, `end`] is longer than `max_seconds` (the
+    platform's longest upload; None: no limit): checked before anything is decoded."""
+    if max_seconds is not None and end - start > max_seconds + 1e-6:
+        raise StageError(
+            f"The clip is {end - start:.1f} s long; this export allows at most {max_seconds:g} s",
+            {"found": {"duration": round(end - start, 3)}, "limit": {"maxSeconds": max_seconds}},
+        )
+
+
 def render_clip(
     source_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -86,11 +96,7 @@ def render_clip(
         raise ValueError(f"the output size must be even and at least 16: {width}x{height}")
     if end <= start:
         raise ValueError(f"empty clip: start {start} >= end {end}")
-    if max_seconds is not None and end - start > max_seconds + 1e-6:
-        raise StageError(
-            f"The clip is {end - start:.1f} s long; this export allows at most {max_seconds:g} s",
-            {"found": {"duration": round(end - start, 3)}, "limit": {"maxSeconds": max_seconds}},
-        )
+    length_check(start, end, max_seconds)
     from ..probe import ProbeLimits
     from ..probe import probe as probe_file
 

@@ -124,6 +124,33 @@ def test_local_path_downloads_an_s3_object_once(s3_storage, tmp_path):
     assert path.read_bytes() == VIDEO_BYTES
 
 
+def test_workers_sharing_a_cache_folder_fetch_the_same_object_at_once(s3_storage, tmp_path):
+    # Found by tests/clypai/test_serve.py: two workers of one machine analysing one
+    # source wrote the same ".part" file, and one rename found it gone.
+    import threading
+
+    big = VIDEO_BYTES * 4  # a few chunks: the writers overlap
+    name = default_storage.save("uploads/t/shared.mp4", ContentFile(big))
+    cache_dir = tmp_path / "cache"
+    found, errors, start = [], [], threading.Barrier(4)
+
+    def fetch():
+        start.wait()
+        try:
+            found.append(local_path(name, cache_dir=cache_dir))
+        except Exception as exc:  # the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(found)) == 1
+    assert found[0].read_bytes() == big
+    assert not list(cache_dir.glob("*.part"))
+
+
 # Local disk ----------------------------------------------------------------------
 
 
