@@ -230,6 +230,7 @@ async def steady(port: int, rate: float, seconds: float, make_request) -> dict:
     total = int(rate * seconds)
 
     in_flight = [0]
+    retried = [0]
 
     async def one(due: float, index: int):
         if in_flight[0] >= MAX_IN_FLIGHT:  # the server is that far behind: count, not send
@@ -242,10 +243,20 @@ async def steady(port: int, rate: float, seconds: float, make_request) -> dict:
             in_flight[0] -= 1
 
     async def attempt(due: float, index: int):
+        reused = bool(idle)
         connection = idle.pop() if idle else Connection(port)
         method, path, headers = make_request(index)
         try:
-            status, _, _ = await connection.request(method, path, headers)
+            try:
+                status, _, _ = await connection.request(method, path, headers)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                if not reused:
+                    raise
+                # gunicorn closes a keep-alive connection idle for 2 s; a GET sent as it
+                # closed is sent again on a new one, as HTTP clients do.
+                connection.close()
+                retried[0] += 1
+                status, _, _ = await connection.request(method, path, headers)
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
             connection.close()
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
@@ -279,6 +290,7 @@ async def steady(port: int, rate: float, seconds: float, make_request) -> dict:
         else None,
         "max_ms": round(1000 * latencies[-1], 2) if latencies else None,
         "errors": errors,
+        "sent_again_after_keep_alive_closed": retried[0],
     }
 
 
