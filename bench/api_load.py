@@ -20,14 +20,17 @@ port, against real PostgreSQL (a database of its own, made and migrated here) an
    per row.
 4. Quota: a team with a monthly quota of 100 clip generations, 200 POST /v1/clips sent at
    once on 200 connections: how many were accepted (201/202), how many refused and how,
-   and how many clips and generations PostgreSQL counted.
+   and how many clips and generations PostgreSQL counted. The limit on a team's work in
+   flight is raised to 200 for it (nothing drains the queue here); `--in-flight-limit 20`
+   (the default in production) shows that limit refusing first.
 
 It prints the figures (and --json writes them) and asserts none of them; the targets
 (issue 16) are p99 < 50 ms and exactly 100 accepted.
 
 Usage: .venv/bin/python bench/api_load.py [--rate 200] [--seconds 60] [--workers 3]
          [--database-url postgres://postgres@127.0.0.1:5432/clypai_bench]
-         [--redis-url redis://127.0.0.1:6379/14] [--conn-max-age N] [--json FILE]
+         [--redis-url redis://127.0.0.1:6379/14] [--conn-max-age N] [--in-flight-limit N]
+         [--json FILE]
 """
 
 from __future__ import annotations
@@ -85,6 +88,9 @@ def server_env(args, folder: Path) -> dict:
         CLYPAI_SOURCE_CHECK_TIMEOUT_SECONDS="0",
         PYTHONPATH=str(ROOT),
     )
+    # No worker drains the queue here: the limit on a team's work in flight (20 by
+    # default) would stop the race at 20 before the quota. --in-flight-limit 20 shows it.
+    env["CLYPAI_MAX_IN_FLIGHT_PER_TEAM"] = str(args.in_flight_limit)
     if args.conn_max_age is not None:
         env["DB_CONN_MAX_AGE"] = str(args.conn_max_age)
     else:
@@ -188,7 +194,7 @@ def make_teams() -> dict:
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection; answers read by Content-Length."""
+    """One keep-alive HTTP/1.1 connection; answers read by Content-Length or chunked."""
 
     def __init__(self, port: int):
         self.port = port
@@ -206,12 +212,24 @@ class Connection:
         status_line = await self.reader.readline()
         if not status_line:
             raise ConnectionError("closed")
-        status = int(status_line.split()[1])
+        parts = status_line.split()
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ConnectionError(f"not an HTTP answer: {status_line[:40]!r}")
+        status = int(parts[1])
         answer_headers = {}
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")
             answer_headers[name.strip().lower()] = value.strip()
-        content = await self.reader.readexactly(int(answer_headers.get("content-length", 0)))
+        if answer_headers.get("transfer-encoding", "").lower() == "chunked":
+            content = b""
+            while size := int((await self.reader.readline()).split(b";")[0], 16):
+                content += await self.reader.readexactly(size)
+                await self.reader.readline()
+            while (await self.reader.readline()) not in (b"\r\n", b""):
+                pass  # trailers
+        else:
+            length = int(answer_headers.get("content-length", 0))
+            content = await self.reader.readexactly(length)
         if answer_headers.get("connection", "").lower() == "close":
             self.close()
         return status, answer_headers, content
@@ -359,6 +377,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/clypai_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--conn-max-age", type=int, default=None)
+    parser.add_argument("--in-flight-limit", type=int, default=RACERS)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
