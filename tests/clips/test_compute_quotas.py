@@ -257,6 +257,15 @@ def test_a_clip_failing_before_its_render_gives_its_minutes_back_one_failing_in_
 
 
 @pytest.mark.django_db
+def test_a_jobs_preview_that_fails_in_its_render_costs_no_render_minutes(team):
+    job = Job.objects.create(team=team, project=team.projects.get())
+    clip = ClipFactory(team=team, job=job, start_time=0, end_time=45, status="processing")
+    clip_stage_set(clip.pk, "render")
+    clip_fail(clip, message="Clip generation failed: ffmpeg was killed")
+    assert used(team)[1] == 0
+
+
+@pytest.mark.django_db
 def test_a_cli_jobs_clip_reserves_its_minutes_before_it_renders(team):
     from clips.states import clip_render_reserve
     from clypai.api.errors import QuotaExceeded
