@@ -12,6 +12,8 @@ from django.db import models
 
 from clypai.ids import new_clip_id, new_export_id, new_source_id, new_upload_id
 
+from .pipeline.timeline import TIMELINE_FORMATS
+
 
 def upload_path(instance: Upload, filename: str) -> str:
     suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
@@ -59,7 +61,9 @@ def clip_captions_path(instance: Clip, filename: str) -> str:
 
 
 def export_path(instance: Export, filename: str) -> str:
-    return f"exports/{instance.clip.team_id}/{instance.clip_id}/{instance.pk}.{instance.format}"
+    # A timeline export is a zip (the timeline, its SRT, the source or a link to it).
+    suffix = "zip" if instance.format in TIMELINE_FORMATS else instance.format
+    return f"exports/{instance.clip.team_id}/{instance.clip_id}/{instance.pk}.{suffix}"
 
 
 class Source(models.Model):
@@ -342,6 +346,9 @@ class Export(models.Model):
     quality = models.CharField(max_length=8)
     platform = models.CharField(max_length=16, blank=True, default="")
     burn_captions = models.BooleanField(default=True)
+    # A timeline export's zip links to the source (too large to pack) instead of holding
+    # it: its link is made fresh at each download (clips/downloads.py).
+    source_linked = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     file = models.FileField(upload_to=export_path, blank=True, max_length=500)
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -371,6 +378,11 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.format}/{self.quality}"
+
+    @property
+    def is_timeline(self) -> bool:
+        """A timeline for an editor (otio, fcpxml, edl), packed in a zip."""
+        return self.format in TIMELINE_FORMATS
 
 
 class FullRender(models.Model):

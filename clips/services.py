@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brandkits.models import BrandKit
@@ -26,7 +27,7 @@ from projects.services import (
 
 from . import states
 from .models import Analysis, Clip, Export, Job, Upload
-from .platforms import target_seconds
+from .platforms import EXPORT_TIMELINES, target_seconds
 from .rendering import clip_caption_files
 from .selection import clip_bounds, clip_words_in
 from .selectors import team_work_in_flight
@@ -299,7 +300,8 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     `corrections`: a list of `{"index": i, "word": text}` (times may be moved too with
     `start`/`end`, inside the clip and in order). The SRT and VTT (when the clip has
     captions enabled) are rewritten at once;
-    exports with burned captions are dropped (the next export renders the correction);
+    exports with burned captions, and timelines (their SRT and caption lane), are dropped
+    (the next export makes the correction);
     a rendered clip is queued for a re-render. Returns whether a re-render was queued.
     Validation is all or nothing, naming the first bad field.
     """
@@ -365,7 +367,7 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     with transaction.atomic():
         Clip.objects.filter(pk=clip.pk).update(words=words, updated_at=timezone.now())
         clip.words = words
-        stale = list(clip.exports.filter(burn_captions=True))
+        stale = list(clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES)))
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
@@ -618,18 +620,20 @@ def clip_recut(
 
 def clip_delete(*, clip: Clip) -> None:
     """Delete a clip, its exports and their files. Its source's analysis stays shared."""
-    files = [clip.video, clip.thumbnail, clip.captions]
-    files += [export.file for export in clip.exports.all()]
+    stored = [clip.video, clip.preview, clip.thumbnail, clip.captions]
+    stored += [export.file for export in clip.exports.all()]
+    files = [(f.storage, f.name) for f in stored if f]
+    if clip.captions and clip.captions.name.endswith(".srt"):  # the VTT written beside it
+        files.append((clip.captions.storage, clip.captions.name[: -len(".srt")] + ".vtt"))
     with transaction.atomic():
         clip.delete()
 
     def _remove_files():
-        for stored in files:
-            if stored:
-                try:
-                    stored.storage.delete(stored.name)
-                except Exception:  # storage hiccups must not resurrect the clip
-                    logger.warning("could not delete %s", stored.name, exc_info=True)
+        for storage, name in files:
+            try:
+                storage.delete(name)
+            except Exception:  # storage hiccups must not resurrect the clip
+                logger.warning("could not delete %s", name, exc_info=True)
 
     transaction.on_commit(_remove_files)
 
@@ -647,7 +651,8 @@ def export_request(
 
     An export that is queued anew is work: under the team's usage row lock it is checked
     against the team's work in flight (429) and its clip's length counted against the
-    render minutes (QuotaExceeded), given back only when it fails before encoding."""
+    render minutes (QuotaExceeded), given back only when it fails before encoding. A
+    timeline (otio, fcpxml, edl) renders nothing: it counts as work in flight only."""
     if clip.status not in EXPORTABLE:
         raise Conflict(
             f"Clip cannot be exported while its status is {clip.status}; "
@@ -659,6 +664,8 @@ def export_request(
     # "Burn captions into video (if available)": a clip made with enableCaptions false
     # has none to burn.
     burn = clip.enable_captions and burn_captions is not False
+    if format in EXPORT_TIMELINES:  # a timeline carries its captions as a track and an SRT
+        burn = False
     wanted = dict(
         clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
     )
@@ -668,8 +675,10 @@ def export_request(
     seconds = 0.0
     if new_work:
         work_in_flight_check(clip.team)
-        seconds = round(float(clip.duration or (clip.end_time or 0) - (clip.start_time or 0)), 3)
-        usage_reserve_render(team=clip.team, seconds=seconds)
+        if format not in EXPORT_TIMELINES:
+            length = clip.duration or (clip.end_time or 0) - (clip.start_time or 0)
+            seconds = round(float(length), 3)
+            usage_reserve_render(team=clip.team, seconds=seconds)
     export, created = Export.objects.get_or_create(**wanted)
     if new_work:
         Export.objects.filter(pk=export.pk).update(

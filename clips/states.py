@@ -49,12 +49,22 @@ from .pipeline import StageError
 
 logger = logging.getLogger(__name__)
 
+# With transcription on its own queue (CLYPAI_TRANSCRIBE_ON_QUEUE), a processing clip
+# or job waits between its tasks in one of these stages: no worker holds it, so no
+# heartbeat beats. The sweep goes by its queue entry instead (`waiting`), and a task
+# claims it from there (`*_claim`, `*_transcribe_claim`).
+TRANSCRIBE_QUEUED = "transcribe-queued"  # audio stored; the transcribe task is queued
+TRANSCRIBED = "transcribed"  # transcript stored; the rest of its analysis is queued
+WAIT_STAGES = (TRANSCRIBE_QUEUED, TRANSCRIBED)
+
 # Progress (0–100) at the start of each stage of a clip, and of a job.
 STAGE_PROGRESS = {
     "ingest": 2,
     "probe": 10,
     "audio": 12,
     "transcribe": 15,
+    TRANSCRIBE_QUEUED: 15,
+    TRANSCRIBED: 65,
     "scenes": 70,
     "select": 85,
     "render": 90,
@@ -68,6 +78,8 @@ JOB_STAGE_PROGRESS = {
     "probe": 8,
     "audio": 10,
     "transcribe": 12,
+    TRANSCRIBE_QUEUED: 12,
+    TRANSCRIBED: 55,
     "scenes": 60,
     "select": 75,
     "render": 80,
@@ -173,17 +185,73 @@ def full_render_heartbeat(clip_id: str, attempt: int):
 
 
 def clip_claim(clip_id: str) -> Clip | None:
-    """Move a pending clip to processing; None when another worker has it or it is gone."""
+    """Move a pending clip to processing, or take up a processing clip waiting between
+    its tasks (a wait stage); None when another worker has it or it is gone."""
+    now = timezone.now()
     with transaction.atomic():
         claimed = Clip.objects.filter(pk=clip_id, status=Clip.Status.PENDING).update(
-            status=Clip.Status.PROCESSING, stage="queued", progress=0, updated_at=timezone.now()
+            status=Clip.Status.PROCESSING, stage="queued", progress=0, updated_at=now
         )
-    if not claimed:
+        resumed = not claimed and _resume(Clip.objects.filter(pk=clip_id), now=now)
+    if not (claimed or resumed):
         return None
     clip = Clip.objects.get(pk=clip_id)
-    if clip.attempts == 0:  # the first claim only: a retry's is no news
+    if claimed and clip.attempts == 0:  # the first claim only: a retry's is no news
         clip_event_emit(clip_id=clip_id, type="clip.processing")
     return clip
+
+
+def _resume(rows: models.QuerySet, *, now: datetime) -> bool:
+    """Take up a processing row waiting in a wait stage (its previous task ended): the
+    run that does now beats its heartbeat from here."""
+    return bool(
+        rows.filter(status="processing", stage__in=WAIT_STAGES).update(
+            stage="queued", heartbeat_at=now, updated_at=now
+        )
+    )
+
+
+def _wait(rows: models.QuerySet, stage: str, progress: int) -> bool:
+    """A run hands its processing row over to the next task: the row waits in `stage`
+    (no heartbeat is expected there; the sweep watches the task's queue entry)."""
+    return bool(rows.update(stage=stage, progress=progress, updated_at=timezone.now()))
+
+
+def _transcribe_claim(rows: models.QuerySet) -> bool:
+    now = timezone.now()
+    return bool(
+        rows.filter(status="processing", stage=TRANSCRIBE_QUEUED).update(
+            stage="transcribe", heartbeat_at=now, updated_at=now
+        )
+    )
+
+
+def clip_transcribe_wait(clip: Clip) -> bool:
+    """The run holding `clip` stored its audio and hands it to the transcribe queue:
+    the clip stays processing and waits in TRANSCRIBE_QUEUED. False when the run no
+    longer holds it."""
+    return _wait(
+        Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING, attempts=clip.attempts),
+        TRANSCRIBE_QUEUED,
+        STAGE_PROGRESS[TRANSCRIBE_QUEUED],
+    )
+
+
+def clip_transcribe_claim(clip_id: str) -> Clip | None:
+    """The transcribe task takes a clip waiting for it; None when it is not waiting."""
+    if not _transcribe_claim(Clip.objects.filter(pk=clip_id)):
+        return None
+    return Clip.objects.get(pk=clip_id)
+
+
+def clip_transcribed(clip: Clip) -> bool:
+    """The transcribe run holding `clip` stored its transcript: the clip waits in
+    TRANSCRIBED for the rest of its analysis. False when the run no longer holds it."""
+    return _wait(
+        Clip.objects.filter(pk=clip.pk, status=Clip.Status.PROCESSING, attempts=clip.attempts),
+        TRANSCRIBED,
+        STAGE_PROGRESS[TRANSCRIBED],
+    )
 
 
 def clip_stage_set(clip_id: str, stage: str) -> None:
@@ -393,14 +461,42 @@ def clip_rerun(clip_id: str) -> bool:
 
 
 def job_claim(job_id) -> Job | None:
-    """Move a queued job to processing; None when another worker has it or it is gone."""
+    """Move a queued job to processing, or take up a processing job waiting between its
+    tasks (a wait stage); None when another worker has it or it is gone."""
+    now = timezone.now()
     with transaction.atomic():
         claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-            status=Job.Status.PROCESSING, stage="queued", progress=0, updated_at=timezone.now()
+            status=Job.Status.PROCESSING, stage="queued", progress=0, updated_at=now
         )
-    if not claimed:
+        resumed = not claimed and _resume(Job.objects.filter(pk=job_id), now=now)
+    if not (claimed or resumed):
         return None
     return Job.objects.get(pk=job_id)
+
+
+def job_transcribe_wait(job: Job) -> bool:
+    """As `clip_transcribe_wait`, for a job's analysis."""
+    return _wait(
+        Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING, attempts=job.attempts),
+        TRANSCRIBE_QUEUED,
+        JOB_STAGE_PROGRESS[TRANSCRIBE_QUEUED],
+    )
+
+
+def job_transcribe_claim(job_id) -> Job | None:
+    """The transcribe task takes a job waiting for it; None when it is not waiting."""
+    if not _transcribe_claim(Job.objects.filter(pk=job_id)):
+        return None
+    return Job.objects.get(pk=job_id)
+
+
+def job_transcribed(job: Job) -> bool:
+    """As `clip_transcribed`, for a job's analysis."""
+    return _wait(
+        Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING, attempts=job.attempts),
+        TRANSCRIBED,
+        JOB_STAGE_PROGRESS[TRANSCRIBED],
+    )
 
 
 def job_hold(job: Job) -> None:
@@ -652,6 +748,7 @@ def export_complete(export: Export, *, size: int) -> bool:
         status=Export.Status.COMPLETED,
         file=export.file.name,
         file_size=size,
+        source_linked=export.source_linked,
         error="",
         error_details=None,
         updated_at=timezone.now(),
@@ -772,20 +869,33 @@ class Stale:
     token: Any
 
 
+def _waiting(first: str) -> models.Q:
+    """Waiting for a task: for its first (`first`), or processing in a wait stage."""
+    return models.Q(status=first) | models.Q(status="processing", stage__in=WAIT_STAGES)
+
+
 def _lost_message(kind: str, attempts: int) -> str:
     return f"{kind} failed: its worker was lost {attempts} times"
 
 
 class ClipLifecycle:
-    """pending → processing → completed | failed, as the sweep sees it."""
+    """pending → processing → completed | failed, as the sweep sees it. A processing clip
+    in a wait stage is waiting for its next task, as a pending one is for its first."""
 
     name = "clip"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
-        dead = Clip.objects.filter(status=Clip.Status.PROCESSING).filter(
-            models.Q(heartbeat_at__lt=before)
-            | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
+        dead = (
+            Clip.objects.filter(status=Clip.Status.PROCESSING)
+            .exclude(stage__in=WAIT_STAGES)
+            .filter(
+                models.Q(heartbeat_at__lt=before)
+                | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
+            )
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(clip.pk, clip.attempts, clip.heartbeat_at)
             for clip in dead.only("id", "attempts", "heartbeat_at")
@@ -820,13 +930,13 @@ class ClipLifecycle:
 
     def waiting(self, *, before: datetime) -> list:
         return list(
-            Clip.objects.filter(status=Clip.Status.PENDING, updated_at__lt=before).values_list(
+            Clip.objects.filter(_waiting(Clip.Status.PENDING), updated_at__lt=before).values_list(
                 "id", flat=True
             )
         )
 
     def touch(self, pk, *, now: datetime) -> None:
-        Clip.objects.filter(pk=pk, status=Clip.Status.PENDING).update(updated_at=now)
+        Clip.objects.filter(_waiting(Clip.Status.PENDING), pk=pk).update(updated_at=now)
 
 
 class JobLifecycle:
@@ -835,15 +945,18 @@ class JobLifecycle:
 
     name = "job"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = Job.objects.filter(status=Job.Status.PROCESSING).filter(
             models.Q(heartbeat_at__lt=before)
             | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(job.pk, job.attempts, job.heartbeat_at)
             for job in dead.only("id", "attempts", "heartbeat_at", "stage")
-            if job.stage not in ("render", "done")
+            if job.stage not in ("render", "done", *WAIT_STAGES)
         ]
 
     def _held(self, row: Stale):
@@ -875,13 +988,13 @@ class JobLifecycle:
 
     def waiting(self, *, before: datetime) -> list:
         return list(
-            Job.objects.filter(status=Job.Status.QUEUED, updated_at__lt=before).values_list(
+            Job.objects.filter(_waiting(Job.Status.QUEUED), updated_at__lt=before).values_list(
                 "id", flat=True
             )
         )
 
     def touch(self, pk, *, now: datetime) -> None:
-        Job.objects.filter(pk=pk, status=Job.Status.QUEUED).update(updated_at=now)
+        Job.objects.filter(_waiting(Job.Status.QUEUED), pk=pk).update(updated_at=now)
 
 
 class FullRenderLifecycle:
@@ -890,11 +1003,14 @@ class FullRenderLifecycle:
 
     name = "full render"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = Clip.objects.filter(full_render_status="processing").filter(
             models.Q(full_render__heartbeat_at__lt=before)
             | models.Q(full_render__heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         found = []
         for clip in dead.only("id", "updated_at"):
             run, _ = FullRender.objects.get_or_create(clip_id=clip.pk)
@@ -949,11 +1065,14 @@ class _RowLifecycle:
     processing: str
     failed: str
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = self.model.objects.filter(status=self.processing).filter(
             models.Q(heartbeat_at__lt=before)
             | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(row.pk, row.attempts, row.heartbeat_at)
             for row in dead.only("pk", "attempts", "heartbeat_at")

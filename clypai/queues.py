@@ -21,7 +21,9 @@ from clypai import background
 
 logger = logging.getLogger(__name__)
 
-QUEUES = ("analysis", "render", "webhooks", "default")
+# By resource: `transcribe` is served by GPU workers where there are any (and by CPU
+# workers otherwise); the others by CPU workers. settings.RQ_QUEUES defines the same.
+QUEUES = ("transcribe", "analysis", "render", "webhooks", "default")
 
 
 def get_queue(name: str):

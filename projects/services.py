@@ -178,7 +178,8 @@ def project_update(*, project: Project, **fields) -> Project:
 
 
 def project_delete(*, project: Project) -> None:
-    """Delete an empty project. A project with clips, or the team's default, stays."""
+    """Delete a project without clips, with its finished jobs. A project with clips or
+    with jobs in progress, or the team's default, stays (409)."""
     if project.is_default:
         raise Conflict("The team's default project cannot be deleted", code="project_is_default")
     if project.clips.exists():
@@ -187,7 +188,18 @@ def project_delete(*, project: Project) -> None:
             code="project_not_empty",
             details={"clipCount": project.clips.count()},
         )
-    project.delete()
+    # A job on its way (no clip of it yet) holds the project; a finished one whose clips
+    # are all gone is history, deleted with it.
+    active = project.jobs.filter(status__in=("queued", "processing"))
+    if active.exists():
+        raise Conflict(
+            "Project has jobs in progress; delete it once they have finished",
+            code="project_not_empty",
+            details={"clipCount": 0, "jobCount": active.count()},
+        )
+    with transaction.atomic():
+        project.jobs.all().delete()
+        project.delete()
 
 
 def default_project(*, team: Team) -> Project:

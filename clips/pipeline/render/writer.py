@@ -326,8 +326,11 @@ def join_bumpers(
     infos = [probe_file(part, limits=limits) for part in parts]
     fps = settings.fps or infos[0 if intro is None else 1].video.fps  # the clip's
     args: list[str] = ["-nostdin", "-y", "-loglevel", "error"]
-    for part in parts:
-        args += [*ffmpeg.safe_input_args(max_pixels), "-i", ffmpeg.input_url(part)]
+    for part, info in zip(parts, infos, strict=True):
+        # a bumper is a user's upload: read no further than its header says
+        bound = ffmpeg.decode_bound(info.duration)
+        args += ["-t", f"{bound:.3f}", *ffmpeg.safe_input_args(max_pixels)]
+        args += ["-i", ffmpeg.input_url(part)]
     graph, labels, silent = [], [], len(parts)
     for k, info in enumerate(infos):
         graph.append(
@@ -386,6 +389,13 @@ def join_bumpers(
     ]
     if kind in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
-    args.append(str(out))
-    ffmpeg.run(args, timeout=settings.timeout, error="Could not join the brand kit's intro/outro")
+    partial = out.with_name(f".{out.stem}.part{out.suffix}")
+    args.append(str(partial))
+    try:
+        ffmpeg.run(
+            args, timeout=settings.timeout, error="Could not join the brand kit's intro/outro"
+        )
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return _result(out, time.monotonic() - began)
