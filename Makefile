@@ -52,7 +52,7 @@ test: $(STAMP) ffmpeg browser
 # local one). The sweep is a process of its own that survives a failed pass.
 run: install
 	@export REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0}; \
-	$(PY) manage.py rqworker analysis render webhooks default --with-scheduler & worker=$$!; \
+	$(PY) manage.py rqworker transcribe analysis render webhooks default --with-scheduler & worker=$$!; \
 	$(PY) manage.py sweep --loop & sweeper=$$!; \
 	trap "kill $$worker $$sweeper 2>/dev/null" EXIT INT TERM; \
 	$(PY) manage.py runserver $${PORT:-8000}

@@ -342,13 +342,15 @@ def _clip_failed_settle(clip_id: str) -> None:
     """What a failed clip gives back: its generation when it failed before any work
     (`clip_generation_refund`), its render minutes unless its render had begun."""
     clip_generation_refund(clip_id=clip_id)
-    render_started = (
+    found = (
         Clip.objects.filter(pk=clip_id, status=Clip.Status.FAILED)
-        .values_list("render_started", flat=True)
+        .values_list("render_started", "render_reserved_seconds")
         .first()
     )
-    if render_started is not None:
-        clip_render_settle(clip_id, rendered=render_started)
+    if found is not None:
+        render_started, reserved = found
+        # Only a full render holds a reservation: a job's preview is free, begun or not.
+        clip_render_settle(clip_id, rendered=render_started and reserved > 0)
 
 
 def clip_fail(

@@ -42,7 +42,7 @@ def enqueue_now(queue: str, func: Callable, *args, job_id: str | None = None, **
         raise TypeError(f"enqueue the task itself, not {func!r}")
     if settings.CLYPAI_JOBS_INLINE:
         if background.uses_threads():
-            background.runner().submit(job_id, func, *args, **kwargs)
+            background.runner(queue).submit(job_id, func, *args, **kwargs)
             return None
         return func(*args, **kwargs)
     rq_queue = get_queue(queue)
@@ -62,7 +62,7 @@ def is_live(queue: str, job_id: str) -> bool:
     """Whether the task `job_id` is waiting or running: in RQ, or in this process's
     background threads (inline mode). The sweep queues again only what is not."""
     if settings.CLYPAI_JOBS_INLINE:
-        held = background.running()
+        held = background.running(queue)
         return held is not None and held.holds(job_id)
     job = get_queue(queue).fetch_job(job_id)
     if job is None:

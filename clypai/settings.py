@@ -438,7 +438,18 @@ CLYPAI_JOB_CLIP_COUNT = envint("CLYPAI_JOB_CLIP_COUNT", 5)
 # retry of a failed delivery, with jitter (Standard Webhooks' schedule, about 27 h in
 # all); the longest Retry-After obeyed; days of continuous failure that disable an
 # endpoint; seconds a rotated-out secret keeps signing beside the new one.
-CLYPAI_WEBHOOK_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_TIMEOUT_SECONDS", 15.0)
+# A slow endpoint holds a webhook worker at most TIMEOUT seconds an attempt (CONNECT of
+# them to open the connection): its retries are scheduled, never slept.
+CLYPAI_WEBHOOK_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+CLYPAI_WEBHOOK_CONNECT_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5.0)
+# Endpoints a team may have; POST /v1/webhooks/{id}/test: one attempt within TEST_TIMEOUT
+# seconds, no retries, at most TESTS_PER_MINUTE a team.
+CLYPAI_MAX_WEBHOOKS_PER_TEAM = envint("CLYPAI_MAX_WEBHOOKS_PER_TEAM", 20)
+CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS", 5.0)
+CLYPAI_WEBHOOK_TESTS_PER_MINUTE = envint("CLYPAI_WEBHOOK_TESTS_PER_MINUTE", 5)
+# Without Redis (the embedded default): the background threads that deliver webhooks,
+# apart from those of clips, so a slow endpoint never holds a thread that media work needs.
+CLYPAI_WEBHOOK_THREADS = envint("CLYPAI_WEBHOOK_THREADS", 2)
 try:
     CLYPAI_WEBHOOK_RETRY_SCHEDULE = [
         float(delay)

@@ -24,6 +24,7 @@ Idempotency keys, as Stripe's API has them:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -99,11 +100,19 @@ class RateLimitState:
 
 
 def _redis():
+    """This process's Redis client for the counters. django_rq.get_connection makes a
+    new client, and so a new connection pool, on every call: each request opened (and
+    dropped) a TCP connection of its own. One client per URL keeps a pool instead."""
     if not settings.REDIS_URL:
         return None
-    import django_rq
+    return _redis_client(settings.RQ_QUEUES["default"]["URL"])
 
-    return django_rq.get_connection("default")
+
+@functools.lru_cache(maxsize=8)
+def _redis_client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url)
 
 
 def rate_limit_for(request) -> int | None:

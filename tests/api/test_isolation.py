@@ -207,7 +207,7 @@ def team_with_everything(name: str) -> TeamSet:
     return made
 
 
-def _missing(param: str, like: str) -> str:
+def _missing(like: str) -> str:
     """An id of the same shape as `like` that names nothing."""
     try:
         uuid.UUID(like)
@@ -319,7 +319,7 @@ def test_no_operation_reaches_another_teams_objects(two_teams, media_root):
                     combos.append(combo)
             client = _client_for(document, intruder)
             for ids in combos:
-                nowhere = {p: _missing(p, str(v)) for p, v in ids.items()}
+                nowhere = {p: _missing(str(v)) for p, v in ids.items()}
                 bodies = [BODIES.get(op.get("operationId"), {})]
                 if method in ("post", "put", "patch"):
                     bodies.append(None)  # an empty body: no 400 before the 404

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 import requests
+from django.db.models import F
 
 from clips.models import Clip, Export, Job
 from clips.services import ClipSpec, clip_create, export_request
@@ -256,6 +257,15 @@ def test_a_clip_failing_before_its_render_gives_its_minutes_back_one_failing_in_
 
 
 @pytest.mark.django_db
+def test_a_jobs_preview_that_fails_in_its_render_costs_no_render_minutes(team):
+    job = Job.objects.create(team=team, project=team.projects.get())
+    clip = ClipFactory(team=team, job=job, start_time=0, end_time=45, status="processing")
+    clip_stage_set(clip.pk, "render")
+    clip_fail(clip, message="Clip generation failed: ffmpeg was killed")
+    assert used(team)[1] == 0
+
+
+@pytest.mark.django_db
 def test_a_cli_jobs_clip_reserves_its_minutes_before_it_renders(team):
     from clips.states import clip_render_reserve
     from clypai.api.errors import QuotaExceeded
@@ -347,3 +357,28 @@ def test_finished_work_frees_its_place_and_an_active_render_or_export_is_not_ref
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
     Export.objects.filter(clip=done).update(status=Export.Status.COMPLETED)
     assert api.post("/v1/clips", SOURCE, format="json").status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_full_render_is_work_in_flight_too(caller, team, settings):
+    """The Choppity API's renders count, and are refused in its shape."""
+    from rest_framework.test import APIClient
+
+    settings.CLYPAI_MAX_IN_FLIGHT_PER_TEAM = 1
+    chop = APIClient()
+    chop.credentials(HTTP_AUTHORIZATION=f"Key {caller.key}")
+    job = Job.objects.create(team=team, project=team.projects.get(), status=Job.Status.DONE)
+    done, other = (
+        ClipFactory(team=team, job=job, status=Clip.Status.COMPLETED, start_time=0, end_time=length)
+        for length in (30, 20)
+    )
+    Clip.objects.filter(job=job).update(duration=F("end_time"))
+    done.refresh_from_db()
+    assert chop.post(f"/choppity/v1/clips/{done.uuid}/renders").status_code == 202
+    # The same render again is answered, not refused; another one is refused.
+    assert chop.post(f"/choppity/v1/clips/{done.uuid}/renders").status_code == 202
+    refused = chop.post(f"/choppity/v1/clips/{other.uuid}/renders")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "TOO_MANY_REQUESTS"
+    assert int(refused["Retry-After"]) >= 1
+    assert used(team)[1] == pytest.approx(30)

@@ -147,3 +147,16 @@ def test_make_run_starts_the_sweep_loop():
     recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "manage.py sweep --loop &" in recipe
     assert "sweep --schedule" not in recipe
+
+
+def test_make_run_has_a_worker_on_every_queue():
+    # Its worker once left out `transcribe`: every clip waited at transcribe-queued.
+    from clypai.queues import QUEUES
+
+    recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    listened = set()
+    for line in recipe.splitlines():
+        if "manage.py rqworker" in line:
+            words = line.split("manage.py rqworker", 1)[1].split("&")[0].split()
+            listened |= {word for word in words if not word.startswith("-")}
+    assert listened == set(QUEUES)
