@@ -51,14 +51,14 @@ test: $(STAMP) ffmpeg browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CLYPAI_JOBS_INLINE=false \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
-# Web, one worker and the sweep loop on this machine, on Redis (REDIS_URL, default the
-# local one). The sweep is a process of its own that survives a failed pass.
+# ClypAI as production runs it (manage.py serve): gunicorn, CLYPAI_WORKERS RQ workers
+# (one with the scheduler) and the sweep loop, each restarted when it dies, on
+# DATABASE_URL and REDIS_URL (and S3 when CLYPAI_S3_* is set); with no REDIS_URL, the
+# embedded default (SQLite, local disk, jobs in the web process's threads). PORT (8000).
+# Ctrl-C or SIGTERM stops every process cleanly.
 run: install
-	@export REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0}; \
-	$(PY) manage.py rqworker analysis render webhooks default --with-scheduler & worker=$$!; \
-	$(PY) manage.py sweep --loop & sweeper=$$!; \
-	trap "kill $$worker $$sweeper 2>/dev/null" EXIT INT TERM; \
-	$(PY) manage.py runserver $${PORT:-8000}
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
+	@exec $(PY) manage.py serve
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

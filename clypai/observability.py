@@ -82,8 +82,10 @@ def bind(**fields) -> None:
 def _add_context(record: logging.LogRecord) -> None:
     found = _bound()
     for name in FIELDS:
-        if not hasattr(record, name):
+        if getattr(record, name, None) is None:
             setattr(record, name, found.get(name))
+    if record.request_id is None:  # Django's lines about a request, logged after it
+        record.request_id = getattr(getattr(record, "request", None), "request_id", None)
 
 
 def install_record_factory() -> None:

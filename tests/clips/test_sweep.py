@@ -144,6 +144,11 @@ def test_the_sweep_task_schedules_its_next_run_when_its_pass_fails(settings, que
 
 
 def test_make_run_starts_the_sweep_loop():
+    from clypai.management.commands.serve import Command
+
     recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
-    assert "manage.py sweep --loop &" in recipe
-    assert "sweep --schedule" not in recipe
+    assert "manage.py serve" in recipe and "sweep --schedule" not in recipe
+    plan = {
+        child.name: child.argv for child in Command().plan(port=8000, workers=2, embedded=False)
+    }
+    assert plan["sweep"][-3].endswith("manage.py") and plan["sweep"][-2:] == ["sweep", "--loop"]
