@@ -4,9 +4,18 @@ Each step checks for its own output before it works, so a rerun after a crash (t
 sweep re-enqueues work whose worker died) reuses what an earlier run finished:
 - the source's bytes are stored once per team under their SHA-256 (`Source`), at a key
   no client can write;
-- the probe lives on the source; the audio track is extracted once into the work dir;
+- the probe lives on the source; the audio track is extracted once, and only while a
+  transcript or the loudness is still to be made;
 - transcript, scenes, audio features and faces are `Analysis` rows keyed by source and
   by what produced them (engine, model, language, options): `analysis_cached`.
+
+Nothing here assumes that an earlier step ran on this machine: every input is read from
+storage (the source's file, the stored audio) or PostgreSQL, and the work dir
+(CLYPAI_WORK_DIR) is a cache that a new machine starts without. With transcription on
+its own queue (`transcribe_on_queue()`), `source_analyse` stores the audio and raises
+`TranscriptWanted`; `source_transcribe`, on whatever worker serves the `transcribe`
+queue, reads that audio from storage and stores the transcript; the analysis then runs
+again and finds every step done.
 """
 
 from __future__ import annotations
@@ -47,6 +56,54 @@ def work_dir(*parts: str) -> Path:
     path = Path(settings.CLYPAI_WORK_DIR).joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+WORK_CACHES = ("cache", "audio")
+
+
+def work_files_evict(*, now: float | None = None) -> dict[str, int]:
+    """Delete the work dir's cached files (`WORK_CACHES`) unused for
+    CLYPAI_WORK_CACHE_MAX_AGE_SECONDS, then the least recently used while the caches hold
+    more than CLYPAI_WORK_CACHE_MAX_BYTES, sparing files used in the last
+    CLYPAI_WORK_CACHE_IN_USE_SECONDS. Use is the file's mtime (reuse touches it). Every
+    cached file can be made again (downloaded, extracted). Returns files and bytes freed.
+    """
+    now = time.time() if now is None else now
+    max_age = settings.CLYPAI_WORK_CACHE_MAX_AGE_SECONDS
+    max_bytes = settings.CLYPAI_WORK_CACHE_MAX_BYTES
+    in_use = settings.CLYPAI_WORK_CACHE_IN_USE_SECONDS
+    found: list[tuple[float, int, Path]] = []
+    for name in WORK_CACHES:
+        folder = Path(settings.CLYPAI_WORK_DIR) / name
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            try:
+                stat = path.stat()
+            except OSError:  # gone meanwhile
+                continue
+            if path.is_file():
+                found.append((stat.st_mtime, stat.st_size, path))
+    found.sort()  # least recently used first
+    total = sum(size for _, size, _ in found)
+    freed = {"files": 0, "bytes": 0}
+    for used, size, path in found:
+        unused = now - used
+        if unused < in_use:
+            break  # sorted by use: all the rest is in use too
+        if unused < max_age and total <= max_bytes:
+            break
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            logger.warning("could not evict %s from the work dir", path, exc_info=True)
+            continue
+        total -= size
+        freed["files"] += 1
+        freed["bytes"] += size
+    return freed
 
 
 # Ingest ------------------------------------------------------------------------------
@@ -259,21 +316,97 @@ def source_probe(source: Source, path: Path) -> dict[str, Any]:
 
 
 def source_audio_path(source: Source, path: Path) -> Path:
-    """The source's audio as 16 kHz mono WAV, extracted once into the work dir."""
+    """The source's audio as 16 kHz mono WAV, extracted once into the work dir.
+
+    The decode is bounded by the probed duration (a file that plays longer than its
+    header says fails here), and the WAV appears only when whole. Reusing it marks it
+    used, for `work_files_evict`."""
     from .pipeline.audio import extract_audio
 
     wav = work_dir("audio") / f"{source.pk}.wav"
-    if not wav.exists():
-        partial = wav.with_suffix(".part.wav")
+    if wav.exists():
+        _touch(wav)
+    else:
         extract_audio(
-            path, partial, sample_rate=16000, timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS
+            path,
+            wav,
+            duration=source.duration or (source.probe or {}).get("duration"),
+            sample_rate=16000,
+            timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS,
         )
-        partial.replace(wav)
     return wav
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.touch()
+    except OSError:  # evicted meanwhile: the caller finds out when it opens it
+        pass
+
+
+def source_audio_name(source: Source) -> str:
+    """Where the source's 16 kHz audio is stored for the transcribe queue's workers."""
+    return f"analysis/{source.team_id}/{source.pk}/audio-16k.wav"
+
+
+def source_audio_stored(source: Source, path: Path | None = None) -> str:
+    """The stored name of the source's audio, extracted from the source (at `path`, or
+    fetched from storage) and stored the first time."""
+    name = source_audio_name(source)
+    if default_storage.exists(name):
+        return name
+    if path is None:
+        path = local_path(source.file.name, cache_dir=work_dir("cache"))
+    wav = source_audio_path(source, path)
+    with open(wav, "rb") as fh:
+        return default_storage.save(name, File(fh))
 
 
 def transcript_key(*, engine: str, model: str, language: str | None) -> str:
     return f"{engine}:{model}:{language or 'auto'}"
+
+
+def transcribe_on_queue() -> bool:
+    """Whether transcription is a task of its own on the `transcribe` queue (RQ only:
+    inline jobs, the embedded default and `manage.py clip`, transcribe in place)."""
+    return settings.CLYPAI_TRANSCRIBE_ON_QUEUE and not settings.CLYPAI_JOBS_INLINE
+
+
+class TranscriptWanted(Exception):
+    """The analysis needs a transcript that is to be made on the `transcribe` queue: its
+    audio is stored, and its other steps are done. The run hands its work over
+    (`states.*_transcribe_wait`) and its task queues the transcribe task with these."""
+
+    def __init__(self, *, engine: str, model: str, language: str | None):
+        super().__init__(f"transcript {engine}:{model}:{language or 'auto'} wanted")
+        self.engine, self.model, self.language = engine, model, language
+
+
+def source_transcribe(
+    source: Source, *, engine: str, model: str, language: str | None
+) -> dict[str, Any]:
+    """The source's transcript by (`engine`, `model`, `language`), made from its stored
+    audio on this worker's CLYPAI_WHISPER_DEVICE and stored, unless already there.
+    Reads only storage and PostgreSQL: the audio was extracted on another machine."""
+    from .pipeline.transcribe import transcribe
+
+    def compute():
+        name = source_audio_stored(source)
+        wav = local_path(name, cache_dir=work_dir("cache"))
+        return transcribe(
+            wav,
+            engine=engine,
+            model=model,
+            device=settings.CLYPAI_WHISPER_DEVICE,
+            language=language,
+        ).to_dict()
+
+    return analysis_cached(
+        source,
+        Analysis.Kind.TRANSCRIPT,
+        transcript_key(engine=engine, model=model, language=language),
+        compute,
+    )
 
 
 def source_analyse(
@@ -287,6 +420,10 @@ def source_analyse(
     with others' work running (load 4-5), one after the other took 66-70 s, side by side
     52-57 s. With ffmpeg's own threads (3) beside, the transcription lost more than the
     shots took alone (120 s instead of 67 s, for 35 s of shots, bench/pipeline.py).
+
+    With transcription on its queue (`transcribe_on_queue()`) and no transcript yet, the
+    audio is stored, loudness and shots are measured, and `TranscriptWanted` is raised:
+    the caller hands the work to the transcribe task and calls this again afterwards.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -300,21 +437,32 @@ def source_analyse(
     probe = source_probe(source, path)
     has_audio = bool(probe.get("audio"))
     engine, model = settings.CLYPAI_WHISPER_ENGINE, settings.CLYPAI_WHISPER_MODEL
+    key = transcript_key(engine=engine, model=model, language=language)
+    scenes_key = "content:v1"
+    done = set(Analysis.objects.filter(source=source).values_list("kind", "key"))
+    transcribed = (Analysis.Kind.TRANSCRIPT, key) in done
     wav = None
-    if has_audio:
+    if has_audio and not (transcribed and (Analysis.Kind.AUDIO, "rms:0.1") in done):
         on_stage("audio")
         wav = source_audio_path(source, path)
+    if has_audio and not transcribed and transcribe_on_queue():
+        # The transcript is made on the `transcribe` queue, from the stored audio; the
+        # rest of the analysis is done here meanwhile, and found done when it comes back.
+        source_audio_stored(source, path)
+        analysis_cached(source, Analysis.Kind.AUDIO, "rms:0.1", lambda: audio_features(wav))
+        on_stage("scenes")
+        analysis_cached(
+            source,
+            Analysis.Kind.SCENES,
+            scenes_key,
+            lambda: detect_scenes(path, timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS),
+        )
+        raise TranscriptWanted(engine=engine, model=model, language=language)
     on_stage("transcribe")
-    scenes_key = "content:v1"
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"beside-{source.pk}") as pool:
         stop = threading.Event()
         beside = None
-        if (
-            wav is not None
-            and not Analysis.objects.filter(
-                source=source, kind=Analysis.Kind.SCENES, key=scenes_key
-            ).exists()
-        ):
+        if wav is not None and (Analysis.Kind.SCENES, scenes_key) not in done:
             beside = pool.submit(
                 _timed,
                 detect_scenes,
@@ -326,11 +474,11 @@ def source_analyse(
             # then load what selection needs next, unless the job is failing
             pool.submit(lambda: stop.is_set() or select_warm_up())
         try:
-            if wav is not None:
+            if has_audio:
                 transcript = analysis_cached(
                     source,
                     Analysis.Kind.TRANSCRIPT,
-                    transcript_key(engine=engine, model=model, language=language),
+                    key,
                     lambda: transcribe(
                         wav,
                         engine=engine,

@@ -12,7 +12,13 @@ from django.db import close_old_connections, transaction
 from clypai import metrics
 
 from . import states
-from .analysis import SourceAnalysis, job_source, source_analyse
+from .analysis import (
+    SourceAnalysis,
+    TranscriptWanted,
+    job_source,
+    source_analyse,
+    source_transcribe,
+)
 from .models import Clip, Job, Source
 from .pipeline import StageError
 from .selection import clip_bounds, clip_words_in, no_speech_range, select_for, selection_metadata
@@ -20,14 +26,16 @@ from .selection import clip_bounds, clip_words_in, no_speech_range, select_for, 
 logger = logging.getLogger(__name__)
 
 
-def job_process(*, job: Job) -> list[str]:
+def job_process(*, job: Job) -> list[str] | TranscriptWanted:
     """Analyse a claimed job's source and select its clips; the ids of its clips waiting
-    to be processed (the caller queues them on the "render" queue).
+    to be processed (the caller queues them on the "render" queue), or the
+    `TranscriptWanted` when the job now waits for its source's transcript (the caller
+    queues the transcribe task, after which this runs again).
 
     The clips are created once (a rerun after a crash finds them); each is then an
     ordinary clip whose processing renders it, and the job is done when all are.
     """
-    waiting: list[str] = []
+    waiting: list[str] | TranscriptWanted = []
     with states.job_heartbeat(job) as beat, metrics.stage_clock() as clock:
 
         def stage(name: str) -> None:
@@ -72,6 +80,9 @@ def job_process(*, job: Job) -> list[str]:
             waiting = list(
                 job.clips.filter(status=Clip.Status.PENDING).values_list("id", flat=True)
             )
+        except TranscriptWanted as wanted:
+            if states.job_transcribe_wait(job):
+                waiting = wanted
         except states.WorkTaken:
             logger.warning("job %s was taken from this run; it stops here", job.pk)
         except StageError as err:
@@ -88,6 +99,32 @@ def job_process(*, job: Job) -> list[str]:
             states.job_refresh(job.pk)
             close_old_connections()
     return waiting
+
+
+def job_transcribe(*, job: Job, engine: str, model: str) -> bool:
+    """Make the transcript a claimed job waits for (`states.job_transcribe_claim`) from
+    its source's stored audio, then hand the job back to its analysis
+    (`states.job_transcribed`). Returns whether the caller should queue it."""
+    handed_back = False
+    with states.job_heartbeat(job) as beat:
+        try:
+            if job.source is None:
+                raise StageError("The job has no source to transcribe", {"stage": "transcribe"})
+            source_transcribe(job.source, engine=engine, model=model, language=job.language or None)
+            beat.check()
+            handed_back = states.job_transcribed(job)
+        except states.WorkTaken:
+            logger.warning("job %s was taken from this run; it stops here", job.pk)
+        except StageError as err:
+            states.job_fail(job, message=err.message, code=err.code, details=err.details or None)
+        except Exception as exc:
+            logger.exception("transcription of job %s failed unexpectedly", job.pk)
+            states.job_fail(
+                job, message=f"Clip generation failed: internal error ({type(exc).__name__})"
+            )
+        finally:
+            close_old_connections()
+    return handed_back
 
 
 def _job_clip(

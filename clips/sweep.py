@@ -6,12 +6,16 @@ exports; `clips.states` says how each lives):
   (SIGKILL, machine loss). It goes back to waiting and is queued again, up to
   CLYPAI_MAX_ATTEMPTS times, then fails with the reason;
 - waiting for longer than CLYPAI_STALE_SECONDS with no live RQ job: the enqueue was
-  lost between commit and Redis, or Redis lost the job. It is queued again.
+  lost between commit and Redis, or Redis lost the job. It is queued again. A clip or
+  job waiting between its tasks (a wait stage: for its transcribe task, or for its
+  analysis to go on after it) is waiting too: its task is looked for on either queue,
+  and when neither holds it, its analysis is queued again, which goes on from what
+  storage and PostgreSQL hold.
 Webhook deliveries whose job was lost are queued again too (`webhooks.services`).
 Every change is a conditional update, so two sweeps at once do not double any work.
 
 `sweep_pass` is one pass with the housekeeping (Idempotency-Keys, old webhook events and
-presigned uploads never taken in purged). Recovery must not hang on one process that can stop: `sweep_loop` (what
+presigned uploads never taken in purged; the work dir's caches evicted by age and size). Recovery must not hang on one process that can stop: `sweep_loop` (what
 `manage.py sweep --loop` runs, started by `make run` and compose) survives any error of
 a pass (a database or Redis outage) and tries again at the next one; `sweep_task`, the
 RQ form, schedules its next run whatever its pass did.
@@ -37,6 +41,7 @@ from clypai.queues import enqueue_later, enqueue_now, get_queue, is_live
 from webhooks.services import deliveries_sweep, events_purge
 
 from . import states, tasks
+from .analysis import work_files_evict
 from .models import INCOMING_UPLOADS
 
 logger = logging.getLogger(__name__)
@@ -58,11 +63,23 @@ class Recovery:
     queue: str
     task: Callable[[str], None]
     rq_id: Callable[[str], str] = str
+    # The other task the work may be waiting for: (its queue, its RQ id).
+    also: tuple[str, Callable[[str], str]] | None = None
+
+    def entries(self, key: str) -> list[tuple[str, str]]:
+        """Every (queue, RQ id) under which this work may sit in Redis."""
+        found = [(self.queue, self.rq_id(key))]
+        if self.also is not None:
+            found.append((self.also[0], self.also[1](key)))
+        return found
+
+
+_TRANSCRIBE = ("transcribe", tasks.transcribe_rq_id)
 
 
 RECOVERIES = (
-    Recovery(states.CLIPS, "analysis", tasks.clip_process_task),
-    Recovery(states.JOBS, "analysis", tasks.job_process_task),
+    Recovery(states.CLIPS, "analysis", tasks.clip_process_task, also=_TRANSCRIBE),
+    Recovery(states.JOBS, "analysis", tasks.job_process_task, also=_TRANSCRIBE),
     Recovery(states.FULL_RENDERS, "render", tasks.full_render_task, tasks.full_render_rq_id),
     Recovery(states.RERENDERS, "render", tasks.clip_rerender_task, tasks.rerender_rq_id),
     Recovery(states.EXPORTS, "render", tasks.export_process_task),
@@ -91,11 +108,12 @@ def _requeue_lost(recovery: Recovery, row: states.Stale, *, now: datetime, repor
     rq_id = recovery.rq_id(key)
     if not settings.CLYPAI_JOBS_INLINE:
         # The dead worker's entry would otherwise block or later fail this id.
-        queue = get_queue(recovery.queue)
-        old = queue.fetch_job(rq_id)
-        if old is not None:
-            StartedJobRegistry(queue=queue).remove_executions(old)
-            old.delete(remove_from_queue=True)
+        for name, entry_id in recovery.entries(key):
+            queue = get_queue(name)
+            old = queue.fetch_job(entry_id)
+            if old is not None:
+                StartedJobRegistry(queue=queue).remove_executions(old)
+                old.delete(remove_from_queue=True)
     enqueue_now(recovery.queue, recovery.task, key, job_id=rq_id)
     report.requeued_stale.append(key)
 
@@ -108,7 +126,7 @@ def _recover(recovery: Recovery, *, now: datetime, before: datetime, report: Swe
     for pk in life.waiting(before=before):
         key = str(pk)
         rq_id = recovery.rq_id(key)
-        if is_live(recovery.queue, rq_id):
+        if any(is_live(name, entry_id) for name, entry_id in recovery.entries(key)):
             continue  # waiting its turn (or a retry's backoff): not lost
         life.touch(pk, now=now)
         enqueue_now(recovery.queue, recovery.task, key, job_id=rq_id)
@@ -160,6 +178,7 @@ def sweep_pass() -> dict:
     report = clips_sweep()
     return {
         "incomingUploadsPurged": incoming_uploads_purge(),
+        "workFilesEvicted": work_files_evict()["files"],
         "requeuedPending": report.requeued_pending,
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,

@@ -4,7 +4,9 @@ comes next. No logic of their own: every status change is `clips.states`'.
 | task                   | queue    | RQ job id           | what it calls                      |
 | ---------------------- | -------- | ------------------- | ---------------------------------- |
 | clip_process_task      | analysis | the clip's id       | clip_processing.clip_process       |
+| clip_transcribe_task   |transcribe| `<clip id>-transcribe`| clip_processing.clip_transcribe  |
 | job_process_task       | analysis | the job's id        | job_processing.job_process         |
+| job_transcribe_task    |transcribe| `<job id>-transcribe`| job_processing.job_transcribe     |
 | export_process_task    | render   | the export's id     | exporting.export_process           |
 | full_render_task       | render   | `<clip id>-render`  | rendering.clip_video_make("full")  |
 | clip_rerender_task     | render   | `<clip id>-rerender`| rendering.clip_video_make          |
@@ -15,6 +17,10 @@ binds its clip or job id (and team) to the log context, beside the request id th
 carries from the request that queued it (`clypai.observability.ContextJob`).
 
 A job's clips are processed on the "render" queue (their source is analysed by then).
+With transcription on its own queue (CLYPAI_TRANSCRIBE_ON_QUEUE), an analysis task that
+finds no transcript stores the audio and ends; it queues the transcribe task, which
+queues the analysis task again once the transcript is stored: three tasks that may run
+on three machines, sharing only PostgreSQL, Redis and storage.
 The sweep's own task, which recovers all of these, is `clips.sweep.sweep_task`.
 """
 
@@ -29,9 +35,10 @@ from clypai.observability import bind, log_context
 from clypai.queues import enqueue_later, enqueue_on_commit
 
 from . import states
-from .clip_processing import clip_process
+from .analysis import TranscriptWanted
+from .clip_processing import clip_process, clip_transcribe
 from .exporting import export_process
-from .job_processing import job_process
+from .job_processing import job_process, job_transcribe
 from .models import Clip
 from .pipeline import StageError
 from .rendering import clip_video_make
@@ -45,8 +52,14 @@ def full_render_rq_id(clip_id: str) -> str:
     return f"{clip_id}-render"
 
 
+def transcribe_rq_id(pk: str) -> str:
+    """The RQ job id of the transcription a clip or job waits for."""
+    return f"{pk}-transcribe"
+
+
 def clip_process_task(clip_id: str) -> None:
-    """Process one clip from its source to its outputs."""
+    """Process one clip from its source to its outputs (or up to its transcription,
+    which then queues this again)."""
     with log_context(clip_id=clip_id):
         clip = states.clip_claim(clip_id)
         if clip is None:
@@ -54,13 +67,41 @@ def clip_process_task(clip_id: str) -> None:
             return
         bind(team=clip.team_id, job_id=clip.job_id)
         logger.info("clip %s: processing (attempt %d)", clip_id, clip.attempts + 1)
-        retry_in = clip_process(clip=clip)
-    if retry_in is not None:
-        enqueue_later("analysis", retry_in, clip_process_task, clip_id, job_id=clip_id)
+        outcome = clip_process(clip=clip)
+        if isinstance(outcome, TranscriptWanted):
+            enqueue_on_commit(
+                "transcribe",
+                clip_transcribe_task,
+                clip_id,
+                outcome.engine,
+                outcome.model,
+                job_id=transcribe_rq_id(clip_id),
+            )
+        elif outcome is not None:
+            enqueue_later("analysis", outcome, clip_process_task, clip_id, job_id=clip_id)
+
+
+def clip_transcribe_task(clip_id: str, engine: str, model: str) -> None:
+    """Transcribe the source of a clip waiting for it, then queue the clip's analysis
+    again. `engine` and `model` are the analysing worker's (so the transcript is the one
+    its analysis looks for); the device is this worker's CLYPAI_WHISPER_DEVICE."""
+    with log_context(clip_id=clip_id):
+        clip = states.clip_transcribe_claim(clip_id)
+        if clip is None:
+            logger.info("clip %s is not waiting for a transcript; nothing to do", clip_id)
+            return
+        bind(team=clip.team_id, job_id=clip.job_id)
+        retry_in = clip_transcribe(clip=clip, engine=engine, model=model)
+        clip.refresh_from_db(fields=["status", "stage"])
+        if clip.status == clip.Status.PROCESSING and clip.stage == states.TRANSCRIBED:
+            enqueue_on_commit("analysis", clip_process_task, clip_id, job_id=clip_id)
+        elif retry_in is not None:
+            enqueue_later("analysis", retry_in, clip_process_task, clip_id, job_id=clip_id)
 
 
 def job_process_task(job_id: str) -> None:
-    """Analyse a job's source, select its clips and queue their processing."""
+    """Analyse a job's source, select its clips and queue their processing (or analyse
+    up to its transcription, which then queues this again)."""
     with log_context(job_id=job_id):
         job = states.job_claim(job_id)
         if job is None:
@@ -68,8 +109,32 @@ def job_process_task(job_id: str) -> None:
             return
         bind(team=job.team_id)
         logger.info("job %s: processing (attempt %d)", job_id, job.attempts + 1)
-        for clip_id in job_process(job=job):
+        outcome = job_process(job=job)
+        if isinstance(outcome, TranscriptWanted):
+            enqueue_on_commit(
+                "transcribe",
+                job_transcribe_task,
+                str(job_id),
+                outcome.engine,
+                outcome.model,
+                job_id=transcribe_rq_id(str(job_id)),
+            )
+            return
+        for clip_id in outcome:
             enqueue_on_commit("render", clip_process_task, clip_id, job_id=clip_id)
+
+
+def job_transcribe_task(job_id: str, engine: str, model: str) -> None:
+    """Transcribe the source of a job waiting for it, then queue the job's analysis
+    again (as `clip_transcribe_task`)."""
+    with log_context(job_id=job_id):
+        job = states.job_transcribe_claim(job_id)
+        if job is None:
+            logger.info("job %s is not waiting for a transcript; nothing to do", job_id)
+            return
+        bind(team=job.team_id)
+        if job_transcribe(job=job, engine=engine, model=model):
+            enqueue_on_commit("analysis", job_process_task, str(job_id), job_id=str(job_id))
 
 
 def export_process_task(export_id: str) -> None:

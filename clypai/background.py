@@ -113,14 +113,25 @@ class BackgroundRunner:
             time.sleep(interval)
 
 
+# The queue whose tasks get threads of their own: a webhook endpoint that is slow to
+# answer holds one of those, never one that clips need.
+OWN_THREADS = "webhooks"
+
 _runner: BackgroundRunner | None = None
+_webhook_runner: BackgroundRunner | None = None
 _runner_lock = threading.Lock()
 
 
-def runner() -> BackgroundRunner:
-    """This process's runner, started on first use with its sweep."""
-    global _runner
+def runner(queue: str = "") -> BackgroundRunner:
+    """This process's runner for the tasks of `queue`, started on first use: webhook
+    deliveries have their own (CLYPAI_WEBHOOK_THREADS), every other queue shares the
+    main one (CLYPAI_JOBS_THREADS), which also runs the sweep."""
+    global _runner, _webhook_runner
     with _runner_lock:
+        if queue == OWN_THREADS:
+            if _webhook_runner is None:
+                _webhook_runner = BackgroundRunner(settings.CLYPAI_WEBHOOK_THREADS)
+            return _webhook_runner
         if _runner is None:
             _runner = BackgroundRunner(
                 settings.CLYPAI_JOBS_THREADS, sweep_interval=settings.CLYPAI_SWEEP_INTERVAL_SECONDS
@@ -128,9 +139,9 @@ def runner() -> BackgroundRunner:
         return _runner
 
 
-def running() -> BackgroundRunner | None:
-    """The runner when one was started, else None (nothing queued in this process)."""
-    return _runner
+def running(queue: str = "") -> BackgroundRunner | None:
+    """The runner of `queue` when one was started, else None (nothing queued here)."""
+    return _webhook_runner if queue == OWN_THREADS else _runner
 
 
 def uses_threads() -> bool:

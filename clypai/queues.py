@@ -21,7 +21,9 @@ from clypai import background
 
 logger = logging.getLogger(__name__)
 
-QUEUES = ("analysis", "render", "webhooks", "default")
+# By resource: `transcribe` is served by GPU workers where there are any (and by CPU
+# workers otherwise); the others by CPU workers. settings.RQ_QUEUES defines the same.
+QUEUES = ("transcribe", "analysis", "render", "webhooks", "default")
 
 
 def get_queue(name: str):
@@ -40,7 +42,7 @@ def enqueue_now(queue: str, func: Callable, *args, job_id: str | None = None, **
         raise TypeError(f"enqueue the task itself, not {func!r}")
     if settings.CLYPAI_JOBS_INLINE:
         if background.uses_threads():
-            background.runner().submit(job_id, func, *args, **kwargs)
+            background.runner(queue).submit(job_id, func, *args, **kwargs)
             return None
         return func(*args, **kwargs)
     rq_queue = get_queue(queue)
@@ -60,7 +62,7 @@ def is_live(queue: str, job_id: str) -> bool:
     """Whether the task `job_id` is waiting or running: in RQ, or in this process's
     background threads (inline mode). The sweep queues again only what is not."""
     if settings.CLYPAI_JOBS_INLINE:
-        held = background.running()
+        held = background.running(queue)
         return held is not None and held.holds(job_id)
     job = get_queue(queue).fetch_job(job_id)
     if job is None:

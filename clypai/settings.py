@@ -65,10 +65,33 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in var/."""
+# deploy/.env.example's SECRET_KEY: a copy of the example must not run in production.
+SECRET_KEY_PLACEHOLDER = "change-me-to-a-long-random-string"
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def _secret_key(debug: bool) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in var/.
+
+    With DEBUG off, a key from the environment must not be the example's placeholder (or
+    any "change-me") and must be at least SECRET_KEY_MIN_LENGTH characters: it signs
+    sessions, JWTs and file links.
+    """
     value = env("SECRET_KEY")
     if value:
+        if not debug:
+            if value == SECRET_KEY_PLACEHOLDER or value.lower().startswith("change-me"):
+                raise ImproperlyConfigured(
+                    "SECRET_KEY is the placeholder of deploy/.env.example: set a random one "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(50))"), '
+                    "or leave it unset to have one generated into CLYPAI_VAR_DIR"
+                )
+            if len(value) < SECRET_KEY_MIN_LENGTH:
+                raise ImproperlyConfigured(
+                    f"SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters with "
+                    f"DEBUG off (it has {len(value)}): set a random one "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(50))")'
+                )
         return value
     path = VAR_DIR / "secret_key"
     try:
@@ -110,7 +133,7 @@ def _public_url() -> str:
 
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret_key(DEBUG)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # Behind a TLS-terminating proxy: which header says a request came over HTTPS, and
@@ -120,6 +143,25 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
 USE_X_FORWARDED_HOST = envbool("USE_X_FORWARDED_HOST", False)
 USE_X_FORWARDED_PORT = envbool("USE_X_FORWARDED_PORT", False)
+# HTTPS only, on by default in production behind a TLS proxy (DEBUG off and
+# SECURE_PROXY_SSL_HEADER set): HTTP requests redirected to HTTPS (but the health and
+# metrics probes, which a load balancer makes over plain HTTP), HSTS for a year,
+# session and CSRF cookies sent over HTTPS only.
+_HTTPS_ONLY = not DEBUG and SECURE_PROXY_SSL_HEADER is not None
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _HTTPS_ONLY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 86400 if _HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", _HTTPS_ONLY)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", _HTTPS_ONLY)
+# How many proxies in front of the app append to X-Forwarded-For (0: none, the peer's
+# address is the client's). Anonymous rate limits key on the client's address, which is
+# the address this many hops from the end of X-Forwarded-For; a client can write the
+# rest of the header, so count only the proxies that overwrite or append to it.
+CLYPAI_TRUSTED_PROXY_COUNT = envint("CLYPAI_TRUSTED_PROXY_COUNT", 0)
+if CLYPAI_TRUSTED_PROXY_COUNT is None or CLYPAI_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("CLYPAI_TRUSTED_PROXY_COUNT must be 0 or more")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -246,7 +288,11 @@ CLYPAI_JOBS_INLINE = envbool("CLYPAI_JOBS_INLINE", not REDIS_URL)
 CLYPAI_JOBS_THREADS = envint("CLYPAI_JOBS_THREADS", 2)
 _rq_connection = {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}
 # How long one RQ job of each queue may run before its worker kills it (seconds).
+# Queues by resource: `transcribe` (GPU-capable: a worker started with
+# CLYPAI_WHISPER_DEVICE=cuda serves it), `analysis` (ingest, probe, audio, shots,
+# selection), `render`, `webhooks`, `default` (CPU workers serve the rest).
 CLYPAI_QUEUE_TIMEOUTS = {
+    "transcribe": envint("CLYPAI_TRANSCRIBE_QUEUE_TIMEOUT_SECONDS", 3600),
     "analysis": envint("CLYPAI_ANALYSIS_QUEUE_TIMEOUT_SECONDS", 3600),
     "render": envint("CLYPAI_RENDER_QUEUE_TIMEOUT_SECONDS", 3600),
     "webhooks": envint("CLYPAI_WEBHOOKS_QUEUE_TIMEOUT_SECONDS", 3600),
@@ -263,6 +309,13 @@ RQ = {
     "JOB_CLASS": "clypai.observability.ContextJob",
     "WORKER_CLASS": "clypai.observability.Worker",
 }
+# Transcription as a task of its own on the `transcribe` queue (the analysis task ends
+# once the audio is stored; the transcribe task, on whatever machine serves that queue,
+# stores the transcript and queues the rest on `analysis`). On by default on RQ; the
+# embedded default and `manage.py clip` (jobs inline) transcribe where they analyse.
+CLYPAI_TRANSCRIBE_ON_QUEUE = envbool(
+    "CLYPAI_TRANSCRIBE_ON_QUEUE", bool(REDIS_URL) and not CLYPAI_JOBS_INLINE
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -279,6 +332,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["clypai.api.limits.RateLimitThrottle"],
+    "NUM_PROXIES": CLYPAI_TRUSTED_PROXY_COUNT or None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -310,7 +364,7 @@ SPECTACULAR_SETTINGS = {
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
         "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",
         "WebhookFormatEnum": "webhooks.models.FORMATS",
-        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm
+        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm, otio, …
     },
 }
 
@@ -325,6 +379,17 @@ CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", 
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
+# The longest clip a request may ask for (an explicit range, maxDuration, a re-cut), in
+# seconds, unless the team's plan says otherwise.
+CLYPAI_MAX_CLIP_SECONDS = envfloat("CLYPAI_MAX_CLIP_SECONDS", 600.0)
+# Work a team may have queued or running at once (clips, jobs, exports, full renders);
+# past it a request that would queue more gets 429 with Retry-After (these seconds).
+# 0: no limit.
+CLYPAI_MAX_IN_FLIGHT_PER_TEAM = envint("CLYPAI_MAX_IN_FLIGHT_PER_TEAM", 20)
+CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS = envint("CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
+# A timeline export (otio, fcpxml, edl) packs the source into its zip up to this size;
+# a larger source is linked instead (a signed link, fresh at each download).
+CLYPAI_EXPORT_MEDIA_MAX_BYTES = envint("CLYPAI_EXPORT_MEDIA_MAX_BYTES", 2 * 1024**3)
 # API requests a minute: per API key (or user), unless the team's plan says otherwise;
 # per address for anonymous requests (the token endpoint). Counted in Redis.
 CLYPAI_RATE_LIMIT_PER_MINUTE = envint("CLYPAI_RATE_LIMIT_PER_MINUTE", 600)
@@ -371,7 +436,18 @@ CLYPAI_JOB_CLIP_COUNT = envint("CLYPAI_JOB_CLIP_COUNT", 5)
 # retry of a failed delivery, with jitter (Standard Webhooks' schedule, about 27 h in
 # all); the longest Retry-After obeyed; days of continuous failure that disable an
 # endpoint; seconds a rotated-out secret keeps signing beside the new one.
-CLYPAI_WEBHOOK_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_TIMEOUT_SECONDS", 15.0)
+# A slow endpoint holds a webhook worker at most TIMEOUT seconds an attempt (CONNECT of
+# them to open the connection): its retries are scheduled, never slept.
+CLYPAI_WEBHOOK_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+CLYPAI_WEBHOOK_CONNECT_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5.0)
+# Endpoints a team may have; POST /v1/webhooks/{id}/test: one attempt within TEST_TIMEOUT
+# seconds, no retries, at most TESTS_PER_MINUTE a team.
+CLYPAI_MAX_WEBHOOKS_PER_TEAM = envint("CLYPAI_MAX_WEBHOOKS_PER_TEAM", 20)
+CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS = envfloat("CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS", 5.0)
+CLYPAI_WEBHOOK_TESTS_PER_MINUTE = envint("CLYPAI_WEBHOOK_TESTS_PER_MINUTE", 5)
+# Without Redis (the embedded default): the background threads that deliver webhooks,
+# apart from those of clips, so a slow endpoint never holds a thread that media work needs.
+CLYPAI_WEBHOOK_THREADS = envint("CLYPAI_WEBHOOK_THREADS", 2)
 try:
     CLYPAI_WEBHOOK_RETRY_SCHEDULE = [
         float(delay)
@@ -394,6 +470,13 @@ CLYPAI_PUBLIC_URL = _public_url()
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most
 # MAX_ATTEMPTS times. A pending clip not picked up for STALE seconds is re-enqueued.
 CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
+# The work dir's caches (work/cache: sources and brand files downloaded from S3;
+# work/audio: sources' extracted audio) are evicted by the sweep: files unused for
+# MAX_AGE seconds, then the least recently used while the two hold more than MAX_BYTES;
+# a file used in the last IN_USE seconds is never evicted.
+CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = envint("CLYPAI_WORK_CACHE_MAX_AGE_SECONDS", 7 * 86400)
+CLYPAI_WORK_CACHE_MAX_BYTES = envint("CLYPAI_WORK_CACHE_MAX_BYTES", 20 * 1024**3)
+CLYPAI_WORK_CACHE_IN_USE_SECONDS = envint("CLYPAI_WORK_CACHE_IN_USE_SECONDS", 3600)
 CLYPAI_HEARTBEAT_SECONDS = envfloat("CLYPAI_HEARTBEAT_SECONDS", 10.0)
 CLYPAI_STALE_SECONDS = envfloat("CLYPAI_STALE_SECONDS", 60.0)
 CLYPAI_SWEEP_INTERVAL_SECONDS = envfloat("CLYPAI_SWEEP_INTERVAL_SECONDS", 30.0)
@@ -459,9 +542,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
-
-# Probes and metrics answer over plain HTTP when SECURE_SSL_REDIRECT is turned on.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from clips import downloads
 from clypai import health, views
 
 handler400 = "clypai.views.handler400"
@@ -31,6 +32,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
+    path("packages/<str:token>", downloads.export_package, name="export-package"),
     path("admin/", admin.site.urls),
     path("admin/rq/", include("django_rq.urls")),
     path("", include("dashboard.urls")),

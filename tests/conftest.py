@@ -54,6 +54,14 @@ def jobs_in_the_caller(settings):
 
 
 @pytest.fixture(autouse=True)
+def transcribe_in_place(settings):
+    """Tests analyse a source in one call, as the embedded default and `manage.py clip`
+    do; the tests of the `transcribe` queue turn CLYPAI_TRANSCRIBE_ON_QUEUE on (and
+    `tests.processes.process_env` passes the test's choice to the processes it starts)."""
+    settings.CLYPAI_TRANSCRIBE_ON_QUEUE = False
+
+
+@pytest.fixture(autouse=True)
 def anonymous_rate_limit(settings):
     """Every test's anonymous requests come from 127.0.0.1 and Redis counts them across
     tests: the per-address limit would trip on the suite, not on what a test checks.

@@ -31,6 +31,7 @@ def process_env(settings, media_root, work_dir, **extra) -> dict:
         CLYPAI_WHISPER_MODEL="tiny.en",
         CLYPAI_WHISPER_ENGINE="faster-whisper",
         CLYPAI_HEARTBEAT_SECONDS="0.5",
+        CLYPAI_TRANSCRIBE_ON_QUEUE=str(settings.CLYPAI_TRANSCRIBE_ON_QUEUE).lower(),
     )
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -28,7 +28,7 @@ from clypai.api.responses import iso
 from clypai.lib.errors import StageError
 from clypai.lib.safe_http import post_checked
 
-from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from .models import TEST_EVENT, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .signing import signed_headers
 
 logger = logging.getLogger(__name__)
@@ -157,12 +157,14 @@ def _send(endpoint: WebhookEndpoint, event: WebhookEvent, now: datetime) -> _Out
         ),
     }
     started = time.monotonic()
+    timeout = attempt_timeout(event)
     try:
         response = post_checked(
             endpoint.url,
             body,
             headers,
-            timeout=settings.CLYPAI_WEBHOOK_TIMEOUT_SECONDS,
+            timeout=timeout,
+            connect_timeout=min(settings.CLYPAI_WEBHOOK_CONNECT_TIMEOUT_SECONDS, timeout),
             allowlist=settings.CLYPAI_URL_ALLOWLIST,
             max_body=EXCERPT_BYTES,
         )
@@ -186,6 +188,16 @@ def _send(endpoint: WebhookEndpoint, event: WebhookEvent, now: datetime) -> _Out
     excerpt = response.body.decode("utf-8", "replace").replace("\x00", "")
     retry_after = _retry_after(response.headers.get("retry-after"))
     return _Outcome(code, _ms_since(started), error, excerpt, retry_after)
+
+
+def attempt_timeout(event: WebhookEvent) -> float:
+    """The seconds an attempt of `event` may hold its worker: a test event's is short
+    (CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS), any other's CLYPAI_WEBHOOK_TIMEOUT_SECONDS."""
+    if event.type == TEST_EVENT:
+        return min(
+            settings.CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS, settings.CLYPAI_WEBHOOK_TIMEOUT_SECONDS
+        )
+    return settings.CLYPAI_WEBHOOK_TIMEOUT_SECONDS
 
 
 def _ms_since(started: float) -> int:
@@ -250,6 +262,10 @@ def _attempt_finished(
         )
     elif out.code == 410:
         outcome = "gone"
+        fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+    elif delivery.event.type == TEST_EVENT:
+        # A test event is one attempt: it tells whether the endpoint answers now.
+        outcome = "failed"
         fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
     else:
         delay = retry_delay(attempt.number - delivery.round_start, out.retry_after)

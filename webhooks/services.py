@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from clypai.api.errors import Conflict, InvalidRequest
+from clypai.api.errors import ApiError, Conflict, InvalidRequest
 from clypai.api.responses import iso
 from clypai.lib.errors import StageError
 from clypai.lib.safe_http import check_url
@@ -93,17 +94,38 @@ def endpoint_create(
     format: str = FORMAT_CLYPAI,
 ) -> WebhookEndpoint:
     """A new enabled endpoint with a new secret (shown once by the API), receiving its
-    events in `format` (FORMATS)."""
+    events in `format` (FORMATS). A team has at most CLYPAI_MAX_WEBHOOKS_PER_TEAM
+    endpoints (enabled or not): one more is a Conflict naming the limit, counted under
+    the team's row lock so that concurrent creates cannot pass it."""
     webhook_url_check(url)
     format = _format_check(format)
-    return WebhookEndpoint.objects.create(
-        team=team,
-        url=url,
-        events=_events_check(events, format),
-        format=format,
-        description=description or "",
-        secret=secret_generate(),
-    )
+    events = _events_check(events, format)
+    with transaction.atomic():
+        _team_lock(team)
+        limit = settings.CLYPAI_MAX_WEBHOOKS_PER_TEAM
+        count = WebhookEndpoint.objects.filter(team=team).count()
+        if limit and count >= limit:
+            raise Conflict(
+                f"A team may have at most {limit} webhook endpoints; delete one before "
+                "adding another",
+                code="webhook_limit_reached",
+                details={"limit": limit, "count": count},
+            )
+        return WebhookEndpoint.objects.create(
+            team=team,
+            url=url,
+            events=events,
+            format=format,
+            description=description or "",
+            secret=secret_generate(),
+        )
+
+
+def _team_lock(team: Team | str) -> None:
+    """Lock the team's row until the transaction ends: what counts of its endpoints and
+    test events are checked under."""
+    team_id = team.pk if isinstance(team, Team) else team
+    Team.objects.select_for_update().filter(pk=team_id).values_list("pk", flat=True).first()
 
 
 def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
@@ -162,8 +184,15 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     return current
 
 
+TEST_WINDOW_SECONDS = 60
+
+
 def endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
-    """Send a `webhook.test` event to this endpoint alone; its delivery, queued."""
+    """Send a `webhook.test` event to this endpoint alone; its delivery, queued on the
+    webhook workers. Cheap by design: one attempt (never retried) of at most
+    CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS, and at most CLYPAI_WEBHOOK_TESTS_PER_MINUTE a
+    team (429 `rate_limited` with Retry-After beyond, counted under the team's row lock),
+    so test requests cannot tie up the workers that deliver real events."""
     if not endpoint.enabled:
         raise Conflict(
             "The endpoint is disabled: enable it (PATCH enabled: true) first",
@@ -175,14 +204,44 @@ def endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         data = {"endpoint_id": endpoint.pk, "message": message}
     else:
         data = {"endpointId": endpoint.pk, "message": message}
-    event = event_emit(
-        team=endpoint.team,
-        type=TEST_EVENT,
-        data=data,
-        endpoints=[endpoint],
-        format=endpoint.format,
-    )
+    with transaction.atomic():
+        _team_lock(endpoint.team_id)
+        _test_rate_check(endpoint.team_id)
+        event = event_emit(
+            team=endpoint.team,
+            type=TEST_EVENT,
+            data=data,
+            endpoints=[endpoint],
+            format=endpoint.format,
+        )
     return WebhookDelivery.objects.get(event=event, endpoint=endpoint)
+
+
+def _test_rate_check(team_id: str) -> None:
+    limit = settings.CLYPAI_WEBHOOK_TESTS_PER_MINUTE
+    if not limit:
+        return
+    now = timezone.now()
+    sent = list(
+        WebhookEvent.objects.filter(
+            team_id=team_id,
+            type=TEST_EVENT,
+            created_at__gt=now - timedelta(seconds=TEST_WINDOW_SECONDS),
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)[:limit]
+    )
+    if len(sent) < limit:
+        return
+    frees_at = sent[0] + timedelta(seconds=TEST_WINDOW_SECONDS)
+    wait = max(math.ceil((frees_at - now).total_seconds()), 1)
+    raise ApiError(
+        f"Too many test events: a team may send {limit} a minute; retry after the time given",
+        code="rate_limited",
+        status_code=429,
+        details={"limit": limit, "retryAfter": wait},
+        headers={"Retry-After": str(wait)},
+    )
 
 
 # Events ------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def post_checked(
     headers: dict[str, str],
     *,
     timeout: float,
+    connect_timeout: float | None = None,
     allowlist: Sequence[str] = (),
     resolver: Resolver | None = None,
     max_body: int = 1024,
@@ -79,7 +80,9 @@ def post_checked(
     Inputs: an http or https URL; the body and headers to send; the seconds the whole
     exchange may take; `allowlist`, host names or CIDRs the operator lets through
     although they are not public; `resolver`, host name -> IP strings (default:
-    getaddrinfo); how much of the answer's body to keep. Output: the answer's status,
+    getaddrinfo); how much of the answer's body to keep; `connect_timeout`, the seconds
+    a connection may take to open (within `timeout`), so that a host that drops the
+    connection attempt costs that, not the whole deadline. Output: the answer's status,
     headers and first `max_body` bytes. Redirects are not followed: a 3xx is returned as
     it is. Side effects: network I/O. Raises StageError (field `url`,
     `details["reason"]`) when no answer came: a refused address, a bad URL, a timeout,
@@ -95,6 +98,7 @@ def post_checked(
             allowlist=Allowlist.parse(allowlist),
             resolver=resolver or system_resolver,
             max_body=max_body,
+            connect_timeout=connect_timeout,
         )
     except Failure as failure:
         raise StageError(
@@ -225,6 +229,7 @@ def _post(
     allowlist: Allowlist,
     resolver: Resolver,
     max_body: int,
+    connect_timeout: float | None = None,
 ) -> PostResponse:
     target = parse_url(url)
     addresses = checked_addresses(target, resolver, allowlist)
@@ -232,7 +237,13 @@ def _post(
     pool = response = None
     try:
         pool, response = open_response(
-            target, addresses, deadline, method="POST", body=body, headers=headers
+            target,
+            addresses,
+            deadline,
+            method="POST",
+            body=body,
+            headers=headers,
+            connect_timeout=connect_timeout,
         )
         status = response.status
         answer_headers = {k.lower(): v for k, v in response.headers.items()}
@@ -631,6 +642,7 @@ def open_response(
     method: str = "GET",
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    connect_timeout: float | None = None,
 ) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
     """A response from the first address that accepts a connection (`headers` are added
     to, or replace, the defaults; Host is always the target's). Each connection is pinned
@@ -676,7 +688,10 @@ def open_response(
                 assert_same_host=False,
                 preload_content=False,
                 decode_content=False,
-                timeout=urllib3.Timeout(connect=remaining, read=remaining),
+                timeout=urllib3.Timeout(
+                    connect=min(remaining, connect_timeout) if connect_timeout else remaining,
+                    read=remaining,
+                ),
             )
             return pool, response
         except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError):
@@ -701,6 +716,8 @@ def network_failure(exc: BaseException, target: Target, deadline: Deadline) -> F
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
         cause = exc.__cause__ or exc
         return Failure(f"cannot connect to {where}: {cause}", permanent=False)
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return Failure(f"no connection to {where} within the connect timeout", permanent=False)
     if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
         return Failure(f"connection to {where} timed out", permanent=False)
     return Failure(f"connection to {where} broke: {exc}", permanent=False)

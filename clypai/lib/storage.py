@@ -1,13 +1,19 @@
 """Signed, expiring links to stored files, on S3/MinIO and on local disk alike.
 
 S3 and MinIO sign their own links (presigned GET). Local disk has no such thing, so the
-app signs the file's name and an expiry time, and serves the file itself (see
-`clypai.views.signed_file`) only while the signature holds; its links are absolute on
-CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
+app seals the file's name and an expiry time into the link's token, and serves the file
+itself (see `clypai.views.signed_file`) only while the seal holds; its links are absolute
+on CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
+
+The token is encrypted, not only signed (Fernet: AES-128-CBC and HMAC-SHA256, its key
+derived from SECRET_KEY): a signed token carried the storage path in base64, which told
+anyone holding a link the team and clip ids and the layout of the storage.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import time
 import uuid
@@ -15,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core import signing
 from django.core.files.storage import default_storage
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 _SALT = "clypai.signed-file"
 
@@ -39,8 +45,16 @@ def signed_url(
             params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
         return storage.url(name, parameters=params or None, expire=ttl_seconds)
     expires = int(time.time()) + ttl_seconds
-    token = signing.dumps({"n": name, "e": expires, "d": download_name or ""}, salt=_SALT)
+    payload = json.dumps({"n": name, "e": expires, "d": download_name or ""})
+    token = _fernet().encrypt(payload.encode()).decode("ascii").rstrip("=")
     return absolute_url(reverse("signed-file", kwargs={"token": token}), request=request)
+
+
+def _fernet():
+    from cryptography.fernet import Fernet
+
+    key = salted_hmac(_SALT, "file links", algorithm="sha256").digest()
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def absolute_url(path: str, *, request=None) -> str:
@@ -55,9 +69,12 @@ def absolute_url(path: str, *, request=None) -> str:
 
 def signed_expiry(token: str) -> tuple[str, str] | None:
     """The (name, download name) a local link signs, or None when forged or expired."""
+    from cryptography.fernet import InvalidToken
+
     try:
-        payload = signing.loads(token, salt=_SALT)
-    except signing.BadSignature:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(_fernet().decrypt(padded.encode("ascii")))
+    except (InvalidToken, ValueError, UnicodeError):
         return None
     if not isinstance(payload, dict) or payload.get("e", 0) < time.time():
         return None
@@ -75,6 +92,10 @@ def local_path(name: str, *, cache_dir, storage=None):
         return Path(storage.path(name))
     target = Path(cache_dir) / name.replace("/", "__")
     if target.exists():
+        try:
+            target.touch()  # used: the work-dir eviction goes by last use
+        except OSError:
+            pass
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # A partial file of this process's own: workers sharing the cache folder may fetch
@@ -86,7 +107,7 @@ def local_path(name: str, *, cache_dir, storage=None):
                 dst.write(chunk)
         partial.replace(target)
     finally:
-        partial.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)  # a failed download leaves no half file
     return target
 
 

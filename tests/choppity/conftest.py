@@ -107,6 +107,7 @@ def burst_worker(settings, media_root, tmp_path):
         CLYPAI_WHISPER_ENGINE="faster-whisper",
         CLYPAI_URL_ALLOWLIST="127.0.0.1",
         CLYPAI_JOB_CLIP_COUNT=str(settings.CLYPAI_JOB_CLIP_COUNT),
+        CLYPAI_TRANSCRIBE_ON_QUEUE=str(settings.CLYPAI_TRANSCRIBE_ON_QUEUE).lower(),
         HF_HUB_OFFLINE="1",
     )
     log = tmp_path / "worker.log"

@@ -33,6 +33,7 @@ def system(settings, media_root, tmp_path):
     settings.CLYPAI_JOBS_INLINE = False
     settings.CLYPAI_STALE_SECONDS = STALE_SECONDS
     settings.CLYPAI_WHISPER_MODEL = "tiny.en"
+    settings.CLYPAI_TRANSCRIBE_ON_QUEUE = True  # as on RQ by default: three tasks a clip
     queue = get_queue("analysis")
     queue.connection.flushdb()
     env = process_env(settings, media_root, tmp_path / "work", CLYPAI_STALE_SECONDS=STALE_SECONDS)
@@ -54,7 +55,13 @@ class System:
 
     def start_worker(self):
         return manage(
-            self.env, "rqworker", "analysis", "render", "--with-scheduler", log=self.log("worker")
+            self.env,
+            "rqworker",
+            "transcribe",
+            "analysis",
+            "render",
+            "--with-scheduler",
+            log=self.log("worker"),
         )
 
     def check(self) -> None:

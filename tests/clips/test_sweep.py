@@ -152,3 +152,16 @@ def test_make_run_starts_the_sweep_loop():
         child.name: child.argv for child in Command().plan(port=8000, workers=2, embedded=False)
     }
     assert plan["sweep"][-3].endswith("manage.py") and plan["sweep"][-2:] == ["sweep", "--loop"]
+
+
+def test_make_run_has_a_worker_on_every_queue():
+    # Its worker once left out `transcribe`: every clip waited at transcribe-queued.
+    from clypai.management.commands.serve import Command
+    from clypai.queues import QUEUES
+
+    plan = Command().plan(port=8000, workers=2, embedded=False)
+    workers = [child.argv for child in plan if child.name.startswith("worker-")]
+    assert len(workers) == 2
+    for argv in workers:
+        listened = {word for word in argv[argv.index("rqworker") + 1 :] if not word.startswith("-")}
+        assert listened == set(QUEUES)

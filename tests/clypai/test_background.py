@@ -61,3 +61,26 @@ def test_with_no_threads_enqueue_runs_the_task_where_it_is(settings):
     ran = []
     enqueue_now("analysis", ran.append, 1, job_id="y")
     assert ran == [1]
+
+
+def test_a_webhook_delivery_stuck_on_a_slow_endpoint_never_holds_a_thread_clips_need(
+    settings,
+):
+    """Issue 16, finding 7. Before: one pool for everything, so with one thread a slow
+    endpoint held up every clip behind it."""
+    settings.CLYPAI_JOBS_INLINE = True
+    settings.CLYPAI_JOBS_THREADS = 1
+    settings.CLYPAI_WEBHOOK_THREADS = 1
+    previous = background._runner, background._webhook_runner
+    background._runner = background._webhook_runner = None
+    try:
+        endpoint_slow, clip_done = threading.Event(), threading.Event()
+        enqueue_now("webhooks", endpoint_slow.wait, 30, job_id="whd_1-1")
+        assert is_live("webhooks", "whd_1-1") and not is_live("analysis", "whd_1-1")
+        enqueue_now("analysis", clip_done.set, job_id="clip_y")
+        assert clip_done.wait(5), "the clip waited behind the webhook delivery"
+        assert background.running("webhooks") is not background.running()
+        endpoint_slow.set()
+        assert background.running("webhooks").wait_idle(10)
+    finally:
+        background._runner, background._webhook_runner = previous

@@ -161,7 +161,8 @@ def test_the_default_schedule_retries_for_more_than_a_day():
 
     assert len(settings.CLYPAI_WEBHOOK_RETRY_SCHEDULE) >= 6
     assert sum(settings.CLYPAI_WEBHOOK_RETRY_SCHEDULE) * 0.9 > 24 * 3600
-    assert settings.CLYPAI_WEBHOOK_TIMEOUT_SECONDS == 15.0
+    assert settings.CLYPAI_WEBHOOK_TIMEOUT_SECONDS == 10.0
+    assert settings.CLYPAI_WEBHOOK_CONNECT_TIMEOUT_SECONDS == 5.0
 
 
 def test_it_gives_up_when_the_schedule_runs_out(caller, receiver, webhooks_queue):

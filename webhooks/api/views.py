@@ -57,10 +57,12 @@ class WebhookViewSet(TeamViewSet):
             "`webhook-timestamp`, `webhook-signature`). The signing `secret` is shown here "
             "and on rotation only. The URL must reach a public address (or one the "
             "operator allowlisted). `format` chooses the words of its events: `clypai` "
-            "(/v1's, the default) or `choppity` (the bodies of the Choppity API's GETs)."
+            "(/v1's, the default) or `choppity` (the bodies of the Choppity API's GETs). "
+            "A team has at most 20 endpoints (CLYPAI_MAX_WEBHOOKS_PER_TEAM): one more is "
+            "409 `webhook_limit_reached`, with the limit in `details`."
         ),
         request=WebhookIn,
-        responses={201: envelope(WebhookSecretOut), **errors(400, 401)},
+        responses={201: envelope(WebhookSecretOut), **errors(400, 401, 409)},
         tags=TAGS,
     )
     def create(self, request):
@@ -128,7 +130,10 @@ class WebhookViewSet(TeamViewSet):
     @extend_schema(
         operation_id="webhooks_test",
         summary="Send a test event",
-        description="A `webhook.test` event to this endpoint only; its delivery, queued.",
+        description="A `webhook.test` event to this endpoint only; its delivery, queued. "
+        "One attempt, never retried, of at most 5 seconds "
+        "(CLYPAI_WEBHOOK_TEST_TIMEOUT_SECONDS); at most 5 test events a minute per team "
+        "(CLYPAI_WEBHOOK_TESTS_PER_MINUTE), 429 `rate_limited` with Retry-After beyond.",
         request=None,
         responses={202: envelope(DeliveryOut), **errors(401, 404, 409)},
         tags=TAGS,
