@@ -17,26 +17,29 @@ install: $(STAMP) ffmpeg browser
 	@$(PY) manage.py migrate --verbosity 0
 	@$(PY) manage.py prepare_models --verbosity 0
 
-# Re-run pip only when the declared dependencies change. The install steps are
-# deploy/install.sh's, which deploy/Dockerfile runs too.
-$(STAMP): pyproject.toml deploy/install.sh
+# Re-run pip only when the declared dependencies change.
+$(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	deploy/install.sh python $(PY) dev,openai --editable
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet 'torch==2.13.0'
+	$(PY) -m pip install --quiet -e '.[dev,openai]'
+	$(PY) -m pip install --quiet --no-deps 'mediapipe==0.10.21'
 	@touch $(STAMP)
 
 ffmpeg:
-	@deploy/install.sh system
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+		echo "Installing ffmpeg from Debian's packages"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
 
 # The dashboard's browser tests: Debian's Chromium (Playwright drives it; its own browser
 # download is not used) and axe-core from npm (package-lock.json).
 browser:
-	@pkgs=""; command -v chromium >/dev/null || pkgs="chromium"; \
-	command -v npm >/dev/null || pkgs="$$pkgs npm"; \
-	test -z "$$pkgs" || { \
-		echo "Installing$$pkgs from Debian's packages"; \
+	@command -v chromium >/dev/null && command -v npm >/dev/null || { \
+		echo "Installing Chromium and npm from Debian's packages"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$pkgs >/dev/null; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium npm >/dev/null; }
 	@test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
 
 # make clip VIDEO=path/or/url [ARGS="--criteria 'funny moments' --count 3 --json"]
@@ -48,14 +51,14 @@ test: $(STAMP) ffmpeg browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CLYPAI_JOBS_INLINE=false \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
-# Web, one worker and the sweep loop on this machine, on Redis (REDIS_URL, default the
-# local one). The sweep is a process of its own that survives a failed pass.
+# ClypAI as production runs it (manage.py serve): gunicorn, CLYPAI_WORKERS RQ workers
+# (one with the scheduler) and the sweep loop, each restarted when it dies, on
+# DATABASE_URL and REDIS_URL (and S3 when CLYPAI_S3_* is set); with no REDIS_URL, the
+# embedded default (SQLite, local disk, jobs in the web process's threads). PORT (8000).
+# Ctrl-C or SIGTERM stops every process cleanly.
 run: install
-	@export REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0}; \
-	$(PY) manage.py rqworker transcribe analysis render webhooks default --with-scheduler & worker=$$!; \
-	$(PY) manage.py sweep --loop & sweeper=$$!; \
-	trap "kill $$worker $$sweeper 2>/dev/null" EXIT INT TERM; \
-	$(PY) manage.py runserver $${PORT:-8000}
+	@$(PY) manage.py collectstatic --noinput --verbosity 0
+	@exec $(PY) manage.py serve
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

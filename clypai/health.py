@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
@@ -28,9 +30,15 @@ from django.http import HttpResponse, JsonResponse
 
 from clypai import metrics
 
+logger = logging.getLogger(__name__)
+
 PATHS = ("/healthz", "/readyz", "/metrics")
 # A few threads for the checks, so one that hangs costs its timeout, not the answer.
 _checks = ThreadPoolExecutor(max_workers=6, thread_name_prefix="clypai-readyz")
+# The check of each part still running, if any: a probe that comes while one hangs waits
+# on it rather than piling up another (and two threads never make a client at once).
+_running: dict[str, Future] = {}
+_running_lock = threading.Lock()
 
 
 def healthz(request):
@@ -79,7 +87,12 @@ def checks() -> dict:
 def readyz(request):
     timeout = settings.CLYPAI_READY_TIMEOUT_SECONDS
     started = time.monotonic()
-    futures = {name: _checks.submit(check) for name, check in checks().items()}
+    futures = {}
+    with _running_lock:
+        for name, check in checks().items():
+            if name not in _running or _running[name].done():
+                _running[name] = _checks.submit(check)
+            futures[name] = _running[name]
     results, failing = {}, []
     for name, future in futures.items():
         left = max(timeout - (time.monotonic() - started), 0.01)
@@ -94,13 +107,16 @@ def readyz(request):
             continue
         failing.append(name)
     if failing:
+        logger.warning("not ready: %s", ", ".join(f"{n}: {results[n]['error']}" for n in failing))
         body = {
             "status": "unavailable",
             "failing": failing,
             "message": f"Not ready: {', '.join(failing)} did not answer",
             "checks": results,
         }
-        return JsonResponse(body, status=503)
+        response = JsonResponse(body, status=503)
+        response._has_been_logged = True  # said above; not again as a server error
+        return response
     return JsonResponse({"status": "ok", "checks": results})
 
 
@@ -137,11 +153,22 @@ def metrics_view(request):
 VIEWS = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics_view}
 
 
+def _storage_client_warm() -> None:
+    """Make the S3 client now, in the thread that loads the app: the first readiness
+    check would otherwise import boto3 in a check thread, slowly, racing another."""
+    if not isinstance(default_storage, FileSystemStorage):
+        try:
+            default_storage.connection  # noqa: B018 (made on first use)
+        except Exception:
+            logger.warning("could not make the storage client", exc_info=True)
+
+
 class HealthMiddleware:
     """Near the top of MIDDLEWARE (after the request id): answers the three paths itself."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        _storage_client_warm()
 
     def __call__(self, request):
         view = VIEWS.get(request.path_info)

@@ -82,8 +82,10 @@ def bind(**fields) -> None:
 def _add_context(record: logging.LogRecord) -> None:
     found = _bound()
     for name in FIELDS:
-        if not hasattr(record, name):
+        if getattr(record, name, None) is None:
             setattr(record, name, found.get(name))
+    if record.request_id is None:  # Django's lines about a request, logged after it
+        record.request_id = getattr(getattr(record, "request", None), "request_id", None)
 
 
 def install_record_factory() -> None:
@@ -212,8 +214,9 @@ class Worker(_RQWorker):
     sweep to find the worker's heartbeat stale."""
 
     def request_stop(self, signum, frame):
-        grace = settings.CLYPAI_STOP_GRACE_SECONDS
-        if not getattr(self, "_clypai_grace_timer", None) and grace > 0:
+        # RQ ignores a second signal within a second of the first: wait at least that.
+        grace = max(settings.CLYPAI_STOP_GRACE_SECONDS, 1.5)
+        if not getattr(self, "_clypai_grace_timer", None):
             # The second signal RQ waits for, sent to ourselves once the grace is over.
             timer = threading.Timer(grace, os.kill, (os.getpid(), signal.SIGTERM))
             timer.daemon = True

@@ -144,19 +144,24 @@ def test_the_sweep_task_schedules_its_next_run_when_its_pass_fails(settings, que
 
 
 def test_make_run_starts_the_sweep_loop():
+    from clypai.management.commands.serve import Command
+
     recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
-    assert "manage.py sweep --loop &" in recipe
-    assert "sweep --schedule" not in recipe
+    assert "manage.py serve" in recipe and "sweep --schedule" not in recipe
+    plan = {
+        child.name: child.argv for child in Command().plan(port=8000, workers=2, embedded=False)
+    }
+    assert plan["sweep"][-3].endswith("manage.py") and plan["sweep"][-2:] == ["sweep", "--loop"]
 
 
 def test_make_run_has_a_worker_on_every_queue():
     # Its worker once left out `transcribe`: every clip waited at transcribe-queued.
+    from clypai.management.commands.serve import Command
     from clypai.queues import QUEUES
 
-    recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
-    listened = set()
-    for line in recipe.splitlines():
-        if "manage.py rqworker" in line:
-            words = line.split("manage.py rqworker", 1)[1].split("&")[0].split()
-            listened |= {word for word in words if not word.startswith("-")}
-    assert listened == set(QUEUES)
+    plan = Command().plan(port=8000, workers=2, embedded=False)
+    workers = [child.argv for child in plan if child.name.startswith("worker-")]
+    assert len(workers) == 2
+    for argv in workers:
+        listened = {word for word in argv[argv.index("rqworker") + 1 :] if not word.startswith("-")}
+        assert listened == set(QUEUES)

@@ -151,3 +151,17 @@ def test_the_request_id_and_clip_id_follow_a_clip_into_a_real_worker(
     assert any("processing" in line["message"] for line in about)
     assert all(line["pid"] != worker.pid for line in about)  # the work horse's lines
     queue.connection.flushdb()
+
+
+@pytest.mark.django_db
+def test_djangos_own_line_about_a_failed_request_carries_its_id(client, json_lines):
+    # Django logs 4xx/5xx answers after the middleware is done; the id comes with them.
+    django_request = logging.getLogger("django.request")
+    level = django_request.level
+    django_request.setLevel(logging.WARNING)  # settings keep only errors; 4xx will do here
+    try:
+        client.get("/v1/clips", headers={"X-Request-Id": "req-django-1"})  # 401
+    finally:
+        django_request.setLevel(level)
+    (line,) = [line for line in json_lines() if line["logger"] == "django.request"]
+    assert line["request_id"] == "req-django-1" and line["status_code"] == 401

@@ -1,0 +1,278 @@
+"""`manage.py serve`: ClypAI on one machine as production runs it (`make run` starts it).
+
+With Redis (REDIS_URL):
+- gunicorn with gthread workers (CLYPAI_WEB_WORKERS, CLYPAI_WEB_THREADS,
+  CLYPAI_WEB_TIMEOUT_SECONDS) on CLYPAI_WEB_HOST:PORT;
+- CLYPAI_WORKERS RQ worker processes on every queue, the first with RQ's scheduler;
+- the sweep as a loop process (`manage.py sweep --loop`).
+Without it (the embedded default: SQLite, local disk) gunicorn alone, whose process runs
+the jobs in its background threads (`clypai/background.py`), never inside a request.
+
+Each process is restarted when it dies, after a backoff that grows while it keeps dying.
+Every process writes its metrics to PROMETHEUS_MULTIPROC_DIR, which /metrics adds up.
+On Ctrl-C or SIGTERM every process gets SIGTERM: gunicorn finishes its requests, each
+RQ worker its current task (and hands it back, queued again at once, when
+CLYPAI_STOP_GRACE_SECONDS pass first); what is still running a little after that is
+killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from clypai.queues import QUEUES
+
+logger = logging.getLogger("clypai.serve")
+
+PR_SET_PDEATHSIG = 1
+# Seconds past the grace period before what is still running is killed: an RQ worker
+# needs a moment to stop its task and hand it back.
+KILL_MARGIN_SECONDS = 15.0
+BACKOFF_MAX_SECONDS = 30.0
+HEALTHY_AFTER_SECONDS = 60.0  # a child that ran this long starts its backoff anew
+
+
+def _child_setup() -> None:
+    """In each child before exec: a process group of its own (Ctrl-C reaches serve only,
+    which stops the children in order), and SIGTERM when serve itself dies."""
+    os.setpgid(0, 0)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (AttributeError, OSError):  # not Linux: serve's own stop still reaches them
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    failures: int = 0
+    restart_at: float | None = None
+    restarts: int = field(default=0)
+
+    def start(self, env: dict) -> None:
+        self.process = subprocess.Popen(
+            self.argv, env=env, cwd=settings.BASE_DIR, preexec_fn=_child_setup
+        )
+        self.started_at, self.restart_at = time.monotonic(), None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.running():
+            try:
+                os.kill(self.process.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """SIGKILL the child's process group (RQ's work horse has a group of its own)."""
+        if self.process is None:
+            return
+        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+class Command(BaseCommand):
+    help = (
+        "Run ClypAI as production does on one machine: gunicorn, the RQ workers (one with "
+        "the scheduler) and the sweep loop, each restarted when it dies; with no REDIS_URL, "
+        "gunicorn alone with in-process job threads. Ctrl-C or SIGTERM stops them cleanly."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=None, help="default: PORT (8000)")
+        parser.add_argument(
+            "--workers", type=int, default=None, help="RQ workers (default: CLYPAI_WORKERS)"
+        )
+
+    def handle(self, *args, port=None, workers=None, **options):
+        port = port or settings.PORT
+        embedded = settings.CLYPAI_JOBS_INLINE
+        workers = settings.CLYPAI_WORKERS if workers is None else workers
+        children = self.plan(port=port, workers=0 if embedded else workers, embedded=embedded)
+        env = self.env = self.environment()
+
+        stop = {"signal": None}
+
+        def request_stop(signum, frame):
+            stop["signal"] = signum
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+
+        for child in children:
+            child.start(env)
+        self.say(f"started {', '.join(c.name for c in children)}")
+        self.announce_when_up(port, children, stop)
+        while stop["signal"] is None:
+            self.supervise(children, env)
+            time.sleep(0.2)
+        self.say(f"stopping (signal {signal.Signals(stop['signal']).name})")
+        self.stop_all(children)
+        self.say("stopped")
+
+    # What runs -------------------------------------------------------------------------
+
+    def plan(self, *, port: int, workers: int, embedded: bool) -> list[Child]:
+        python, manage = sys.executable, str(Path(settings.BASE_DIR) / "manage.py")
+        web_workers = settings.CLYPAI_WEB_WORKERS or (1 if embedded else 2 * _cores() + 1)
+        grace = settings.CLYPAI_STOP_GRACE_SECONDS
+        children = [
+            Child(
+                "web",
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "clypai.wsgi:application",
+                    "--bind",
+                    f"{settings.CLYPAI_WEB_HOST}:{port}",
+                    "--worker-class",
+                    "gthread",
+                    "--workers",
+                    str(web_workers),
+                    "--threads",
+                    str(settings.CLYPAI_WEB_THREADS),
+                    "--timeout",
+                    str(settings.CLYPAI_WEB_TIMEOUT_SECONDS),
+                    "--graceful-timeout",
+                    str(int(grace)),
+                    "--forwarded-allow-ips",
+                    os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+                    *_no_control_socket(),
+                ],
+            )
+        ]
+        for n in range(1, workers + 1):
+            argv = [python, manage, "rqworker", *QUEUES]
+            if n == 1:
+                argv.append("--with-scheduler")  # RQ's scheduler: retries, webhooks
+            children.append(Child(f"worker-{n}", argv))
+        if workers:
+            children.append(Child("sweep", [python, manage, "sweep", "--loop"]))
+        return children
+
+    def environment(self) -> dict:
+        """The children's environment: this one, with a clean metrics folder."""
+        env = dict(os.environ)
+        folder = env.get("PROMETHEUS_MULTIPROC_DIR") or str(
+            Path(settings.VAR_DIR) / "prometheus" / str(os.getpid())
+        )
+        path = Path(folder)
+        if path.exists():  # samples of processes from an earlier start mean nothing now
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = folder
+        return env
+
+    # Running ---------------------------------------------------------------------------
+
+    def supervise(self, children: list[Child], env: dict) -> None:
+        now = time.monotonic()
+        for child in children:
+            if child.running():
+                continue
+            if child.restart_at is None:
+                code = child.process.returncode if child.process else None
+                if now - child.started_at > HEALTHY_AFTER_SECONDS:
+                    child.failures = 0
+                delay = min(2.0**child.failures, BACKOFF_MAX_SECONDS)
+                child.failures += 1
+                child.restart_at = now + delay
+                self.say(f"{child.name} exited ({code}); restarting in {delay:g} s")
+            elif now >= child.restart_at:
+                child.restarts += 1
+                child.start(env)
+
+    def announce_when_up(self, port: int, children: list[Child], stop: dict) -> None:
+        base = settings.CLYPAI_PUBLIC_URL or f"http://localhost:{port}"
+        deadline = time.monotonic() + 120
+        while stop["signal"] is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                self.supervise(children, self.env)
+                time.sleep(0.3)
+        else:
+            return
+        self.stdout.write(
+            "ClypAI is running:\n"
+            f"  site      {base}/\n"
+            f"  admin     {base}/admin/\n"
+            f"  API docs  {base}/docs/\n"
+            "Ctrl-C stops it."
+        )
+        self.stdout.flush()
+
+    def stop_all(self, children: list[Child]) -> None:
+        for child in children:
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + settings.CLYPAI_STOP_GRACE_SECONDS + KILL_MARGIN_SECONDS
+        while time.monotonic() < deadline and any(c.running() for c in children):
+            time.sleep(0.2)
+        for child in children:
+            if not child.running():
+                continue
+            self.say(f"{child.name} did not stop in time: killed")
+            child.kill()
+            if child.process is not None:
+                try:
+                    child.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+
+    def say(self, message: str) -> None:
+        logger.info("serve: %s", message)
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 24+ opens a control socket at one path per user (~/.gunicorn): two sites
+    on one machine would fight over it, and nothing here uses it."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return (
+        ["--no-control-socket"]
+        if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS)
+        else []
+    )
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
