@@ -308,12 +308,15 @@ def test_with_redis_serve_plans_gunicorn_the_workers_one_scheduler_and_the_sweep
     settings.CLYPAI_WEB_WORKERS, settings.CLYPAI_WEB_THREADS = 3, 8
     settings.CLYPAI_WEB_TIMEOUT_SECONDS = 90
     plan = {c.name: c.argv for c in Command().plan(port=8123, workers=3, embedded=False)}
-    assert list(plan) == ["web", "worker-1", "worker-2", "worker-3", "sweep"]
+    assert list(plan) == ["web", "worker-1", "worker-2", "worker-3", "webhooks", "sweep"]
     web = " ".join(plan["web"])
     assert "gunicorn clypai.wsgi:application" in web and ":8123" in web
     assert "--worker-class gthread --workers 3 --threads 8 --timeout 90" in web
     for n in (1, 2, 3):
-        assert plan[f"worker-{n}"][2:3] == ["rqworker"] and set(QUEUES) <= set(plan[f"worker-{n}"])
+        assert plan[f"worker-{n}"][2:3] == ["rqworker"]
+        assert set(plan[f"worker-{n}"]) >= set(QUEUES) - {"webhooks"}
+        assert "webhooks" not in plan[f"worker-{n}"]  # a slow endpoint holds no media worker
+    assert plan["webhooks"][2:] == ["rqworker", "webhooks", "--with-scheduler"]
     assert "--with-scheduler" in plan["worker-1"]
     assert "--with-scheduler" not in plan["worker-2"] + plan["worker-3"]
     assert plan["sweep"][-2:] == ["sweep", "--loop"]

@@ -179,12 +179,18 @@ class Command(BaseCommand):
                 ],
             )
         ]
+        media = [name for name in QUEUES if name != "webhooks"]
         for n in range(1, workers + 1):
-            argv = [python, manage, "rqworker", *QUEUES]
+            argv = [python, manage, "rqworker", *media]
             if n == 1:
-                argv.append("--with-scheduler")  # RQ's scheduler: retries, webhooks
+                argv.append("--with-scheduler")  # RQ's scheduler: retries, later work
             children.append(Child(f"worker-{n}", argv))
         if workers:
+            # Webhook deliveries on a worker of their own: a slow endpoint holds it, never
+            # a media worker (its retries wait in its own scheduler).
+            children.append(
+                Child("webhooks", [python, manage, "rqworker", "webhooks", "--with-scheduler"])
+            )
             children.append(Child("sweep", [python, manage, "sweep", "--loop"]))
         return children
 
