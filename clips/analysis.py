@@ -34,6 +34,7 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
+from clypai.lib.db import connection_ensure
 from clypai.lib.storage import local_path, storage_copy
 
 from .models import (
@@ -268,6 +269,7 @@ def analysis_cached(source: Source, kind: str, key: str, compute: Callable[[], A
     if isinstance(result, _Timed):
         result, started = result.value, time.monotonic() - result.seconds
     result = _plain(result)
+    connection_ensure()  # the computation may have outlived the connection (a restart)
     try:
         with transaction.atomic():
             Analysis.objects.create(

@@ -71,6 +71,9 @@ def clip_process(*, clip: Clip) -> float | TranscriptWanted | None:
         except QuotaExceeded as exc:  # no render minutes left for a CLI job's clip
             states.clip_fail(clip, message=exc.message, code="quota_exceeded", details=exc.details)
         except Exception as exc:
+            if states.database_outage(exc):  # not the clip's fault: tried again
+                retry_in = _database_lost(clip, exc, stage=clock.current)
+                return retry_in
             metrics.failure(stage=clock.current, code="internal_error")
             logger.exception("clip %s failed unexpectedly", clip.pk)
             states.clip_fail(
@@ -103,6 +106,9 @@ def clip_transcribe(*, clip: Clip, engine: str, model: str) -> float | None:
         except StageError as err:
             retry_in = states.clip_stage_failed(clip, err)
         except Exception as exc:
+            if states.database_outage(exc):  # not the clip's fault: tried again
+                retry_in = _database_lost(clip, exc, stage="transcribe")
+                return retry_in
             logger.exception("transcription of clip %s failed unexpectedly", clip.pk)
             states.clip_fail(
                 clip, message=f"Clip generation failed: internal error ({type(exc).__name__})"
@@ -112,3 +118,19 @@ def clip_transcribe(*, clip: Clip, engine: str, model: str) -> float | None:
                 states.job_refresh(clip.job_id)
             close_old_connections()
     return retry_in
+
+
+def _database_lost(clip: Clip, exc: Exception, *, stage: str) -> float | None:
+    """A run's database connection failed (the server restarting): once it answers
+    again the clip goes back to pending, tried again after the backoff; while it does
+    not, the error goes up and the sweep recovers the clip."""
+    logger.warning("clip %s: the database failed in %s (%s); trying again", clip.pk, stage, exc)
+    states.connection_ensure()
+    return states.clip_stage_failed(
+        clip,
+        StageError(
+            f"the database could not be reached in {stage}",
+            {"stage": stage, "error": type(exc).__name__},
+            permanent=False,
+        ),
+    )

@@ -95,6 +95,8 @@ def export_process(*, export_id: str) -> None:
             )
             return
         except Exception as exc:
+            if states.database_outage(exc):  # not the work's fault: the sweep recovers it
+                raise
             metrics.failure(stage="export", code="internal_error")
             logger.exception("export %s failed unexpectedly", export.pk)
             states.export_fail(export, error=f"internal error ({type(exc).__name__})")

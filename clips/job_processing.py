@@ -90,6 +90,8 @@ def job_process(*, job: Job) -> list[str] | TranscriptWanted:
             logger.warning("job %s: %s failed: %s", job.pk, clock.current, err.message)
             states.job_fail(job, message=err.message, code=err.code, details=err.details or None)
         except Exception as exc:
+            if states.database_outage(exc):  # not the work's fault: the sweep recovers it
+                raise
             metrics.failure(stage=clock.current, code="internal_error")
             logger.exception("job %s failed unexpectedly", job.pk)
             states.job_fail(
@@ -118,6 +120,8 @@ def job_transcribe(*, job: Job, engine: str, model: str) -> bool:
         except StageError as err:
             states.job_fail(job, message=err.message, code=err.code, details=err.details or None)
         except Exception as exc:
+            if states.database_outage(exc):  # not the work's fault: the sweep recovers it
+                raise
             logger.exception("transcription of job %s failed unexpectedly", job.pk)
             states.job_fail(
                 job, message=f"Clip generation failed: internal error ({type(exc).__name__})"

@@ -9,6 +9,7 @@ and stored on the clip (`clip_crop_path`).
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from brandkits.models import DEFAULT_CAPTION_STYLE
+from clypai.lib.errors import disk_full
 from clypai.lib.storage import local_path
 
 from .analysis import SourceAnalysis, analysis_cached, source_audio_path, work_dir
@@ -368,6 +370,13 @@ def clip_encode(
             main.unlink(missing_ok=True)
 
 
+def _storage_delete(storage, name: str) -> None:
+    try:
+        storage.delete(name)
+    except Exception:  # the first error is the one to report
+        logger.warning("could not delete %s", name, exc_info=True)
+
+
 def clip_video_make(
     clip: Clip,
     analysis: SourceAnalysis | None,
@@ -402,51 +411,63 @@ def clip_video_make(
         stills = [length * f for f in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85)]
         stills += [hook["time"] + 0.5 for hook in (clip.metadata or {}).get("hooks", [])[:2]]
         stills = [t for t in stills if 0 <= t < length]
-    # Previews are for choosing: the brand kit's intro and outro join the full render.
-    result = clip_encode(
-        clip,
-        out,
-        render_settings=render_settings,
-        burn=clip.enable_captions,
-        analysis=analysis,
-        bumpers=kind != "preview",
-        stills=stills,
-    )
-    check()
-    kept = getattr(result, "stills", None)
-    field = clip.preview if kind == "preview" else clip.video
-    if field:
-        field.storage.delete(field.name)
-    with open(out, "rb") as fh:
-        field.save(f"{clip.pk}.mp4", File(fh), save=False)
-    update = {"preview" if kind == "preview" else "video": field.name}
+    stored: list = []  # files stored by this run, removed when it fails after all
+    try:
+        # Previews are for choosing: the brand kit's intro and outro join the full render.
+        result = clip_encode(
+            clip,
+            out,
+            render_settings=render_settings,
+            burn=clip.enable_captions,
+            analysis=analysis,
+            bumpers=kind != "preview",
+            stills=stills,
+        )
+        check()
+        kept = getattr(result, "stills", None)
+        field = clip.preview if kind == "preview" else clip.video
+        if field:
+            field.storage.delete(field.name)
+        with open(out, "rb") as fh:
+            field.save(f"{clip.pk}.mp4", File(fh), save=False)
+        stored.append(field.name)
+        update = {"preview" if kind == "preview" else "video": field.name}
 
-    if not clip.thumbnail:
-        jpg = work / "thumbnail.jpg"
-        width = min(render_settings.width, 720)
-        if kept:  # the render's own frames: nothing decoded twice
-            thumbnail_from_stills(kept, jpg, width=width)
-        else:
-            from .pipeline.reframe import CropPath
+        if not clip.thumbnail:
+            jpg = work / "thumbnail.jpg"
+            width = min(render_settings.width, 720)
+            if kept:  # the render's own frames: nothing decoded twice
+                thumbnail_from_stills(kept, jpg, width=width)
+            else:
+                from .pipeline.reframe import CropPath
 
-            path = local_path(clip.source.file.name, cache_dir=work_dir("cache"))
-            thumbnail(
-                path,
-                jpg,
-                times=[clip.start_time + t for t in stills or [0.0]],
-                crop=CropPath.from_dict(clip.crop_path["path"]) if clip.crop_path else None,
-                clip_start=clip.start_time,
-                width=width,
-                max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
-                timeout=settings.CLYPAI_THUMBNAIL_TIMEOUT_SECONDS,
-            )
-        with open(jpg, "rb") as fh:
-            clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)
-        update["thumbnail"] = clip.thumbnail.name
-    Clip.objects.filter(pk=clip.pk).update(**update, updated_at=timezone.now())
-    clip_caption_files(clip)
-    for leftover in work.iterdir():
-        leftover.unlink(missing_ok=True)
+                path = local_path(clip.source.file.name, cache_dir=work_dir("cache"))
+                thumbnail(
+                    path,
+                    jpg,
+                    times=[clip.start_time + t for t in stills or [0.0]],
+                    crop=CropPath.from_dict(clip.crop_path["path"]) if clip.crop_path else None,
+                    clip_start=clip.start_time,
+                    width=width,
+                    max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
+                    timeout=settings.CLYPAI_THUMBNAIL_TIMEOUT_SECONDS,
+                )
+            with open(jpg, "rb") as fh:
+                clip.thumbnail.save(f"{clip.pk}.jpg", File(fh), save=False)
+            stored.append(clip.thumbnail.name)
+            update["thumbnail"] = clip.thumbnail.name
+        Clip.objects.filter(pk=clip.pk).update(**update, updated_at=timezone.now())
+        stored.clear()  # the clip holds them now
+        clip_caption_files(clip)
+    except BaseException as exc:
+        for name in stored:
+            _storage_delete(clip.video.storage, name)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise disk_full("render") from exc  # storing it; tried again later
+        raise
+    finally:  # its output and thumbnail, whole or not
+        for leftover in work.iterdir():
+            leftover.unlink(missing_ok=True)
     logger.info(
         "clip %s: %s render %dx%d in %.1f s",
         clip.pk,

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from clypai.lib.db import connection_ensure, database_outage  # noqa: F401 (re-exported)
 from projects.services import (
     usage_refund_clips,
     usage_refund_render,
@@ -104,9 +105,12 @@ class Beat:
 
     def check(self) -> None:
         """Raise WorkTaken once the work is no longer this run's: called between stages,
-        and before anything is stored or charged."""
+        and before anything is stored or charged. Also makes the run's own database
+        connection work again when the server restarted meanwhile (`connection_ensure`):
+        the heartbeat's thread reconnects by itself, the run's does it here."""
         if self.lost.is_set():
             raise WorkTaken(f"{self.name} was taken from this run")
+        connection_ensure()
 
 
 @contextmanager

@@ -172,6 +172,8 @@ def _full_render(clip_id: str) -> None:
             metrics.failure(stage="render", code=err.code)
             states.full_render_finish(clip_id, error=err.message, attempt=attempt)
         except Exception as exc:
+            if states.database_outage(exc):  # not the work's fault: the sweep recovers it
+                raise
             metrics.failure(stage="render", code="internal_error")
             logger.exception("full render of clip %s failed unexpectedly", clip_id)
             states.full_render_finish(
@@ -227,6 +229,8 @@ def _rerender(clip_id: str) -> None:
         except StageError as err:
             states.rerender_finish(run, error=err.message)
         except Exception as exc:
+            if states.database_outage(exc):  # not the work's fault: the sweep recovers it
+                raise
             logger.exception("re-render of clip %s failed unexpectedly", clip_id)
             states.rerender_finish(
                 run, error=f"Render failed: internal error ({type(exc).__name__})"

@@ -271,8 +271,8 @@ if CLYPAI_S3_BUCKET:
     }
     _default_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
 else:
-    _default_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+    _default_storage = {  # files appear whole or not at all (a full disk)
+        "BACKEND": "clypai.lib.local_storage.LocalStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": f"/{MEDIA_URL}"},
     }
 STORAGES = {

@@ -111,8 +111,9 @@ def load(tmp_path: Path, **env: str) -> dict:
 
 def test_it_stores_files_on_local_disk_under_media_root_by_default(tmp_path):
     loaded = load(tmp_path)
-    assert loaded["storage_backend"] == "django.core.files.storage.FileSystemStorage"
-    assert loaded["storage_class"].endswith("FileSystemStorage")
+    # Django's FileSystemStorage, writing each file whole or not at all (a full disk).
+    assert loaded["storage_backend"] == "clypai.lib.local_storage.LocalStorage"
+    assert loaded["storage_class"].endswith("LocalStorage")
     assert loaded["media_root"] == str(tmp_path / "var" / "media")
     assert loaded["storage_location"] == str(tmp_path / "var" / "media")
 

@@ -38,3 +38,18 @@ class StageError(Exception):
 
     def __repr__(self) -> str:
         return f"StageError({self.message!r}, permanent={self.permanent})"
+
+
+NO_SPACE = "No space left on device"
+
+
+def disk_full(stage: str) -> StageError:
+    """The error of work that ran out of disk space (ENOSPC) in `stage`. Passing: space
+    comes back (the work cache is evicted, other runs end and remove their files), so
+    the work is tried again a bounded number of times (CLYPAI_MAX_ATTEMPTS) before it
+    fails with this reason."""
+    return StageError(
+        f"the worker ran out of disk space in {stage} ({NO_SPACE})",
+        {"stage": stage, "error": "ENOSPC"},
+        permanent=False,
+    )

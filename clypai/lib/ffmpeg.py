@@ -38,7 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import StageError
+from .errors import NO_SPACE, StageError, disk_full
 
 DEFAULT_MAX_PIXELS = 7680 * 4320
 
@@ -168,6 +168,8 @@ def run(
             permanent=False,
         ) from exc
     if completed.returncode != 0:
+        if NO_SPACE.encode() in completed.stderr:
+            raise disk_full(tool)
         raise StageError(
             error,
             {
@@ -228,6 +230,8 @@ def stream(args: Sequence[str], *, timeout: float, error: str) -> Iterator[IO[by
             permanent=False,
         )
     if returncode != 0:
+        if any(NO_SPACE in line for line in tail):
+            raise disk_full("ffmpeg")
         raise StageError(error, {"tool": "ffmpeg", "returncode": returncode, "stderr": tail})
 
 

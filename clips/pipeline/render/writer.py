@@ -11,6 +11,7 @@ Side effects: writes `out_path` (and temporary files that it removes).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clypai.lib import ffmpeg
+from clypai.lib.errors import NO_SPACE, disk_full
 
 from ..base import StageError
 from ..reframe import CropPath
@@ -189,6 +191,8 @@ def render_clip(
             )
         os.replace(partial, out)
     except OSError as exc:
+        if exc.errno == errno.ENOSPC or NO_SPACE in str(exc):  # moviepy quotes ffmpeg's error
+            raise disk_full("render") from exc
         raise StageError(
             "Clip rendering failed: the encoder stopped",
             {"error": str(exc)},
