@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from projects.services import (
@@ -253,7 +254,11 @@ def clip_transcribed(clip: Clip) -> bool:
 def clip_stage_set(clip_id: str, stage: str) -> None:
     """A processing clip enters `stage`; its progress is the stage's."""
     Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING).update(
-        stage=stage, progress=STAGE_PROGRESS.get(stage, 0), updated_at=timezone.now()
+        stage=stage,
+        # never backwards: a run taken up after its transcription passes its early
+        # stages again, all found done
+        progress=Greatest("progress", STAGE_PROGRESS.get(stage, 0)),
+        updated_at=timezone.now(),
     )
 
 
@@ -442,7 +447,9 @@ def job_hold(job: Job) -> None:
 def job_stage_set(job_id, stage: str) -> None:
     """A processing job enters `stage`; its progress is the stage's."""
     Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING).update(
-        stage=stage, progress=JOB_STAGE_PROGRESS.get(stage, 0), updated_at=timezone.now()
+        stage=stage,
+        progress=Greatest("progress", JOB_STAGE_PROGRESS.get(stage, 0)),
+        updated_at=timezone.now(),
     )
 
 

@@ -237,3 +237,16 @@ def test_the_setting_defaults_on_with_redis_and_off_inline(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(module)
+
+
+def test_progress_never_goes_back_when_the_analysis_is_taken_up_after_its_transcript(team, queues):
+    clip = _waiting_clip(team, states.TRANSCRIBED, seconds_ago=0, progress=65)
+    claimed = states.clip_claim(clip.pk)
+    assert claimed is not None and claimed.progress == 65
+    states.clip_stage_set(clip.pk, "ingest")
+    states.clip_stage_set(clip.pk, "select")
+    clip.refresh_from_db()
+    assert (clip.stage, clip.progress) == ("select", 85)
+    states.clip_stage_set(clip.pk, "probe")
+    clip.refresh_from_db()
+    assert (clip.stage, clip.progress) == ("probe", 85)
