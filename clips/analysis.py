@@ -268,10 +268,10 @@ def source_probe(source: Source, path: Path) -> dict[str, Any]:
 
 
 def source_audio_path(source: Source, path: Path) -> Path:
-    """The source's audio as 16 kHz mono WAV, extracted once into the work dir."""
+    """The source's audio as 16 kHz mono WAV, extracted once into the work dir's cache."""
     from .pipeline.audio import extract_audio
 
-    wav = work_dir("audio") / f"{source.pk}.wav"
+    wav = work_dir("cache", "audio") / f"{source.pk}.wav"  # trimmed with the cache
     if not wav.exists():
         partial = wav.with_suffix(".part.wav")
         extract_audio(

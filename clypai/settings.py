@@ -395,6 +395,10 @@ CLYPAI_PUBLIC_URL = _public_url()
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most
 # MAX_ATTEMPTS times. A pending clip not picked up for STALE seconds is re-enqueued.
 CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
+# The work dir's cache (sources fetched from S3, their audio) is kept under this many
+# bytes, least recently used first, deleting only what no running task may hold; 0: no
+# limit. Every file is in storage: the cache only spares downloads.
+CLYPAI_WORK_CACHE_MAX_BYTES = envint("CLYPAI_WORK_CACHE_MAX_BYTES", 20 * 1024**3)
 CLYPAI_HEARTBEAT_SECONDS = envfloat("CLYPAI_HEARTBEAT_SECONDS", 10.0)
 CLYPAI_STALE_SECONDS = envfloat("CLYPAI_STALE_SECONDS", 60.0)
 CLYPAI_SWEEP_INTERVAL_SECONDS = envfloat("CLYPAI_SWEEP_INTERVAL_SECONDS", 30.0)

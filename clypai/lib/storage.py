@@ -8,6 +8,8 @@ CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,14 +68,23 @@ def local_path(name: str, *, cache_dir, storage=None):
     """A local file path holding stored file `name`, for tools that need one (ffmpeg).
 
     On local disk that is the file itself; on S3 the object is downloaded once into
-    `cache_dir` (keyed by its name) and reused by later stages and reruns.
+    `cache_dir` (keyed by its name) and reused by later stages and reruns. The cache is
+    kept under CLYPAI_WORK_CACHE_MAX_BYTES: before a download, the files no task has
+    used for longer than any task may run are deleted, least recently used first.
     """
     storage = storage or default_storage
     if _is_local(storage):
         return Path(storage.path(name))
     target = Path(cache_dir) / name.replace("/", "__")
     if target.exists():
+        try:
+            os.utime(target)  # used now: the last the trim deletes
+        except FileNotFoundError:  # trimmed meanwhile by a worker sharing the folder
+            return local_path(name, cache_dir=cache_dir, storage=storage)
         return target
+    limit = getattr(settings, "CLYPAI_WORK_CACHE_MAX_BYTES", 0)
+    if limit:
+        cache_trim(cache_dir, max_bytes=limit, room=storage.size(name))
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     with storage.open(name, "rb") as src, open(partial, "wb") as dst:
@@ -81,6 +92,38 @@ def local_path(name: str, *, cache_dir, storage=None):
             dst.write(chunk)
     partial.replace(target)
     return target
+
+
+def cache_trim(
+    cache_dir, *, max_bytes: int, room: int = 0, idle_seconds: float | None = None
+) -> list[Path]:
+    """Delete files of `cache_dir` (a work dir's cache), least recently used first, until
+    they and `room` more bytes fit in `max_bytes`. Only files unused for `idle_seconds`
+    (default: the longest a task may run, CLYPAI_QUEUE_TIMEOUTS) go: a running task may
+    still hold a path it got earlier. So the limit is soft. Returns what was deleted."""
+    if idle_seconds is None:
+        idle_seconds = max(getattr(settings, "CLYPAI_QUEUE_TIMEOUTS", {}).values(), default=3600)
+    found = []
+    for path in Path(cache_dir).rglob("*"):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            found.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in found)
+    idle_before = time.time() - idle_seconds
+    removed = []
+    for mtime, size, path in sorted(found):
+        if total + room <= max_bytes or mtime > idle_before:
+            break
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:  # another worker sharing the folder took it
+            pass
+        total -= size
+    return removed
 
 
 def storage_copy(source: str, target: str, *, storage=None) -> str:

@@ -94,7 +94,7 @@ def test_a_clip_is_analysed_transcribed_and_finished_by_three_tasks_on_three_mac
     assert "blue" in transcript.result["text"].lower()
     assert queues["analysis"].job_ids == [clip.pk]
     # It read the audio from storage (it had no source to extract it from).
-    assert not (gpu / "audio").exists()
+    assert not (gpu / "cache" / "audio").exists()
 
     cpu2 = _machine(settings, tmp_path, "cpu-2")
     _burst(queues["analysis"])
@@ -103,7 +103,7 @@ def test_a_clip_is_analysed_transcribed_and_finished_by_three_tasks_on_three_mac
     assert clip.attempts == 0
     assert clip.video and clip.thumbnail and len(clip.words) > 3
     # Transcript and loudness were stored: the audio was not extracted again.
-    assert not (cpu2 / "audio").exists()
+    assert not (cpu2 / "cache" / "audio").exists()
     for kind in ("transcript", "audio", "scenes"):
         assert Analysis.objects.filter(source=source, kind=kind).count() == 1
     # Every queue is empty: nothing was queued twice.
