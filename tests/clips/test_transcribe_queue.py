@@ -16,7 +16,7 @@ from rq.worker import SimpleWorker
 
 from clips import states
 from clips.analysis import source_audio_name
-from clips.models import Analysis, Clip
+from clips.models import Analysis, Clip, Job
 from clips.services import ClipSpec, JobSpec, clip_create, job_create, upload_create
 from clips.sweep import clips_sweep
 from clips.tasks import transcribe_rq_id
@@ -250,3 +250,20 @@ def test_progress_never_goes_back_when_the_analysis_is_taken_up_after_its_transc
     states.clip_stage_set(clip.pk, "probe")
     clip.refresh_from_db()
     assert (clip.stage, clip.progress) == ("probe", 85)
+
+
+def test_the_dashboard_says_a_job_waits_for_its_transcription_in_words(team):
+    from dashboard.selectors import job_state
+
+    job = Job.objects.create(
+        team=team,
+        project=default_project(team=team),
+        source_url="https://example.com/a.mp4",
+        status="processing",
+        stage=states.TRANSCRIBE_QUEUED,
+        progress=12,
+    )
+    assert job_state(job).words == "Waiting to transcribe the speech"
+    Job.objects.filter(pk=job.pk).update(stage=states.TRANSCRIBED)
+    job.refresh_from_db()
+    assert job_state(job).words == "Speech transcribed; choosing the best moments"
