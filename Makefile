@@ -31,10 +31,12 @@ ffmpeg:
 # The dashboard's browser tests: Debian's Chromium (Playwright drives it; its own browser
 # download is not used) and axe-core from npm (package-lock.json).
 browser:
-	@command -v chromium >/dev/null && command -v npm >/dev/null || { \
-		echo "Installing Chromium and npm from Debian's packages"; \
+	@pkgs=""; command -v chromium >/dev/null || pkgs="chromium"; \
+	command -v npm >/dev/null || pkgs="$$pkgs npm"; \
+	test -z "$$pkgs" || { \
+		echo "Installing$$pkgs from Debian's packages"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium npm >/dev/null; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$pkgs >/dev/null; }
 	@test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
 
 # make clip VIDEO=path/or/url [ARGS="--criteria 'funny moments' --count 3 --json"]

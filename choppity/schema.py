@@ -154,8 +154,9 @@ _DESCRIPTIONS = {
     413: "The upload (or the request body) is larger than the limit.",
     415: "The body is not of a media type this operation takes.",
     429: "A monthly allowance (clip generations, render minutes) is used up "
-    "(QUOTA_EXCEEDED), or too many requests (TOO_MANY_REQUESTS); `Retry-After` says when "
-    "to try again.",
+    "(QUOTA_EXCEEDED), or too many requests (TOO_MANY_REQUESTS: too many a minute, or too "
+    "much of the team's work queued or running at once); `Retry-After` says when to try "
+    "again.",
 }
 
 

@@ -58,6 +58,70 @@ def work_dir(*parts: str) -> Path:
     return path
 
 
+WORK_CACHES = ("cache", "audio")
+
+
+def work_files_evict(*, now: float | None = None) -> dict[str, int]:
+    """Delete the work dir's cached files (`WORK_CACHES`) unused for
+    CLYPAI_WORK_CACHE_MAX_AGE_SECONDS, then the least recently used while the caches hold
+    more than CLYPAI_WORK_CACHE_MAX_BYTES, sparing files used in the last
+    CLYPAI_WORK_CACHE_IN_USE_SECONDS. Use is the file's mtime (reuse touches it). Every
+    cached file can be made again (downloaded, extracted). Returns files and bytes freed.
+    """
+    now = time.time() if now is None else now
+    max_age = settings.CLYPAI_WORK_CACHE_MAX_AGE_SECONDS
+    max_bytes = settings.CLYPAI_WORK_CACHE_MAX_BYTES
+    in_use = settings.CLYPAI_WORK_CACHE_IN_USE_SECONDS
+    found: list[tuple[float, int, Path]] = []
+    for name in WORK_CACHES:
+        folder = Path(settings.CLYPAI_WORK_DIR) / name
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            try:
+                stat = path.stat()
+            except OSError:  # gone meanwhile
+                continue
+            if path.is_file():
+                found.append((stat.st_mtime, stat.st_size, path))
+    found.sort()  # least recently used first
+    total = sum(size for _, size, _ in found)
+    freed = {"files": 0, "bytes": 0}
+    for used, size, path in found:
+        unused = now - used
+        if unused < in_use:
+            break  # sorted by use: all the rest is in use too
+        if unused < max_age and total <= max_bytes:
+            break
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            logger.warning("could not evict %s from the work dir", path, exc_info=True)
+            continue
+        total -= size
+        freed["files"] += 1
+        freed["bytes"] += size
+    return freed
+
+
+_evicted_at: float | None = None
+
+
+def work_files_evict_due(*, now: float | None = None) -> dict[str, int] | None:
+    """`work_files_evict` on this machine, at most once every
+    CLYPAI_SWEEP_INTERVAL_SECONDS in this process (None when not due). The sweep evicts
+    only its own machine's work dir: on many machines each worker keeps its own caches
+    bounded, at the start of its tasks."""
+    global _evicted_at
+    now = time.time() if now is None else now
+    if _evicted_at is not None and now - _evicted_at < settings.CLYPAI_SWEEP_INTERVAL_SECONDS:
+        return None
+    _evicted_at = now
+    return work_files_evict(now=now)
+
+
 # Ingest ------------------------------------------------------------------------------
 
 
@@ -268,17 +332,32 @@ def source_probe(source: Source, path: Path) -> dict[str, Any]:
 
 
 def source_audio_path(source: Source, path: Path) -> Path:
-    """The source's audio as 16 kHz mono WAV, extracted once into the work dir's cache."""
+    """The source's audio as 16 kHz mono WAV, extracted once into the work dir.
+
+    The decode is bounded by the probed duration (a file that plays longer than its
+    header says fails here), and the WAV appears only when whole. Reusing it marks it
+    used, for `work_files_evict`."""
     from .pipeline.audio import extract_audio
 
-    wav = work_dir("cache", "audio") / f"{source.pk}.wav"  # trimmed with the cache
-    if not wav.exists():
-        partial = wav.with_suffix(".part.wav")
+    wav = work_dir("audio") / f"{source.pk}.wav"
+    if wav.exists():
+        _touch(wav)
+    else:
         extract_audio(
-            path, partial, sample_rate=16000, timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS
+            path,
+            wav,
+            duration=source.duration or (source.probe or {}).get("duration"),
+            sample_rate=16000,
+            timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS,
         )
-        partial.replace(wav)
     return wav
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.touch()
+    except OSError:  # evicted meanwhile: the caller finds out when it opens it
+        pass
 
 
 def source_audio_name(source: Source) -> str:

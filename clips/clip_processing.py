@@ -13,6 +13,9 @@ import logging
 
 from django.db import close_old_connections
 
+from clypai import metrics
+from clypai.api.errors import QuotaExceeded
+
 from . import states
 from .analysis import TranscriptWanted, clip_source, source_analyse, source_transcribe
 from .models import Clip, Job
@@ -32,10 +35,11 @@ def clip_process(*, clip: Clip) -> float | TranscriptWanted | None:
     else None.
     """
     retry_in = None
-    with states.clip_heartbeat(clip) as beat:
+    with states.clip_heartbeat(clip) as beat, metrics.stage_clock() as clock:
 
         def stage(name: str) -> None:
             beat.check()  # a run whose clip was taken from it goes no further
+            clock.enter(name)  # the time of the stage before goes to the metrics
             states.clip_stage_set(clip.pk, name)
 
         try:
@@ -48,6 +52,8 @@ def clip_process(*, clip: Clip) -> float | TranscriptWanted | None:
             kind = "full"
             if clip.job_id is not None:
                 kind = Job.objects.values_list("clip_video", flat=True).get(pk=clip.job_id)
+            if kind == Job.ClipVideo.FULL:
+                states.clip_render_reserve(clip)  # a CLI job's clip; /v1 clips hold theirs
             if kind != Job.ClipVideo.NONE:
                 stage("render")
                 clip_video_make(clip, analysis, kind=kind, check=beat.check)
@@ -59,8 +65,13 @@ def clip_process(*, clip: Clip) -> float | TranscriptWanted | None:
         except states.WorkTaken:
             logger.warning("clip %s was taken from this run; it stops here", clip.pk)
         except StageError as err:
+            metrics.failure(stage=clock.current, code=err.code)
+            logger.warning("clip %s: %s failed: %s", clip.pk, clock.current, err.message)
             retry_in = states.clip_stage_failed(clip, err)
+        except QuotaExceeded as exc:  # no render minutes left for a CLI job's clip
+            states.clip_fail(clip, message=exc.message, code="quota_exceeded", details=exc.details)
         except Exception as exc:
+            metrics.failure(stage=clock.current, code="internal_error")
             logger.exception("clip %s failed unexpectedly", clip.pk)
             states.clip_fail(
                 clip, message=f"Clip generation failed: internal error ({type(exc).__name__})"

@@ -9,6 +9,8 @@ import logging
 
 from django.db import close_old_connections, transaction
 
+from clypai import metrics
+
 from . import states
 from .analysis import (
     SourceAnalysis,
@@ -34,10 +36,11 @@ def job_process(*, job: Job) -> list[str] | TranscriptWanted:
     ordinary clip whose processing renders it, and the job is done when all are.
     """
     waiting: list[str] | TranscriptWanted = []
-    with states.job_heartbeat(job) as beat:
+    with states.job_heartbeat(job) as beat, metrics.stage_clock() as clock:
 
         def stage(name: str) -> None:
             beat.check()  # a run whose job was taken from it goes no further
+            clock.enter(name)
             states.job_stage_set(job.pk, name)
 
         try:
@@ -70,7 +73,10 @@ def job_process(*, job: Job) -> list[str] | TranscriptWanted:
                         _job_clip(
                             job, source, analysis, rank=1, selected=None, start=start, end=end
                         )
-            stage("render")
+            beat.check()
+            clock.stop()  # the job's clips render (and are timed) on their own
+            clock.current = None
+            states.job_stage_set(job.pk, "render")
             waiting = list(
                 job.clips.filter(status=Clip.Status.PENDING).values_list("id", flat=True)
             )
@@ -80,8 +86,11 @@ def job_process(*, job: Job) -> list[str] | TranscriptWanted:
         except states.WorkTaken:
             logger.warning("job %s was taken from this run; it stops here", job.pk)
         except StageError as err:
+            metrics.failure(stage=clock.current, code=err.code)
+            logger.warning("job %s: %s failed: %s", job.pk, clock.current, err.message)
             states.job_fail(job, message=err.message, code=err.code, details=err.details or None)
         except Exception as exc:
+            metrics.failure(stage=clock.current, code="internal_error")
             logger.exception("job %s failed unexpectedly", job.pk)
             states.job_fail(
                 job, message=f"Clip generation failed: internal error ({type(exc).__name__})"

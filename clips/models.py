@@ -12,6 +12,8 @@ from django.db import models
 
 from clypai.ids import new_clip_id, new_export_id, new_source_id, new_upload_id
 
+from .pipeline.timeline import TIMELINE_FORMATS
+
 
 def upload_path(instance: Upload, filename: str) -> str:
     suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
@@ -59,7 +61,9 @@ def clip_captions_path(instance: Clip, filename: str) -> str:
 
 
 def export_path(instance: Export, filename: str) -> str:
-    return f"exports/{instance.clip.team_id}/{instance.clip_id}/{instance.pk}.{instance.format}"
+    # A timeline export is a zip (the timeline, its SRT, the source or a link to it).
+    suffix = "zip" if instance.format in TIMELINE_FORMATS else instance.format
+    return f"exports/{instance.clip.team_id}/{instance.clip_id}/{instance.pk}.{suffix}"
 
 
 class Source(models.Model):
@@ -207,6 +211,9 @@ class Job(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set once its generation was given back (it failed); never counted twice.
     usage_refunded = models.BooleanField(default=False)
+    # Set once it got past its ingest and probe: from then on it used compute, and a
+    # failure no longer gives its generation back.
+    work_started = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -255,9 +262,17 @@ class Clip(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set once its generation was given back (it failed); never counted twice.
     usage_refunded = models.BooleanField(default=False)
-    # Set once the full video its processing rendered (a /v1 clip's, the CLI's) was
-    # counted against the team's render minutes; a re-run never counts it again.
+    # The render minutes of the full video its processing renders (a /v1 clip's, the
+    # CLI's): reserved under the usage row's lock before any work (`render_reserved_*`,
+    # counted in the month of `render_reserved_at`), settled to the clip's real length
+    # once it completes or fails (`render_charged`: settled, never again).
+    render_reserved_seconds = models.FloatField(default=0.0)
+    render_reserved_at = models.DateTimeField(null=True, blank=True)
     render_charged = models.BooleanField(default=False)
+    # Set once it got past its ingest and probe (compute used: a failure no longer gives
+    # its generation back), and once its render began (its render minutes are kept).
+    work_started = models.BooleanField(default=False)
+    render_started = models.BooleanField(default=False)
 
     start_time = models.FloatField(null=True, blank=True)
     end_time = models.FloatField(null=True, blank=True)
@@ -331,6 +346,9 @@ class Export(models.Model):
     quality = models.CharField(max_length=8)
     platform = models.CharField(max_length=16, blank=True, default="")
     burn_captions = models.BooleanField(default=True)
+    # A timeline export's zip links to the source (too large to pack) instead of holding
+    # it: its link is made fresh at each download (clips/downloads.py).
+    source_linked = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     file = models.FileField(upload_to=export_path, blank=True, max_length=500)
     file_size = models.BigIntegerField(null=True, blank=True)
@@ -341,6 +359,10 @@ class Export(models.Model):
     # lost (since it was last asked for); the sweep goes by them.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The render minutes it counts (the clip's length, reserved when it is queued) and
+    # when; given back (0) only when it fails before encoding began.
+    charged_seconds = models.FloatField(default=0.0)
+    charged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -356,6 +378,11 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.format}/{self.quality}"
+
+    @property
+    def is_timeline(self) -> bool:
+        """A timeline for an editor (otio, fcpxml, edl), packed in a zip."""
+        return self.format in TIMELINE_FORMATS
 
 
 class FullRender(models.Model):

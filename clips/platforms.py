@@ -15,7 +15,7 @@ Each platform has two lengths, named for what they are:
 The media pipeline never imports this module: it is handed a `RenderSettings`
 (`export_settings`, `preview_settings`, `full_settings`). The export formats are the
 containers the pipeline's writer can encode (`clips.pipeline.render.CONTAINERS`, with the
-codecs of each).
+codecs of each) and the timelines it writes (`clips.pipeline.timeline.TIMELINE_FORMATS`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from clips.pipeline.render import CONTAINERS, RenderSettings, bitrate_value, output_size
+from clips.pipeline.timeline import TIMELINE_FORMATS
 
 # --- aspect ratios and the two renders ----------------------------------------------------
 
@@ -53,7 +54,11 @@ FULL = RenderPreset(short_side=1080, preset="veryfast", crf=23, audio_bitrate="1
 
 # --- exports ------------------------------------------------------------------------------
 
-EXPORT_FORMATS: tuple[str, ...] = tuple(CONTAINERS)  # mp4, mov, webm
+# Videos (mp4, mov, webm), then timelines for an editor (otio, fcpxml, edl), each packed
+# in a zip with the clip's SRT and the source (clips/exporting.py).
+VIDEO_FORMATS: tuple[str, ...] = tuple(CONTAINERS)
+EXPORT_TIMELINES: tuple[str, ...] = tuple(TIMELINE_FORMATS)
+EXPORT_FORMATS: tuple[str, ...] = VIDEO_FORMATS + EXPORT_TIMELINES
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from django.utils import timezone
 from brandkits.models import DEFAULT_CAPTION_STYLE
 from clypai.lib.storage import local_path
 
-from .analysis import SourceAnalysis, analysis_cached, work_dir
+from .analysis import SourceAnalysis, analysis_cached, source_audio_path, work_dir
 from .models import Analysis, Clip
 from .pipeline import StageError
 from .platforms import full_settings, preview_settings
@@ -96,7 +96,8 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
         "layout": clip.layout,
         "start": clip.start_time,
         "end": clip.end_time,
-        "framing": 2,  # paths before it had no faces cut by the edge, people or content
+        # 2: faces cut by the edge, people and content; 3: voices tied to faces
+        "framing": 3,
         "override": override,
     }
     if stored.get("request") == wanted and stored.get("path"):
@@ -125,6 +126,8 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
         )
     )
 
+    voices = clip_voices(clip, path, info, faces) if faces else None
+
     def make(layout: str):
         return crop_path(
             source_width=info.video.display_width,
@@ -136,6 +139,7 @@ def clip_crop_path(clip: Clip, path: Path, analysis: SourceAnalysis | None) -> d
             faces=faces,
             loudness=(audio or {}).get("loudness"),
             loudness_window=(audio or {}).get("window", 0.1),
+            voices=voices,
             reframing=clip.reframing,
             layout=layout,
         )
@@ -174,6 +178,33 @@ def clip_faces(clip: Clip, path: Path, info=None) -> dict[str, Any]:
             timeout=settings.CLYPAI_DECODE_TIMEOUT_SECONDS,
         ).to_dict(),
     )
+
+
+VOICES_KEY = "voices:silero-vad+resemblyzer:v1"
+
+
+def clip_voices(clip: Clip, path: Path, info, faces: dict[str, Any]) -> dict[str, Any] | None:
+    """The speaker turns of the clip's whole source (silero-vad, Resemblyzer), computed
+    once per source and cached beside its audio features; only where the clip has two or
+    more faces whose mouths were measured (otherwise no one is to be chosen) and the
+    source has sound. A failure leaves who-speaks to the mouths and the loudness."""
+    from .pipeline.speakers import needs_voices
+
+    if not needs_voices(faces) or info is None or not info.audio:
+        return None
+    from .pipeline.voices import detect_voices
+
+    source = clip.source
+    try:
+        return analysis_cached(
+            source,
+            Analysis.Kind.AUDIO,
+            VOICES_KEY,
+            lambda: detect_voices(source_audio_path(source, path)).to_dict(),
+        )
+    except (StageError, ImportError) as exc:
+        logger.warning("voices of source %s unavailable: %s", source.pk, exc)
+        return None
 
 
 def clip_captions(clip: Clip) -> list:

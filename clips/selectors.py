@@ -88,3 +88,27 @@ def clip_transcript_context(clip, *, margin: float = 30.0) -> list[dict]:
     ]
     out.sort(key=lambda w: (w["start"], w["index"] is None))
     return out
+
+
+def team_work_in_flight(*, team_id: str) -> int:
+    """How much of a team's work is queued or running: its own clips (a job's clips count
+    as their job), its jobs, exports and full renders."""
+    from .models import Clip, Export, Job
+
+    return (
+        Clip.objects.filter(
+            team_id=team_id,
+            job__isnull=True,
+            status__in=(Clip.Status.PENDING, Clip.Status.PROCESSING),
+        ).count()
+        + Job.objects.filter(
+            team_id=team_id, status__in=(Job.Status.QUEUED, Job.Status.PROCESSING)
+        ).count()
+        + Export.objects.filter(
+            clip__team_id=team_id,
+            status__in=(Export.Status.QUEUED, Export.Status.PROCESSING),
+        ).count()
+        + Clip.objects.filter(
+            team_id=team_id, full_render_status__in=("queued", "processing")
+        ).count()
+    )

@@ -9,20 +9,28 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import File
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brandkits.models import BrandKit
-from clypai.api.errors import Conflict, InvalidRequest
+from clypai.api.errors import ApiError, Conflict, InvalidRequest
 from clypai.lib.safe_http import reach_url
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
-from projects.services import default_project, usage_check_render_minutes, usage_reserve_clips
+from projects.services import (
+    default_project,
+    usage_check_render_minutes,
+    usage_lock,
+    usage_reserve_clips,
+    usage_reserve_render,
+)
 
 from . import states
 from .models import Analysis, Clip, Export, Job, Upload
-from .platforms import target_seconds
+from .platforms import EXPORT_TIMELINES, target_seconds
 from .rendering import clip_caption_files
-from .selection import clip_words_in
+from .selection import clip_bounds, clip_words_in
+from .selectors import team_work_in_flight
 from .tasks import (
     clip_process_task,
     clip_rerender_task,
@@ -80,6 +88,61 @@ def source_url_check(url: str, *, field: str) -> None:
         logger.info("source URL undecided at creation, accepted: %s", found.reason)
 
 
+# Compute a team may use -----------------------------------------------------------------
+
+
+def work_in_flight_check(team: Team) -> None:
+    """Refuse a request that would queue more of the team's work while it has
+    CLYPAI_MAX_IN_FLIGHT_PER_TEAM pieces queued or running (clips, jobs, exports, full
+    renders): 429 `rate_limited` with Retry-After, so one team cannot fill the queues.
+    Call it holding the team's usage row (`usage_lock`, or a reservation), in the
+    transaction that queues the work: concurrent requests then count one another."""
+    limit = settings.CLYPAI_MAX_IN_FLIGHT_PER_TEAM
+    if not limit:
+        return
+    in_flight = team_work_in_flight(team_id=team.pk)
+    if in_flight >= limit:
+        wait = max(int(settings.CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS), 1)
+        raise ApiError(
+            f"Too much work in progress: a team may have {limit} clips, jobs, exports and "
+            "renders queued or running at once; retry when one has finished",
+            code="rate_limited",
+            status_code=429,
+            details={"inFlight": in_flight, "limit": limit, "retryAfter": wait},
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def clip_length_check(team: Team, *, start: float | None, end: float | None, config: dict) -> None:
+    """Refuse (400 naming the field) a clip longer than the team's plan allows: an
+    explicit range (`endTime`), or a `config.maxDuration`."""
+    longest = team.limits().clip_seconds
+    if start is not None and end is not None and end - start > longest + 1e-6:
+        raise InvalidRequest(
+            f"endTime - startTime ({end - start:g} s) is longer than the longest clip your "
+            f"plan allows ({longest:g} s)",
+            field="endTime",
+        )
+    max_duration = config.get("maxDuration")
+    if max_duration is not None and max_duration > longest + 1e-6:
+        raise InvalidRequest(
+            f"maxDuration ({max_duration:g} s) is longer than the longest clip your plan "
+            f"allows ({longest:g} s)",
+            field="config.maxDuration",
+        )
+
+
+def clip_render_estimate(
+    *, start: float | None, end: float | None, platform: str, aspect_ratio: str, max_duration
+) -> float:
+    """The most seconds a /v1 clip's full render can last: its range when it names one,
+    else the longest the selection may pick. Reserved before any work, settled to the
+    clip's real length once it is known (`states.clip_render_settle`)."""
+    if start is not None and end is not None:
+        return round(max(end - start, 0.0), 3)
+    return clip_bounds(platform=platform, aspect_ratio=aspect_ratio, max_duration=max_duration)[1]
+
+
 @dataclass
 class ClipSpec:
     """What a clip request asks for, already validated by the caller's serializer."""
@@ -112,6 +175,9 @@ def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
     A source URL that does not answer is refused first (`source_url_check`).
 
     All or nothing: a quota refusal or any error leaves no clip and no usage behind.
+    Under the team's usage row lock it counts a generation, checks the team's work in
+    flight and reserves the render minutes of the clip's full render (its range, or the
+    longest the selection may pick), settled to its real length once it is done.
     The processing job is enqueued only after the transaction commits.
     """
     if bool(spec.source_url) == bool(spec.upload):
@@ -125,10 +191,19 @@ def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
     brand_kit = spec.config.get("brandKit")
     if brand_kit is not None and brand_kit.team_id != team.pk:
         raise InvalidRequest("Unknown brand kit", field="config.brandKitId")
+    clip_length_check(team, start=spec.start_time, end=spec.end_time, config=spec.config)
     source_url_check(spec.source_url, field="sourceVideoUrl")
-    usage_check_render_minutes(team=team)  # its full render comes with it
+    render_seconds = clip_render_estimate(
+        start=spec.start_time,
+        end=spec.end_time,
+        platform=spec.config.get("platform") or "",
+        aspect_ratio=spec.config.get("aspectRatio") or "9:16",
+        max_duration=spec.config.get("maxDuration"),
+    )
     with transaction.atomic():
-        usage_reserve_clips(team=team, count=1)
+        usage_reserve_clips(team=team, count=1)  # holds the usage row from here on
+        work_in_flight_check(team)
+        usage_reserve_render(team=team, seconds=render_seconds)  # its full render
         clip = Clip(
             team=team,
             project=spec.project or default_project(team=team),
@@ -143,6 +218,8 @@ def clip_create(*, team: Team, spec: ClipSpec) -> Clip:
                 if spec.start_time is not None and spec.end_time is not None
                 else None
             ),
+            render_reserved_seconds=render_seconds,
+            render_reserved_at=timezone.now(),
         )
         for key, column in _CONFIG_COLUMNS.items():
             if key in spec.config and spec.config[key] is not None:
@@ -191,7 +268,8 @@ def job_create(*, team: Team, spec: JobSpec) -> Job:
     if spec.clip_video == Job.ClipVideo.FULL:
         usage_check_render_minutes(team=team)
     with transaction.atomic():
-        usage_reserve_clips(team=team, count=1)
+        usage_reserve_clips(team=team, count=1)  # holds the usage row from here on
+        work_in_flight_check(team)
         job = Job.objects.create(
             team=team,
             project=spec.project or default_project(team=team),
@@ -222,7 +300,8 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     `corrections`: a list of `{"index": i, "word": text}` (times may be moved too with
     `start`/`end`, inside the clip and in order). The SRT and VTT (when the clip has
     captions enabled) are rewritten at once;
-    exports with burned captions are dropped (the next export renders the correction);
+    exports with burned captions, and timelines (their SRT and caption lane), are dropped
+    (the next export makes the correction);
     a rendered clip is queued for a re-render. Returns whether a re-render was queued.
     Validation is all or nothing, naming the first bad field.
     """
@@ -288,7 +367,7 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     with transaction.atomic():
         Clip.objects.filter(pk=clip.pk).update(words=words, updated_at=timezone.now())
         clip.words = words
-        stale = list(clip.exports.filter(burn_captions=True))
+        stale = list(clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES)))
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
         rerender = bool(clip.video or clip.preview)
         if rerender:
@@ -499,8 +578,9 @@ def clip_recut(
         raise InvalidRequest(
             f"end must come at least {MIN_RECUT_SECONDS:g} s after start", field="end"
         )
-    if end - start > MAX_RECUT_SECONDS:
-        raise InvalidRequest(f"A clip lasts at most {MAX_RECUT_SECONDS:g} s", field="end")
+    longest = min(MAX_RECUT_SECONDS, clip.team.limits().clip_seconds)
+    if end - start > longest + 1e-6:
+        raise InvalidRequest(f"A clip lasts at most {longest:g} s", field="end")
     if layout is not None and layout not in LAYOUTS:
         raise InvalidRequest(f"layout must be one of {', '.join(LAYOUTS)}", field="layout")
     if brand_kit and brand_kit.team_id != clip.team_id:
@@ -540,18 +620,20 @@ def clip_recut(
 
 def clip_delete(*, clip: Clip) -> None:
     """Delete a clip, its exports and their files. Its source's analysis stays shared."""
-    files = [clip.video, clip.thumbnail, clip.captions]
-    files += [export.file for export in clip.exports.all()]
+    stored = [clip.video, clip.preview, clip.thumbnail, clip.captions]
+    stored += [export.file for export in clip.exports.all()]
+    files = [(f.storage, f.name) for f in stored if f]
+    if clip.captions and clip.captions.name.endswith(".srt"):  # the VTT written beside it
+        files.append((clip.captions.storage, clip.captions.name[: -len(".srt")] + ".vtt"))
     with transaction.atomic():
         clip.delete()
 
     def _remove_files():
-        for stored in files:
-            if stored:
-                try:
-                    stored.storage.delete(stored.name)
-                except Exception:  # storage hiccups must not resurrect the clip
-                    logger.warning("could not delete %s", stored.name, exc_info=True)
+        for storage, name in files:
+            try:
+                storage.delete(name)
+            except Exception:  # storage hiccups must not resurrect the clip
+                logger.warning("could not delete %s", name, exc_info=True)
 
     transaction.on_commit(_remove_files)
 
@@ -565,7 +647,12 @@ def export_request(
 ) -> Export:
     """The export of `clip` with these settings: an existing one is reused, else queued.
     A failed one is queued again; a queued one is queued on RQ again unless its task is
-    there (a lost enqueue is not waited on); one whose worker died is the sweep's."""
+    there (a lost enqueue is not waited on); one whose worker died is the sweep's.
+
+    An export that is queued anew is work: under the team's usage row lock it is checked
+    against the team's work in flight (429) and its clip's length counted against the
+    render minutes (QuotaExceeded), given back only when it fails before encoding. A
+    timeline (otio, fcpxml, edl) renders nothing: it counts as work in flight only."""
     if clip.status not in EXPORTABLE:
         raise Conflict(
             f"Clip cannot be exported while its status is {clip.status}; "
@@ -577,9 +664,26 @@ def export_request(
     # "Burn captions into video (if available)": a clip made with enableCaptions false
     # has none to burn.
     burn = clip.enable_captions and burn_captions is not False
-    export, created = Export.objects.get_or_create(
+    if format in EXPORT_TIMELINES:  # a timeline carries its captions as a track and an SRT
+        burn = False
+    wanted = dict(
         clip=clip, format=format, quality=quality, platform=platform or "", burn_captions=burn
     )
+    usage_lock(team=clip.team)
+    found = Export.objects.filter(**wanted).values_list("status", flat=True).first()
+    new_work = found is None or found == Export.Status.FAILED
+    seconds = 0.0
+    if new_work:
+        work_in_flight_check(clip.team)
+        if format not in EXPORT_TIMELINES:
+            length = clip.duration or (clip.end_time or 0) - (clip.start_time or 0)
+            seconds = round(float(length), 3)
+            usage_reserve_render(team=clip.team, seconds=seconds)
+    export, created = Export.objects.get_or_create(**wanted)
+    if new_work:
+        Export.objects.filter(pk=export.pk).update(
+            charged_seconds=seconds, charged_at=timezone.now()
+        )
     if created or states.export_requeue(export) or export.status == Export.Status.QUEUED:
         enqueue_on_commit("render", export_process_task, export.pk, job_id=export.pk)
     return export
@@ -594,10 +698,28 @@ def clip_rerun(*, clip: Clip) -> bool:
     through the API would: QuotaExceeded when none is left). False when not failed."""
     with transaction.atomic():
         refunded = Clip.objects.filter(pk=clip.pk, job__isnull=True, usage_refunded=True).exists()
+        # Its render minutes were given back (it failed before rendering): reserved again.
+        released = Clip.objects.filter(
+            pk=clip.pk, job__isnull=True, render_charged=True, render_reserved_seconds=0
+        ).exists()
         if not states.clip_rerun(clip.pk):
             return False
         if refunded:
             usage_reserve_clips(team=clip.team, count=1)
+        if released:
+            seconds = clip_render_estimate(
+                start=clip.start_time,
+                end=clip.end_time,
+                platform=clip.platform,
+                aspect_ratio=clip.aspect_ratio,
+                max_duration=clip.max_duration,
+            )
+            usage_reserve_render(team=clip.team, seconds=seconds)
+            Clip.objects.filter(pk=clip.pk).update(
+                render_reserved_seconds=seconds,
+                render_reserved_at=timezone.now(),
+                render_charged=False,
+            )
         enqueue_on_commit("analysis", clip_process_task, clip.pk, job_id=clip.pk)
     return True
 
@@ -637,6 +759,11 @@ def full_render_request(clip: Clip) -> Clip:
             details={"status": clip.status},
         )
     with transaction.atomic():
+        usage_lock(team=clip.team)
+        if not Clip.objects.filter(
+            pk=clip.pk, full_render_status__in=states.FULL_RENDER_ACTIVE
+        ).exists():
+            work_in_flight_check(clip.team)  # a new render is work; an active one is not
         if states.full_render_queue(clip):
             enqueue_on_commit(
                 "render", full_render_task, clip.pk, job_id=full_render_rq_id(clip.pk)

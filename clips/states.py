@@ -33,10 +33,10 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from projects.services import (
-    usage_charge_render,
     usage_refund_clips,
     usage_refund_render,
     usage_reserve_render,
+    usage_settle_render,
 )
 
 from .events import (
@@ -70,6 +70,10 @@ STAGE_PROGRESS = {
     "select": 85,
     "render": 90,
 }
+# Stages that use no compute to speak of: a clip or job that fails in them (its source
+# unreachable, not a video, too long) gets its generation back; one that got further
+# used compute, and keeps it counted however it ends.
+FREE_STAGES = ("queued", "ingest", "probe")
 JOB_STAGE_PROGRESS = {
     "ingest": 2,
     "probe": 8,
@@ -252,23 +256,30 @@ def clip_transcribed(clip: Clip) -> bool:
 
 
 def clip_stage_set(clip_id: str, stage: str) -> None:
-    """A processing clip enters `stage`; its progress is the stage's."""
+    """A processing clip enters `stage`; its progress is the stage's. Past the free
+    stages it has used compute (`work_started`); at "render" its render began."""
+    marks = {}
+    if stage not in FREE_STAGES:
+        marks["work_started"] = True
+    if stage == "render":
+        marks["render_started"] = True
     Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING).update(
         stage=stage,
         # never backwards: a run taken up after its transcription passes its early
         # stages again, all found done
         progress=Greatest("progress", STAGE_PROGRESS.get(stage, 0)),
         updated_at=timezone.now(),
+        **marks,
     )
 
 
 def clip_complete(clip: Clip, *, charge_full_render: bool = False) -> bool:
     """A processing clip, held by the run that claimed it (`clip.attempts`), is completed.
     `charge_full_render`: it rendered its full video as part of its processing (a /v1
-    clip, the CLI), counted against the team's render minutes once it is made (the
-    request was checked for minutes left). Counted once per clip, whatever runs it had:
-    the completion and the charge are one transaction, and the charge is keyed by the
-    clip's `render_charged`. Returns whether this run completed it."""
+    clip, the CLI): the render minutes reserved for it are settled to its real length
+    (`clip_render_settle`); otherwise what was reserved is given back. Settled once per
+    clip, whatever runs it had: the completion and the settlement are one transaction,
+    keyed by the clip's `render_charged`. Returns whether this run completed it."""
     with transaction.atomic():
         completed = Clip.objects.filter(
             pk=clip.pk, status=Clip.Status.PROCESSING, attempts=clip.attempts
@@ -282,16 +293,68 @@ def clip_complete(clip: Clip, *, charge_full_render: bool = False) -> bool:
             error_details=None,
             updated_at=timezone.now(),
         )
-        if (
-            completed
-            and charge_full_render
-            and Clip.objects.filter(pk=clip.pk, render_charged=False).update(render_charged=True)
-        ):
-            start, end = Clip.objects.values_list("start_time", "end_time").get(pk=clip.pk)
-            usage_charge_render(team_id=clip.team_id, seconds=end - start)
+        if completed:
+            clip_render_settle(clip.pk, rendered=charge_full_render)
     if completed:
         clip_event_emit(clip_id=clip.pk, type="clip.completed")
     return bool(completed)
+
+
+def clip_render_reserve(clip: Clip) -> None:
+    """Before a clip renders its full video with nothing reserved for it yet (a CLI
+    job's clip): count its length against the team's render minutes under the usage
+    row's lock (QuotaExceeded when they would pass the limit). /v1 clips reserved theirs
+    when they were created."""
+    with transaction.atomic():
+        row = Clip.objects.select_for_update().filter(pk=clip.pk).first()
+        if row is None or row.render_charged or row.render_reserved_seconds > 0:
+            return
+        seconds = round(max((row.end_time or 0.0) - (row.start_time or 0.0), 0.0), 3)
+        usage_reserve_render(team=row.team, seconds=seconds)
+        Clip.objects.filter(pk=clip.pk).update(
+            render_reserved_seconds=seconds, render_reserved_at=timezone.now()
+        )
+
+
+def clip_render_settle(clip_id: str, *, rendered: bool) -> bool:
+    """Settle the render minutes reserved for a clip's full video, once (`render_charged`):
+    to its real length when it `rendered` (or its render began before it failed: the
+    compute was used), else to nothing, the reservation given back. Returns whether this
+    call settled it."""
+    with transaction.atomic():
+        if not Clip.objects.filter(pk=clip_id, render_charged=False).update(render_charged=True):
+            return False
+        team_id, start, end, reserved, reserved_at, created_at = Clip.objects.values_list(
+            "team_id",
+            "start_time",
+            "end_time",
+            "render_reserved_seconds",
+            "render_reserved_at",
+            "created_at",
+        ).get(pk=clip_id)
+        actual = 0.0
+        if rendered:
+            actual = (
+                round(max((end or 0.0) - (start or 0.0), 0.0), 3) if start is not None else reserved
+            )
+        usage_settle_render(
+            team_id=team_id, reserved=reserved, actual=actual, reserved_at=reserved_at or created_at
+        )
+        Clip.objects.filter(pk=clip_id).update(render_reserved_seconds=actual)
+    return True
+
+
+def _clip_failed_settle(clip_id: str) -> None:
+    """What a failed clip gives back: its generation when it failed before any work
+    (`clip_generation_refund`), its render minutes unless its render had begun."""
+    clip_generation_refund(clip_id=clip_id)
+    render_started = (
+        Clip.objects.filter(pk=clip_id, status=Clip.Status.FAILED)
+        .values_list("render_started", flat=True)
+        .first()
+    )
+    if render_started is not None:
+        clip_render_settle(clip_id, rendered=render_started)
 
 
 def clip_fail(
@@ -303,7 +366,8 @@ def clip_fail(
     details: dict | None = None,
 ) -> None:
     """The clip failed for good, with its reason; a clip of its own gets its generation
-    back. Only while the clip is the caller's (`clip.attempts`): a run whose clip the
+    back when it failed before any work (in its FREE_STAGES), and its reserved render
+    minutes unless its render had begun. Only while the clip is the caller's (`clip.attempts`): a run whose clip the
     sweep gave to another worker fails nothing."""
     failed = Clip.objects.filter(pk=clip.pk, attempts=clip.attempts).update(
         status=Clip.Status.FAILED,
@@ -313,7 +377,7 @@ def clip_fail(
         error_details=details,
         updated_at=timezone.now(),
     )
-    clip_generation_refund(clip_id=clip.pk)
+    _clip_failed_settle(clip.pk)
     if failed:
         clip_event_emit(clip_id=clip.pk, type="clip.failed")
 
@@ -356,12 +420,19 @@ def clip_exported(clip_id: str) -> None:
 
 
 def clip_generation_refund(*, clip_id: str) -> bool:
-    """Give a failed clip's generation back to its team's month, once. A job's clips
-    share the job's one generation, so only a clip made on its own is refunded here.
-    Returns whether anything was given back."""
+    """Give a failed clip's generation back to its team's month, once, when it failed
+    before any work (`work_started` unset: its source unreachable or not a video). A
+    clip that failed later used the compute and keeps it counted, or a file crafted to
+    fail late would buy analysis for free. A job's clips share the job's one generation,
+    so only a clip made on its own is refunded here. Returns whether anything was given
+    back."""
     with transaction.atomic():
         if not Clip.objects.filter(
-            pk=clip_id, job__isnull=True, usage_refunded=False, status=Clip.Status.FAILED
+            pk=clip_id,
+            job__isnull=True,
+            usage_refunded=False,
+            work_started=False,
+            status=Clip.Status.FAILED,
         ).update(usage_refunded=True):
             return False
         team_id, created_at = Clip.objects.values_list("team_id", "created_at").get(pk=clip_id)
@@ -445,11 +516,14 @@ def job_hold(job: Job) -> None:
 
 
 def job_stage_set(job_id, stage: str) -> None:
-    """A processing job enters `stage`; its progress is the stage's."""
+    """A processing job enters `stage`; its progress is the stage's. Past the free
+    stages it has used compute (`work_started`)."""
+    marks = {"work_started": True} if stage not in FREE_STAGES else {}
     Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING).update(
         stage=stage,
         progress=Greatest("progress", JOB_STAGE_PROGRESS.get(stage, 0)),
         updated_at=timezone.now(),
+        **marks,
     )
 
 
@@ -533,11 +607,12 @@ def job_rerun(job_id) -> bool:
 
 
 def job_generation_refund(*, job_id) -> bool:
-    """Give a failed job's generation back, once."""
+    """Give a failed job's generation back, once, when it failed before any work
+    (`work_started` unset), as a clip's."""
     with transaction.atomic():
-        if not Job.objects.filter(pk=job_id, usage_refunded=False, status=Job.Status.ERROR).update(
-            usage_refunded=True
-        ):
+        if not Job.objects.filter(
+            pk=job_id, usage_refunded=False, work_started=False, status=Job.Status.ERROR
+        ).update(usage_refunded=True):
             return False
         team_id, created_at = Job.objects.values_list("team_id", "created_at").get(pk=job_id)
         usage_refund_clips(team_id=team_id, created_at=created_at)
@@ -680,6 +755,7 @@ def export_complete(export: Export, *, size: int) -> bool:
         status=Export.Status.COMPLETED,
         file=export.file.name,
         file_size=size,
+        source_linked=export.source_linked,
         error="",
         error_details=None,
         updated_at=timezone.now(),
@@ -689,16 +765,44 @@ def export_complete(export: Export, *, size: int) -> bool:
     return bool(completed)
 
 
-def export_fail(export: Export, *, error: str, details: dict | None = None) -> None:
+def export_fail(
+    export: Export, *, error: str, details: dict | None = None, before_work: bool = False
+) -> None:
     """An export could not be made, with the reason and its stage's details (when the
-    run still holds it)."""
-    if _export_held(export).update(
-        status=Export.Status.FAILED,
-        error=error,
-        error_details=details or None,
-        updated_at=timezone.now(),
-    ):
+    run still holds it). `before_work`: it failed before encoding began (its settings
+    or its length refused it), so its render minutes are given back; one that failed
+    while encoding used them, and they stay counted."""
+    with transaction.atomic():
+        failed = _export_held(export).update(
+            status=Export.Status.FAILED,
+            error=error,
+            error_details=details or None,
+            updated_at=timezone.now(),
+        )
+        if failed and before_work:
+            export_minutes_refund(export.pk)
+    if failed:
         export_event_emit(export_id=export.pk, type="export.failed")
+
+
+def export_minutes_refund(export_id: str) -> bool:
+    """Give an export's render minutes back, once (`charged_seconds` goes to 0)."""
+    with transaction.atomic():
+        row = (
+            Export.objects.select_for_update()
+            .filter(pk=export_id, charged_seconds__gt=0)
+            .select_related("clip")
+            .first()
+        )
+        if row is None:
+            return False
+        usage_refund_render(
+            team_id=row.clip.team_id,
+            seconds=row.charged_seconds,
+            charged_at=row.charged_at or row.created_at,
+        )
+        Export.objects.filter(pk=export_id).update(charged_seconds=0.0)
+    return True
 
 
 # Re-renders after a transcript correction ----------------------------------------------
@@ -787,7 +891,8 @@ class ClipLifecycle:
 
     name = "clip"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = (
             Clip.objects.filter(status=Clip.Status.PROCESSING)
             .exclude(stage__in=WAIT_STAGES)
@@ -796,6 +901,8 @@ class ClipLifecycle:
                 | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
             )
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(clip.pk, clip.attempts, clip.heartbeat_at)
             for clip in dead.only("id", "attempts", "heartbeat_at")
@@ -824,7 +931,7 @@ class ClipLifecycle:
             updated_at=now,
         )
         if failed:
-            clip_generation_refund(clip_id=row.pk)
+            _clip_failed_settle(row.pk)
             clip_event_emit(clip_id=row.pk, type="clip.failed")
         return bool(failed)
 
@@ -845,11 +952,14 @@ class JobLifecycle:
 
     name = "job"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = Job.objects.filter(status=Job.Status.PROCESSING).filter(
             models.Q(heartbeat_at__lt=before)
             | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(job.pk, job.attempts, job.heartbeat_at)
             for job in dead.only("id", "attempts", "heartbeat_at", "stage")
@@ -900,11 +1010,14 @@ class FullRenderLifecycle:
 
     name = "full render"
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = Clip.objects.filter(full_render_status="processing").filter(
             models.Q(full_render__heartbeat_at__lt=before)
             | models.Q(full_render__heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         found = []
         for clip in dead.only("id", "updated_at"):
             run, _ = FullRender.objects.get_or_create(clip_id=clip.pk)
@@ -959,11 +1072,14 @@ class _RowLifecycle:
     processing: str
     failed: str
 
-    def stale(self, *, before: datetime) -> list[Stale]:
+    def stale(self, *, before: datetime, pk=None) -> list[Stale]:
+        """Rows in progress whose heartbeat is older than `before` (only `pk`'s, if given)."""
         dead = self.model.objects.filter(status=self.processing).filter(
             models.Q(heartbeat_at__lt=before)
             | models.Q(heartbeat_at__isnull=True, updated_at__lt=before)
         )
+        if pk is not None:
+            dead = dead.filter(pk=pk)
         return [
             Stale(row.pk, row.attempts, row.heartbeat_at)
             for row in dead.only("pk", "attempts", "heartbeat_at")

@@ -15,7 +15,7 @@ Webhook deliveries whose job was lost are queued again too (`webhooks.services`)
 Every change is a conditional update, so two sweeps at once do not double any work.
 
 `sweep_pass` is one pass with the housekeeping (Idempotency-Keys, old webhook events and
-presigned uploads never taken in purged). Recovery must not hang on one process that can stop: `sweep_loop` (what
+presigned uploads never taken in purged; the work dir's caches evicted by age and size). Recovery must not hang on one process that can stop: `sweep_loop` (what
 `manage.py sweep --loop` runs, started by `make run` and compose) survives any error of
 a pass (a database or Redis outage) and tries again at the next one; `sweep_task`, the
 RQ form, schedules its next run whatever its pass did.
@@ -34,12 +34,14 @@ from django.db import connections
 from django.utils import timezone
 from rq.registry import StartedJobRegistry
 
+from clypai import metrics
 from clypai.api.limits import idempotency_purge
 from clypai.lib.storage import storage_purge
 from clypai.queues import enqueue_later, enqueue_now, get_queue, is_live
 from webhooks.services import deliveries_sweep, events_purge
 
 from . import states, tasks
+from .analysis import work_files_evict
 from .models import INCOMING_UPLOADS
 
 logger = logging.getLogger(__name__)
@@ -91,28 +93,35 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
+def _requeue_lost(recovery: Recovery, row: states.Stale, *, now: datetime, report: SweepReport):
+    """Work whose worker is gone goes back to waiting and is queued again, or fails for
+    good after CLYPAI_MAX_ATTEMPTS lost workers."""
+    life = recovery.lifecycle
+    key = str(row.pk)
+    if row.attempts + 1 >= settings.CLYPAI_MAX_ATTEMPTS:
+        if life.give_up(row, now=now):
+            metrics.failure(stage=life.name, code="worker_lost")
+            report.failed.append(key)
+        return
+    if not life.release(row, now=now):
+        return
+    rq_id = recovery.rq_id(key)
+    if not settings.CLYPAI_JOBS_INLINE:
+        # The dead worker's entry would otherwise block or later fail this id.
+        for name, entry_id in recovery.entries(key):
+            queue = get_queue(name)
+            old = queue.fetch_job(entry_id)
+            if old is not None:
+                StartedJobRegistry(queue=queue).remove_executions(old)
+                old.delete(remove_from_queue=True)
+    enqueue_now(recovery.queue, recovery.task, key, job_id=rq_id)
+    report.requeued_stale.append(key)
+
+
 def _recover(recovery: Recovery, *, now: datetime, before: datetime, report: SweepReport) -> None:
     life = recovery.lifecycle
-    inline = settings.CLYPAI_JOBS_INLINE
     for row in life.stale(before=before):
-        key = str(row.pk)
-        if row.attempts + 1 >= settings.CLYPAI_MAX_ATTEMPTS:
-            if life.give_up(row, now=now):
-                report.failed.append(key)
-            continue
-        if not life.release(row, now=now):
-            continue
-        rq_id = recovery.rq_id(key)
-        if not inline:
-            # The dead worker's entry would otherwise block or later fail this id.
-            for name, entry_id in recovery.entries(key):
-                queue = get_queue(name)
-                old = queue.fetch_job(entry_id)
-                if old is not None:
-                    StartedJobRegistry(queue=queue).remove_executions(old)
-                    old.delete(remove_from_queue=True)
-        enqueue_now(recovery.queue, recovery.task, key, job_id=rq_id)
-        report.requeued_stale.append(key)
+        _requeue_lost(recovery, row, now=now, report=report)
 
     for pk in life.waiting(before=before):
         key = str(pk)
@@ -122,6 +131,27 @@ def _recover(recovery: Recovery, *, now: datetime, before: datetime, report: Swe
         life.touch(pk, now=now)
         enqueue_now(recovery.queue, recovery.task, key, job_id=rq_id)
         report.requeued_pending.append(key)
+
+
+def work_hand_back(task_name: str, args) -> bool:
+    """A worker that stops before its task finished (SIGTERM, its grace period over; see
+    `clypai.observability.Worker`) hands the task's work back at once, as the sweep would
+    once its heartbeat went stale: back to waiting (one more lost worker) and queued
+    again now. `task_name` and `args` are the RQ task's. False when the task is not one
+    of these kinds or its row is no longer in progress (it finished after all)."""
+    for recovery in RECOVERIES:
+        if task_name == f"{recovery.task.__module__}.{recovery.task.__qualname__}":
+            break
+    else:
+        return False
+    if not args:
+        return False
+    now = timezone.now()
+    report = SweepReport()
+    # Any heartbeat is old enough: the worker says itself that it stopped.
+    for row in recovery.lifecycle.stale(before=now + timedelta(days=1), pk=str(args[0])):
+        _requeue_lost(recovery, row, now=now, report=report)
+    return bool(report.requeued_stale or report.failed)
 
 
 def clips_sweep(*, now: datetime | None = None) -> SweepReport:
@@ -148,6 +178,7 @@ def sweep_pass() -> dict:
     report = clips_sweep()
     return {
         "incomingUploadsPurged": incoming_uploads_purge(),
+        "workFilesEvicted": work_files_evict()["files"],
         "requeuedPending": report.requeued_pending,
         "requeuedStale": report.requeued_stale,
         "failed": report.failed,

@@ -12,7 +12,9 @@ comes next. No logic of their own: every status change is `clips.states`'.
 | clip_rerender_task     | render   | `<clip id>-rerender`| rendering.clip_video_make          |
 
 Each claims its row (a conditional update in `clips.states`) and beats its heartbeat
-while it works; the sweep queues again any whose worker or queue entry was lost.
+while it works; the sweep queues again any whose worker or queue entry was lost. Each
+binds its clip or job id (and team) to the log context, beside the request id the task
+carries from the request that queued it (`clypai.observability.ContextJob`).
 
 A job's clips are processed on the "render" queue (their source is analysed by then).
 With transcription on its own queue (CLYPAI_TRANSCRIBE_ON_QUEUE), an analysis task that
@@ -28,10 +30,12 @@ import logging
 
 from django.db import close_old_connections
 
+from clypai import metrics
+from clypai.observability import bind, log_context
 from clypai.queues import enqueue_later, enqueue_on_commit
 
 from . import states
-from .analysis import TranscriptWanted
+from .analysis import TranscriptWanted, work_files_evict_due
 from .clip_processing import clip_process, clip_transcribe
 from .exporting import export_process
 from .job_processing import job_process, job_transcribe
@@ -40,6 +44,15 @@ from .pipeline import StageError
 from .rendering import clip_video_make
 
 logger = logging.getLogger(__name__)
+
+
+def _machine_housekeeping() -> None:
+    """Keep this machine's work-dir caches bounded (the sweep reaches only its own
+    machine's); an eviction that fails never fails the task."""
+    try:
+        work_files_evict_due()
+    except Exception:
+        logger.warning("could not evict the work dir's caches", exc_info=True)
 
 
 def full_render_rq_id(clip_id: str) -> str:
@@ -56,76 +69,92 @@ def transcribe_rq_id(pk: str) -> str:
 def clip_process_task(clip_id: str) -> None:
     """Process one clip from its source to its outputs (or up to its transcription,
     which then queues this again)."""
-    clip = states.clip_claim(clip_id)
-    if clip is None:
-        logger.info("clip %s is not pending (gone or taken); nothing to do", clip_id)
-        return
-    outcome = clip_process(clip=clip)
-    if isinstance(outcome, TranscriptWanted):
-        enqueue_on_commit(
-            "transcribe",
-            clip_transcribe_task,
-            clip_id,
-            outcome.engine,
-            outcome.model,
-            job_id=transcribe_rq_id(clip_id),
-        )
-    elif outcome is not None:
-        enqueue_later("analysis", outcome, clip_process_task, clip_id, job_id=clip_id)
+    _machine_housekeeping()
+    with log_context(clip_id=clip_id):
+        clip = states.clip_claim(clip_id)
+        if clip is None:
+            logger.info("clip %s is not pending (gone or taken); nothing to do", clip_id)
+            return
+        bind(team=clip.team_id, job_id=clip.job_id)
+        logger.info("clip %s: processing (attempt %d)", clip_id, clip.attempts + 1)
+        outcome = clip_process(clip=clip)
+        if isinstance(outcome, TranscriptWanted):
+            enqueue_on_commit(
+                "transcribe",
+                clip_transcribe_task,
+                clip_id,
+                outcome.engine,
+                outcome.model,
+                job_id=transcribe_rq_id(clip_id),
+            )
+        elif outcome is not None:
+            enqueue_later("analysis", outcome, clip_process_task, clip_id, job_id=clip_id)
 
 
 def clip_transcribe_task(clip_id: str, engine: str, model: str) -> None:
     """Transcribe the source of a clip waiting for it, then queue the clip's analysis
     again. `engine` and `model` are the analysing worker's (so the transcript is the one
     its analysis looks for); the device is this worker's CLYPAI_WHISPER_DEVICE."""
-    clip = states.clip_transcribe_claim(clip_id)
-    if clip is None:
-        logger.info("clip %s is not waiting for a transcript; nothing to do", clip_id)
-        return
-    retry_in = clip_transcribe(clip=clip, engine=engine, model=model)
-    clip.refresh_from_db(fields=["status", "stage"])
-    if clip.status == clip.Status.PROCESSING and clip.stage == states.TRANSCRIBED:
-        enqueue_on_commit("analysis", clip_process_task, clip_id, job_id=clip_id)
-    elif retry_in is not None:
-        enqueue_later("analysis", retry_in, clip_process_task, clip_id, job_id=clip_id)
+    _machine_housekeeping()
+    with log_context(clip_id=clip_id):
+        clip = states.clip_transcribe_claim(clip_id)
+        if clip is None:
+            logger.info("clip %s is not waiting for a transcript; nothing to do", clip_id)
+            return
+        bind(team=clip.team_id, job_id=clip.job_id)
+        retry_in = clip_transcribe(clip=clip, engine=engine, model=model)
+        clip.refresh_from_db(fields=["status", "stage"])
+        if clip.status == clip.Status.PROCESSING and clip.stage == states.TRANSCRIBED:
+            enqueue_on_commit("analysis", clip_process_task, clip_id, job_id=clip_id)
+        elif retry_in is not None:
+            enqueue_later("analysis", retry_in, clip_process_task, clip_id, job_id=clip_id)
 
 
 def job_process_task(job_id: str) -> None:
     """Analyse a job's source, select its clips and queue their processing (or analyse
     up to its transcription, which then queues this again)."""
-    job = states.job_claim(job_id)
-    if job is None:
-        logger.info("job %s is not queued (gone or taken); nothing to do", job_id)
-        return
-    outcome = job_process(job=job)
-    if isinstance(outcome, TranscriptWanted):
-        enqueue_on_commit(
-            "transcribe",
-            job_transcribe_task,
-            str(job_id),
-            outcome.engine,
-            outcome.model,
-            job_id=transcribe_rq_id(str(job_id)),
-        )
-        return
-    for clip_id in outcome:
-        enqueue_on_commit("render", clip_process_task, clip_id, job_id=clip_id)
+    _machine_housekeeping()
+    with log_context(job_id=job_id):
+        job = states.job_claim(job_id)
+        if job is None:
+            logger.info("job %s is not queued (gone or taken); nothing to do", job_id)
+            return
+        bind(team=job.team_id)
+        logger.info("job %s: processing (attempt %d)", job_id, job.attempts + 1)
+        outcome = job_process(job=job)
+        if isinstance(outcome, TranscriptWanted):
+            enqueue_on_commit(
+                "transcribe",
+                job_transcribe_task,
+                str(job_id),
+                outcome.engine,
+                outcome.model,
+                job_id=transcribe_rq_id(str(job_id)),
+            )
+            return
+        for clip_id in outcome:
+            enqueue_on_commit("render", clip_process_task, clip_id, job_id=clip_id)
 
 
 def job_transcribe_task(job_id: str, engine: str, model: str) -> None:
     """Transcribe the source of a job waiting for it, then queue the job's analysis
     again (as `clip_transcribe_task`)."""
-    job = states.job_transcribe_claim(job_id)
-    if job is None:
-        logger.info("job %s is not waiting for a transcript; nothing to do", job_id)
-        return
-    if job_transcribe(job=job, engine=engine, model=model):
-        enqueue_on_commit("analysis", job_process_task, str(job_id), job_id=str(job_id))
+    _machine_housekeeping()
+    with log_context(job_id=job_id):
+        job = states.job_transcribe_claim(job_id)
+        if job is None:
+            logger.info("job %s is not waiting for a transcript; nothing to do", job_id)
+            return
+        bind(team=job.team_id)
+        if job_transcribe(job=job, engine=engine, model=model):
+            enqueue_on_commit("analysis", job_process_task, str(job_id), job_id=str(job_id))
 
 
 def export_process_task(export_id: str) -> None:
     """Produce one export of a completed clip."""
-    export_process(export_id=export_id)
+    _machine_housekeeping()
+    with log_context(export_id=export_id):
+        export_process(export_id=export_id)
 
 
 def full_render_task(clip_id: str) -> None:
@@ -135,20 +164,30 @@ def full_render_task(clip_id: str) -> None:
     `rendering.clip_video_make(kind="full")`, and records done or error. A new output
     replaces the previous one's file.
     """
+    _machine_housekeeping()
+    with log_context(clip_id=clip_id):
+        _full_render(clip_id)
+
+
+def _full_render(clip_id: str) -> None:
     attempt = states.full_render_claim(clip_id)
     if attempt is None:
         logger.info("render of clip %s is not queued (gone or taken); nothing to do", clip_id)
         return
     clip = Clip.objects.get(pk=clip_id)
+    bind(team=clip.team_id)
     previous = clip.video.name if clip.video else ""
-    with states.full_render_heartbeat(clip_id, attempt) as beat:
+    with states.full_render_heartbeat(clip_id, attempt) as beat, metrics.stage_clock() as clock:
         try:
+            clock.enter("render")
             clip_video_make(clip, None, kind="full", check=beat.check)
         except states.WorkTaken:
             logger.warning("render of clip %s was taken from this run; it stops here", clip_id)
         except StageError as err:
+            metrics.failure(stage="render", code=err.code)
             states.full_render_finish(clip_id, error=err.message, attempt=attempt)
         except Exception as exc:
+            metrics.failure(stage="render", code="internal_error")
             logger.exception("full render of clip %s failed unexpectedly", clip_id)
             states.full_render_finish(
                 clip_id,
@@ -181,6 +220,12 @@ def clip_rerender_task(clip_id: str) -> None:
     """Render a clip again after its transcript was corrected: its full video and its
     preview, whichever it has, with the corrected captions (services.clip_words_correct
     queued it; its state is the clip's `Rerender`, which the sweep recovers)."""
+    _machine_housekeeping()
+    with log_context(clip_id=clip_id):
+        _rerender(clip_id)
+
+
+def _rerender(clip_id: str) -> None:
     run = states.rerender_claim(clip_id)
     if run is None:
         logger.info("re-render of clip %s is not queued (gone or taken); nothing to do", clip_id)

@@ -13,6 +13,7 @@ queued (`manage.py clip`, and the tests that want a result at once).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -59,8 +60,16 @@ class BackgroundRunner:
                     return False
                 self._held.add(task_id)
             self._busy += 1
-        self._queue.put((task_id, func, args, kwargs))
+        # The task runs in the caller's log context (its request id), as RQ's do.
+        context = contextvars.copy_context()
+        self._queue.put((task_id, context, func, args, kwargs))
         return True
+
+    def counts(self) -> tuple[int, int]:
+        """(tasks waiting, tasks running), for the metrics."""
+        with self._lock:
+            waiting = self._queue.qsize()
+            return waiting, max(self._busy - waiting, 0)
 
     def holds(self, task_id: str) -> bool:
         with self._lock:
@@ -79,9 +88,9 @@ class BackgroundRunner:
 
     def _drain(self) -> None:
         while True:
-            task_id, func, args, kwargs = self._queue.get()
+            task_id, context, func, args, kwargs = self._queue.get()
             try:
-                func(*args, **kwargs)
+                context.run(func, *args, **kwargs)
             except Exception:
                 # The row keeps its state; the sweep takes it up again.
                 logger.exception("background task %s (%s) failed", task_id, func)

@@ -65,10 +65,33 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in var/."""
+# deploy/.env.example's SECRET_KEY: a copy of the example must not run in production.
+SECRET_KEY_PLACEHOLDER = "change-me-to-a-long-random-string"
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def _secret_key(debug: bool) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in var/.
+
+    With DEBUG off, a key from the environment must not be the example's placeholder (or
+    any "change-me") and must be at least SECRET_KEY_MIN_LENGTH characters: it signs
+    sessions, JWTs and file links.
+    """
     value = env("SECRET_KEY")
     if value:
+        if not debug:
+            if value == SECRET_KEY_PLACEHOLDER or value.lower().startswith("change-me"):
+                raise ImproperlyConfigured(
+                    "SECRET_KEY is the placeholder of deploy/.env.example: set a random one "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(50))"), '
+                    "or leave it unset to have one generated into CLYPAI_VAR_DIR"
+                )
+            if len(value) < SECRET_KEY_MIN_LENGTH:
+                raise ImproperlyConfigured(
+                    f"SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters with "
+                    f"DEBUG off (it has {len(value)}): set a random one "
+                    '(python -c "import secrets; print(secrets.token_urlsafe(50))")'
+                )
         return value
     path = VAR_DIR / "secret_key"
     try:
@@ -110,7 +133,7 @@ def _public_url() -> str:
 
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret_key(DEBUG)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # Behind a TLS-terminating proxy: which header says a request came over HTTPS, and
@@ -120,6 +143,25 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
 USE_X_FORWARDED_HOST = envbool("USE_X_FORWARDED_HOST", False)
 USE_X_FORWARDED_PORT = envbool("USE_X_FORWARDED_PORT", False)
+# HTTPS only, on by default in production behind a TLS proxy (DEBUG off and
+# SECURE_PROXY_SSL_HEADER set): HTTP requests redirected to HTTPS (but the health and
+# metrics probes, which a load balancer makes over plain HTTP), HSTS for a year,
+# session and CSRF cookies sent over HTTPS only.
+_HTTPS_ONLY = not DEBUG and SECURE_PROXY_SSL_HEADER is not None
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _HTTPS_ONLY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 86400 if _HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", _HTTPS_ONLY)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", _HTTPS_ONLY)
+# How many proxies in front of the app append to X-Forwarded-For (0: none, the peer's
+# address is the client's). Anonymous rate limits key on the client's address, which is
+# the address this many hops from the end of X-Forwarded-For; a client can write the
+# rest of the header, so count only the proxies that overwrite or append to it.
+CLYPAI_TRUSTED_PROXY_COUNT = envint("CLYPAI_TRUSTED_PROXY_COUNT", 0)
+if CLYPAI_TRUSTED_PROXY_COUNT is None or CLYPAI_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("CLYPAI_TRUSTED_PROXY_COUNT must be 0 or more")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -144,6 +186,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id (log context, X-Request-Id, latency metrics), then the probes
+    # and /metrics, answered before any host check, session, auth or HTTPS redirect.
+    "clypai.observability.RequestIdMiddleware",
+    "clypai.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "clypai.middleware.ApiRequestMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -257,6 +303,12 @@ RQ_QUEUES = {
     for name, timeout in CLYPAI_QUEUE_TIMEOUTS.items()
 }
 RQ_SHOW_ADMIN_LINK = True
+# Jobs carry the log context (request id, clip or job id) from who queued them into the
+# worker; workers finish their task on SIGTERM, or hand it back once the grace is over.
+RQ = {
+    "JOB_CLASS": "clypai.observability.ContextJob",
+    "WORKER_CLASS": "clypai.observability.Worker",
+}
 # Transcription as a task of its own on the `transcribe` queue (the analysis task ends
 # once the audio is stored; the transcribe task, on whatever machine serves that queue,
 # stores the transcript and queues the rest on `analysis`). On by default on RQ; the
@@ -280,6 +332,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["clypai.api.limits.RateLimitThrottle"],
+    "NUM_PROXIES": CLYPAI_TRUSTED_PROXY_COUNT or None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -311,7 +364,7 @@ SPECTACULAR_SETTINGS = {
         "WatermarkPositionEnum": "brandkits.api.serializers.CORNERS",
         "WebhookDeliveryStatusEnum": "webhooks.api.serializers.DELIVERY_STATUSES",
         "WebhookFormatEnum": "webhooks.models.FORMATS",
-        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm
+        "FormatEnum": "clips.platforms.EXPORT_FORMATS",  # exports: mp4, mov, webm, otio, …
     },
 }
 
@@ -326,6 +379,17 @@ CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", 
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
+# The longest clip a request may ask for (an explicit range, maxDuration, a re-cut), in
+# seconds, unless the team's plan says otherwise.
+CLYPAI_MAX_CLIP_SECONDS = envfloat("CLYPAI_MAX_CLIP_SECONDS", 600.0)
+# Work a team may have queued or running at once (clips, jobs, exports, full renders);
+# past it a request that would queue more gets 429 with Retry-After (these seconds).
+# 0: no limit.
+CLYPAI_MAX_IN_FLIGHT_PER_TEAM = envint("CLYPAI_MAX_IN_FLIGHT_PER_TEAM", 20)
+CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS = envint("CLYPAI_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
+# A timeline export (otio, fcpxml, edl) packs the source into its zip up to this size;
+# a larger source is linked instead (a signed link, fresh at each download).
+CLYPAI_EXPORT_MEDIA_MAX_BYTES = envint("CLYPAI_EXPORT_MEDIA_MAX_BYTES", 2 * 1024**3)
 # API requests a minute: per API key (or user), unless the team's plan says otherwise;
 # per address for anonymous requests (the token endpoint). Counted in Redis.
 CLYPAI_RATE_LIMIT_PER_MINUTE = envint("CLYPAI_RATE_LIMIT_PER_MINUTE", 600)
@@ -395,10 +459,14 @@ CLYPAI_PUBLIC_URL = _public_url()
 # for STALE seconds is presumed dead and its clip is queued again by the sweep, at most
 # MAX_ATTEMPTS times. A pending clip not picked up for STALE seconds is re-enqueued.
 CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
-# The work dir's cache (sources fetched from S3, their audio) is kept under this many
-# bytes, least recently used first, deleting only what no running task may hold; 0: no
-# limit. Every file is in storage: the cache only spares downloads.
+# The work dir's caches (work/cache: sources and brand files downloaded from S3;
+# work/audio: sources' extracted audio) are evicted by the sweep, and on each worker's
+# machine by its tasks (clips.analysis.work_files_evict_due): files unused for
+# MAX_AGE seconds, then the least recently used while the two hold more than MAX_BYTES;
+# a file used in the last IN_USE seconds is never evicted.
+CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = envint("CLYPAI_WORK_CACHE_MAX_AGE_SECONDS", 7 * 86400)
 CLYPAI_WORK_CACHE_MAX_BYTES = envint("CLYPAI_WORK_CACHE_MAX_BYTES", 20 * 1024**3)
+CLYPAI_WORK_CACHE_IN_USE_SECONDS = envint("CLYPAI_WORK_CACHE_IN_USE_SECONDS", 3600)
 CLYPAI_HEARTBEAT_SECONDS = envfloat("CLYPAI_HEARTBEAT_SECONDS", 10.0)
 CLYPAI_STALE_SECONDS = envfloat("CLYPAI_STALE_SECONDS", 60.0)
 CLYPAI_SWEEP_INTERVAL_SECONDS = envfloat("CLYPAI_SWEEP_INTERVAL_SECONDS", 30.0)
@@ -424,14 +492,49 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ClypAI <noreply@localhost>")
 
+# Production processes (`manage.py serve`, what `make run` starts): gunicorn's gthread
+# workers, threads each and request timeout; how many RQ worker processes (default: one
+# per core); the seconds a stopping process gets to finish its current task before it is
+# stopped and its work handed back (an RQ worker's task is queued again at once).
+CLYPAI_WEB_WORKERS = envint("CLYPAI_WEB_WORKERS", None)
+CLYPAI_WEB_THREADS = envint("CLYPAI_WEB_THREADS", 4)
+CLYPAI_WEB_TIMEOUT_SECONDS = envint("CLYPAI_WEB_TIMEOUT_SECONDS", 120)
+CLYPAI_WEB_HOST = env("CLYPAI_WEB_HOST", "0.0.0.0")
+PORT = envint("PORT", 8000)
+CLYPAI_WORKERS = envint("CLYPAI_WORKERS", os.cpu_count() or 1)
+CLYPAI_STOP_GRACE_SECONDS = envfloat("CLYPAI_STOP_GRACE_SECONDS", 60.0)
+
+# Health and metrics: how long /readyz waits for each part; the bearer token /metrics
+# asks for (unset: it answers loopback clients only).
+CLYPAI_READY_TIMEOUT_SECONDS = envfloat("CLYPAI_READY_TIMEOUT_SECONDS", 2.0)
+CLYPAI_METRICS_TOKEN = env("CLYPAI_METRICS_TOKEN") or ""
+
+# Logs: one JSON object a line (json), or a line for humans (text); every line carries
+# the request id, clip id, job id and team it is about (clypai/observability.py).
+CLYPAI_LOG_FORMAT = (env("CLYPAI_LOG_FORMAT") or "json").strip().lower()
+if CLYPAI_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"CLYPAI_LOG_FORMAT must be json or text, not {CLYPAI_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "clypai.observability.LogContextFilter"}},
+    "formatters": {
+        "json": {"()": "clypai.observability.JsonFormatter"},
+        "text": {"()": "clypai.observability.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": CLYPAI_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# Probes and metrics answer over plain HTTP when SECURE_SSL_REDIRECT is turned on.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True

@@ -3,7 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from clypai import views
+from clips import downloads
+from clypai import health, views
 
 handler400 = "clypai.views.handler400"
 handler404 = "clypai.views.handler404"
@@ -27,7 +28,11 @@ urlpatterns = [
         name="api-docs",
     ),
     path("files/<str:token>", views.signed_file, name="signed-file"),
-    path("healthz", views.health, name="health"),
+    # Answered by clypai.health.HealthMiddleware before other middleware; named here.
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
+    path("packages/<str:token>", downloads.export_package, name="export-package"),
     path("admin/", admin.site.urls),
     path("admin/rq/", include("django_rq.urls")),
     path("", include("dashboard.urls")),

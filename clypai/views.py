@@ -1,4 +1,4 @@
-"""Views of the project itself: health, signed local-disk file links, and the root
+"""Views of the project itself: signed local-disk file links, and the root
 URLconf's 404 and 500 answers, each in the shape of the API the path belongs to."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import mimetypes
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.db import connection
 from django.http import FileResponse, Http404, JsonResponse
 from django.views.defaults import bad_request, page_not_found, server_error
 
@@ -36,12 +35,6 @@ def signed_file(request, token: str):
         response["Content-Disposition"] = f'attachment; filename="{download_name}"'
     response["Cache-Control"] = "private, max-age=300"
     return response
-
-
-def health(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
 
 
 def api_error(

@@ -10,7 +10,7 @@ from clips.platforms import ASPECT_RATIOS, EXPORT_FORMATS, EXPORT_QUALITIES
 from clips.services import LAYOUTS
 from clypai.api.errors import ApiError
 from clypai.lib.languages import WHISPER_LANGUAGES
-from webhooks.models import EVENT_TYPES
+from webhooks.models import FORMAT_EVENT_TYPES, FORMATS
 
 # The languages the form offers by name (Whisper knows more; the API takes them all).
 LANGUAGE_NAMES = {
@@ -164,8 +164,25 @@ class ClipEditForm(forms.Form):
         return data
 
 
+# The export formats as the Format select names them: videos, then timelines (a zip for
+# an editor: the timeline, the SRT and the source).
+FORMAT_LABELS = {
+    "mp4": "MP4 video",
+    "mov": "MOV video",
+    "webm": "WebM video",
+    "otio": "OpenTimelineIO timeline (zip)",
+    "fcpxml": "Final Cut Pro XML timeline (zip)",
+    "edl": "EDL timeline, CMX 3600 (zip)",
+}
+
+
 class ExportForm(forms.Form):
-    format = forms.ChoiceField(label="Format", choices=[(f, f) for f in EXPORT_FORMATS])
+    format = forms.ChoiceField(
+        label="Format",
+        choices=[(f, FORMAT_LABELS.get(f, f)) for f in EXPORT_FORMATS],
+        help_text="A timeline opens in your editor: the clip's cut of the source, its "
+        "reframing and captions, with the source media, in one zip.",
+    )
     quality = forms.ChoiceField(
         label="Quality", choices=[(q, q) for q in EXPORT_QUALITIES], initial="high"
     )
@@ -214,6 +231,13 @@ class BrandKitForm(forms.Form):
     box = forms.BooleanField(label="Box behind captions", required=False)
     is_default = forms.BooleanField(label="Default brand kit", required=False)
 
+    def __init__(self, *args, kit=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A kit whose font the form does not offer (set through /v1) keeps it when saved.
+        current = (kit.effective_caption_style.get("fontFamily") or "") if kit else ""
+        if current and current not in dict(FONTS):
+            self.fields["font_family"].choices = [*FONTS, (current, current)]
+
     @classmethod
     def initial_for(cls, kit) -> dict:
         style = kit.effective_caption_style
@@ -252,12 +276,62 @@ class BrandKitForm(forms.Form):
         }
 
 
+class ProjectForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=200)
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class TeamSwitchForm(forms.Form):
+    team = forms.ChoiceField(label="Team")
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, memberships, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [(m.team_id, m.team.name) for m in memberships]
+
+
+# Every event some format sends, in the order /v1 lists them (Choppity's render.error
+# last); the service says which ones the chosen format sends.
+_ALL_EVENT_TYPES = list(dict.fromkeys(e for f in FORMATS for e in FORMAT_EVENT_TYPES[f]))
+WEBHOOK_FORMAT_NAMES = {
+    "clypai": "ClypAI (/v1 words)",
+    "choppity": "Choppity (/choppity/v1 words)",
+}
+assert set(WEBHOOK_FORMAT_NAMES) == set(FORMATS)
+
+
 class WebhookForm(forms.Form):
     url = forms.URLField(label="Endpoint URL", max_length=2048, assume_scheme="https")
     description = forms.CharField(label="Description", max_length=500, required=False)
+    format = forms.ChoiceField(
+        label="Format",
+        choices=list(WEBHOOK_FORMAT_NAMES.items()),
+        initial="clypai",
+        help_text="The words the events are written in: the /v1 API's, or the Choppity API's.",
+    )
     events = forms.MultipleChoiceField(
         label="Events",
-        choices=[("*", "All events"), *[(e, e) for e in EVENT_TYPES]],
+        choices=[("*", "All events"), *[(e, e) for e in _ALL_EVENT_TYPES]],
         widget=forms.CheckboxSelectMultiple,
         initial=["*"],
+        help_text="The Choppity format sends " + ", ".join(FORMAT_EVENT_TYPES["choppity"]) + ".",
     )
+
+
+class WebhookEditForm(WebhookForm):
+    enabled = forms.BooleanField(label="Enabled", required=False)
+
+    @classmethod
+    def initial_for(cls, endpoint) -> dict:
+        return {
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "format": endpoint.format,
+            "events": list(endpoint.events),
+            "enabled": endpoint.enabled,
+        }

@@ -5,12 +5,14 @@ and captions, an export (as an attachment), a brand kit's logo. Another team's a
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_safe
 
 from brandkits.models import BrandKit
+from clips.exporting import package_renewed
 from clips.models import Clip, Export
+from clips.platforms import EXPORT_TIMELINES
 from clypai.lib.ranged import file_response
 from clypai.lib.storage import signed_url
 
@@ -98,6 +100,14 @@ def export_download(request, export_id: str):
         raise Http404("The export is not ready")
     base = (export.clip.name or export.clip.pk)[:80].strip() or export.clip.pk
     safe = "".join(c if c.isalnum() or c in " -_" else "_" for c in base).strip() or "clip"
+    if export.format in EXPORT_TIMELINES:  # a zip: the timeline, its SRT, the source
+        name = f"{safe}-{export.format}.zip"
+        if export.source_linked:  # its README's source link made fresh for this download
+            response = HttpResponse(package_renewed(export, request), "application/zip")
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            response["Cache-Control"] = "private, no-store"
+            return response
+        return _serve(request, export.file, download_name=name, content_type="application/zip")
     return _serve(request, export.file, download_name=f"{safe}-{export.quality}.{export.format}")
 
 

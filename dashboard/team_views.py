@@ -6,20 +6,74 @@ from __future__ import annotations
 from django.contrib import messages
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve
+from django.utils import dateformat, timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from brandkits import services as kit_services
 from brandkits.models import BrandKit
+from clypai.api.authentication import SESSION_TEAM_KEY
 from clypai.api.errors import ApiError
 from projects import services as project_services
-from projects.models import ApiKey
+from projects.models import ApiKey, Membership
 from projects.selectors import usage_get
 from webhooks import services as webhook_services
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
-from .forms import ApiKeyForm, BrandKitForm, WebhookForm, add_service_error
+from .forms import (
+    ApiKeyForm,
+    BrandKitForm,
+    TeamSwitchForm,
+    WebhookEditForm,
+    WebhookForm,
+    add_service_error,
+)
 from .selectors import Bar
 from .team import team_view
+
+# The current team ----------------------------------------------------------------------
+
+# Pages that list a team's things: after a switch the member stays on the same one (a
+# page of one object, of the team left, would be a 404).
+_SECTION_PAGES = {
+    "projects",
+    "clips_new",
+    "brand_kits",
+    "api_keys",
+    "webhooks",
+    "usage",
+    "password_change",
+}
+
+
+def _section_after_switch(path: str, request) -> str:
+    if not path or not url_has_allowed_host_and_scheme(
+        path, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return "dashboard:projects"
+    try:
+        name = resolve(path.split("?")[0]).url_name
+    except Resolver404:
+        return "dashboard:projects"
+    return f"dashboard:{name}" if name in _SECTION_PAGES else "dashboard:projects"
+
+
+@require_POST
+@team_view
+def team_switch(request):
+    """Make another of the member's teams the current one: every page, and the /v1/ API
+    in this session, act for it from now on."""
+    memberships = Membership.objects.select_related("team").filter(user=request.user)
+    form = TeamSwitchForm(request.POST, memberships=memberships)
+    if not form.is_valid():
+        messages.error(request, "Choose one of your teams.")
+        return redirect("dashboard:projects")
+    chosen = memberships.get(team_id=form.cleaned_data["team"])
+    request.session[SESSION_TEAM_KEY] = chosen.team_id
+    messages.success(request, f"You are working in {chosen.team.name}.")
+    return redirect(_section_after_switch(form.cleaned_data["next"], request))
+
 
 # API keys ----------------------------------------------------------------------------
 
@@ -94,7 +148,7 @@ def brand_kits(request):
 
 def _kit_save(request, kit: BrandKit | None):
     if request.method == "POST":
-        form = BrandKitForm(request.POST, request.FILES)
+        form = BrandKitForm(request.POST, request.FILES, kit=kit)
         if form.is_valid():
             try:
                 with transaction.atomic():
@@ -113,13 +167,17 @@ def _kit_save(request, kit: BrandKit | None):
                             brand_kit=kit, default=form.cleaned_data["is_default"]
                         )
             except ApiError as exc:
-                add_service_error(form, exc, {"file": "logo", "name": "name"})
+                add_service_error(
+                    form,
+                    exc,
+                    {"file": "logo", "name": "name", "captionStyle.fontFamily": "font_family"},
+                )
             else:
                 messages.success(request, f"Saved the brand kit {kit.name}.")
                 return redirect("dashboard:brand_kit", kit_id=kit.pk)
         status = 400
     else:
-        form = BrandKitForm(initial=BrandKitForm.initial_for(kit) if kit else None)
+        form = BrandKitForm(initial=BrandKitForm.initial_for(kit) if kit else None, kit=kit)
         status = 200
     return render(request, "dashboard/brand_kit.html", {"form": form, "kit": kit}, status=status)
 
@@ -160,9 +218,10 @@ def webhooks(request):
                     url=form.cleaned_data["url"],
                     events=form.cleaned_data["events"],
                     description=form.cleaned_data["description"],
+                    format=form.cleaned_data["format"],
                 )
             except ApiError as exc:
-                add_service_error(form, exc, {"url": "url", "events": "events"})
+                add_service_error(form, exc, {"url": "url", "events": "events", "format": "format"})
             else:
                 _show_once(request, "webhook", url=created.url, secret=created.secret)
                 return redirect("dashboard:webhooks")
@@ -180,18 +239,82 @@ def webhooks(request):
     )
 
 
-@require_safe
+def _endpoint(request, endpoint_id: str) -> WebhookEndpoint:
+    return get_object_or_404(WebhookEndpoint, pk=endpoint_id, team=request.team)
+
+
 @team_view
 def webhook_detail(request, endpoint_id: str):
-    endpoint = get_object_or_404(WebhookEndpoint, pk=endpoint_id, team=request.team)
+    """An endpoint: its delivery log, and a form that changes its URL, events, format
+    and whether it is enabled."""
+    endpoint = _endpoint(request, endpoint_id)
+    status = 200
+    if request.method == "POST":
+        form = WebhookEditForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            changes = {
+                "url": data["url"],
+                "events": data["events"],
+                "format": data["format"],
+                "description": data["description"],
+            }
+            if data["enabled"] != endpoint.enabled:
+                changes["enabled"] = data["enabled"]
+            try:
+                webhook_services.endpoint_update(endpoint=endpoint, **changes)
+            except ApiError as exc:
+                add_service_error(form, exc, {"url": "url", "events": "events", "format": "format"})
+            else:
+                messages.success(request, "Saved the endpoint.")
+                return redirect("dashboard:webhook", endpoint_id=endpoint.pk)
+        status = 400
+        endpoint.refresh_from_db()
+    else:
+        form = WebhookEditForm(initial=WebhookEditForm.initial_for(endpoint))
     deliveries = (
         WebhookDelivery.objects.filter(endpoint=endpoint)
         .select_related("event")
         .order_by("-created_at")[:50]
     )
-    return render(
-        request, "dashboard/webhook.html", {"endpoint": endpoint, "deliveries": deliveries}
+    return _no_store(
+        render(
+            request,
+            "dashboard/webhook.html",
+            {
+                "endpoint": endpoint,
+                "deliveries": deliveries,
+                "form": form,
+                "rotated": _shown_once(request, "webhook_rotated"),
+            },
+            status=status,
+        )
     )
+
+
+@require_POST
+@team_view
+def webhook_rotate(request, endpoint_id: str):
+    """A new signing secret, shown once; the old one signs beside it for a while."""
+    endpoint = webhook_services.endpoint_rotate_secret(endpoint=_endpoint(request, endpoint_id))
+    _show_once(
+        request,
+        "webhook_rotated",
+        secret=endpoint.secret,
+        previous_until=dateformat.format(
+            timezone.localtime(endpoint.previous_secret_expires_at), "M j, Y, H:i T"
+        ),
+    )
+    return redirect("dashboard:webhook", endpoint_id=endpoint.pk)
+
+
+@require_POST
+@team_view
+def webhook_delete(request, endpoint_id: str):
+    endpoint = _endpoint(request, endpoint_id)
+    webhook_services.endpoint_delete(endpoint=endpoint)
+    messages.success(request, f"Deleted the endpoint {endpoint.url}.")
+    return redirect("dashboard:webhooks")
 
 
 @require_POST
@@ -215,7 +338,7 @@ def webhook_redeliver(request, endpoint_id: str, delivery_id: str):
 @require_POST
 @team_view
 def webhook_test(request, endpoint_id: str):
-    endpoint = get_object_or_404(WebhookEndpoint, pk=endpoint_id, team=request.team)
+    endpoint = _endpoint(request, endpoint_id)
     try:
         webhook_services.endpoint_test(endpoint=endpoint)
     except ApiError as exc:

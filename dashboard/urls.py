@@ -53,8 +53,11 @@ accounts = [
 urlpatterns = [
     *accounts,
     path("", views.home, name="home"),
+    path("team/", team_views.team_switch, name="team_switch"),
     path("projects/", views.projects, name="projects"),
     path("projects/<str:project_id>/", views.project_detail, name="project"),
+    path("projects/<str:project_id>/edit", views.project_edit, name="project_edit"),
+    path("projects/<str:project_id>/delete", views.project_delete, name="project_delete"),
     path("clips/new/", views.clips_new, name="clips_new"),
     path("clips/new/presign", views.upload_presigned, name="upload_presign"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job"),
@@ -62,6 +65,7 @@ urlpatterns = [
     path("clips/<str:clip_id>/", views.clip_detail, name="clip"),
     path("clips/<str:clip_id>/edit", views.clip_edit, name="clip_edit"),
     path("clips/<str:clip_id>/words", views.clip_words, name="clip_words"),
+    path("clips/<str:clip_id>/delete", views.clip_delete, name="clip_delete"),
     path("clips/<str:clip_id>/export", views.clip_export, name="clip_export"),
     path("clips/<str:clip_id>/exports", views.clip_exports, name="clip_exports"),
     path("clips/<str:clip_id>/player", views.clip_player, name="clip_player"),
@@ -80,6 +84,8 @@ urlpatterns = [
     path("webhooks/", team_views.webhooks, name="webhooks"),
     path("webhooks/<str:endpoint_id>/", team_views.webhook_detail, name="webhook"),
     path("webhooks/<str:endpoint_id>/test", team_views.webhook_test, name="webhook_test"),
+    path("webhooks/<str:endpoint_id>/rotate", team_views.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<str:endpoint_id>/delete", team_views.webhook_delete, name="webhook_delete"),
     path(
         "webhooks/<str:endpoint_id>/deliveries/<str:delivery_id>/redeliver",
         team_views.webhook_redeliver,

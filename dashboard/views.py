@@ -17,6 +17,7 @@ from clips import services as clip_services
 from clips.models import Clip, Export, Job, Rerender
 from clips.selectors import clip_transcript_context
 from clypai.api.errors import ApiError
+from projects import services as project_services
 from projects.models import Project
 
 from . import selectors
@@ -26,6 +27,7 @@ from .forms import (
     ClipEditForm,
     ExportForm,
     NewClipsForm,
+    ProjectForm,
     add_service_error,
 )
 from .team import team_view
@@ -37,9 +39,23 @@ def home(request):
     return redirect("dashboard:projects")
 
 
-@require_safe
 @team_view
 def projects(request):
+    """The team's projects, and a form that makes one."""
+    status = 200
+    if request.method == "POST":
+        form = ProjectForm(request.POST)
+        if form.is_valid():
+            project = project_services.project_create(
+                team=request.team,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+            )
+            messages.success(request, f"Created the project {project.name}.")
+            return redirect("dashboard:project", project_id=project.pk)
+        status = 400
+    else:
+        form = ProjectForm()
     rows = request.team.projects.annotate(
         clip_count=Count("clips", filter=Q(clips__status__in=selectors.READY), distinct=True),
         job_count=Count("jobs", distinct=True),
@@ -48,24 +64,67 @@ def projects(request):
     return render(
         request,
         "dashboard/projects.html",
-        {"projects": rows, "jobs": [selectors.job_state(j) for j in jobs]},
+        {"projects": rows, "jobs": [selectors.job_state(j) for j in jobs], "form": form},
+        status=status,
+    )
+
+
+def _project(request, project_id: str) -> Project:
+    return get_object_or_404(Project, pk=project_id, team=request.team)
+
+
+def _project_page(request, project, *, form=None, status=200):
+    jobs = project.jobs.all()[:20]
+    if form is None:
+        form = ProjectForm(initial={"name": project.name, "description": project.description})
+    return render(
+        request,
+        "dashboard/project.html",
+        {
+            "project": project,
+            "form": form,
+            "jobs": [selectors.job_state(j) for j in jobs],
+            "clips": selectors.gallery(project.clips.all()),
+        },
+        status=status,
     )
 
 
 @require_safe
 @team_view
 def project_detail(request, project_id: str):
-    project = get_object_or_404(Project, pk=project_id, team=request.team)
-    jobs = project.jobs.all()[:20]
-    return render(
-        request,
-        "dashboard/project.html",
-        {
-            "project": project,
-            "jobs": [selectors.job_state(j) for j in jobs],
-            "clips": selectors.gallery(project.clips.all()),
-        },
+    return _project_page(request, _project(request, project_id))
+
+
+@require_POST
+@team_view
+def project_edit(request, project_id: str):
+    """Rename a project (and change its description)."""
+    project = _project(request, project_id)
+    form = ProjectForm(request.POST)
+    if not form.is_valid():
+        return _project_page(request, project, form=form, status=400)
+    project_services.project_update(
+        project=project,
+        name=form.cleaned_data["name"],
+        description=form.cleaned_data["description"],
     )
+    messages.success(request, f"Saved the project {project.name}.")
+    return redirect("dashboard:project", project_id=project.pk)
+
+
+@require_POST
+@team_view
+def project_delete(request, project_id: str):
+    """Delete an empty project; the service keeps the default one and any with clips."""
+    project = _project(request, project_id)
+    try:
+        project_services.project_delete(project=project)
+    except ApiError as exc:
+        messages.error(request, f"The project was not deleted: {exc.message}.")
+        return redirect("dashboard:project", project_id=project.pk)
+    messages.success(request, f"Deleted the project {project.name}.")
+    return redirect("dashboard:projects")
 
 
 @team_view
@@ -123,7 +182,9 @@ def clips_new(request):
                 return redirect("dashboard:job", job_id=job.pk)
         status = 400
     else:
-        form = NewClipsForm(team=team)
+        # "Make new clips" on a project's page starts with that project.
+        chosen = team.projects.filter(pk=request.GET.get("project") or "").first()
+        form = NewClipsForm(team=team, initial={"project": chosen.pk} if chosen else None)
         status = 200
     return render(
         request,
@@ -267,6 +328,17 @@ def clip_edit(request, clip_id: str):
                 messages.info(request, "Nothing changed.")
             return redirect("dashboard:clip", clip_id=clip.pk)
     return _clip_page(request, clip, edit_form=form, status=400)
+
+
+@require_POST
+@team_view
+def clip_delete(request, clip_id: str):
+    """Delete the clip, its exports and their files; back to its project."""
+    clip = _clip(request, clip_id)
+    project_id, name = clip.project_id, clip.name or "Untitled clip"
+    clip_services.clip_delete(clip=clip)
+    messages.success(request, f"Deleted the clip {name}.")
+    return redirect("dashboard:project", project_id=project_id)
 
 
 @require_POST

@@ -48,6 +48,10 @@ python)
     # MediaPipe 0.10.21 is the last wheel carrying its face models; its declared deps
     # (jax, opencv-contrib) are not needed, so it goes in --no-deps.
     "$PY" -m pip install --quiet --no-deps 'mediapipe==0.10.21'
+    # Who speaks: silero-vad and Resemblyzer carry their models in their wheels; --no-deps
+    # (Resemblyzer asks for webrtcvad, an sdist, and `typing`, a backport that shadows the
+    # standard module): pyproject.toml lists what they need at run time.
+    "$PY" -m pip install --quiet --no-deps 'silero-vad==6.2.3' 'resemblyzer==0.1.4'
     ;;
 *)
     usage

@@ -20,6 +20,7 @@ class PlanAdmin(admin.ModelAdmin):
         "monthly_clip_generations",
         "monthly_render_minutes",
         "requests_per_minute",
+        "max_clip_seconds",
     ]
     search_fields = ["name", "id"]
 

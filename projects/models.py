@@ -25,6 +25,11 @@ class Plan(models.Model):
     requests_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="API requests a minute per key; empty: the default."
     )
+    max_clip_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Longest clip a request may ask for, in seconds; empty: CLYPAI_MAX_CLIP_SECONDS.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -40,6 +45,7 @@ class Limits:
     clip_generations: int | None
     render_minutes: int | None
     requests_per_minute: int | None
+    clip_seconds: float  # the longest clip a request may ask for (always bounded)
 
 
 class Team(models.Model):
@@ -81,6 +87,10 @@ class Team(models.Model):
             clip_generations=pick(self.monthly_clip_quota, "monthly_clip_generations"),
             render_minutes=pick(self.monthly_render_minutes, "monthly_render_minutes"),
             requests_per_minute=pick(self.requests_per_minute, "requests_per_minute"),
+            clip_seconds=float(
+                (plan.max_clip_seconds if plan is not None else None)
+                or settings.CLYPAI_MAX_CLIP_SECONDS
+            ),
         )
 
 

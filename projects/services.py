@@ -178,7 +178,8 @@ def project_update(*, project: Project, **fields) -> Project:
 
 
 def project_delete(*, project: Project) -> None:
-    """Delete an empty project. A project with clips, or the team's default, stays."""
+    """Delete a project without clips, with its finished jobs. A project with clips or
+    with jobs in progress, or the team's default, stays (409)."""
     if project.is_default:
         raise Conflict("The team's default project cannot be deleted", code="project_is_default")
     if project.clips.exists():
@@ -187,7 +188,18 @@ def project_delete(*, project: Project) -> None:
             code="project_not_empty",
             details={"clipCount": project.clips.count()},
         )
-    project.delete()
+    # A job on its way (no clip of it yet) holds the project; a finished one whose clips
+    # are all gone is history, deleted with it.
+    active = project.jobs.filter(status__in=("queued", "processing"))
+    if active.exists():
+        raise Conflict(
+            "Project has jobs in progress; delete it once they have finished",
+            code="project_not_empty",
+            details={"clipCount": 0, "jobCount": active.count()},
+        )
+    with transaction.atomic():
+        project.jobs.all().delete()
+        project.delete()
 
 
 def default_project(*, team: Team) -> Project:
@@ -216,6 +228,15 @@ def _usage_row(team: Team, month) -> MonthlyUsage:
     """
     MonthlyUsage.objects.bulk_create([MonthlyUsage(team=team, month=month)], ignore_conflicts=True)
     return MonthlyUsage.objects.select_for_update().get(team=team, month=month)
+
+
+def usage_lock(*, team: Team) -> MonthlyUsage:
+    """Lock the team's usage row of this month until the transaction ends: what every
+    request that counts or queues the team's work holds, so that the checks it makes
+    (quotas, work in flight) see every request before it and none after it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("usage_lock must run inside the transaction it guards")
+    return _usage_row(team, month_start())
 
 
 def _reset_at(now: datetime) -> str:
@@ -321,6 +342,21 @@ def usage_charge_render(*, team_id: str, seconds: float, at: datetime | None = N
         )
         MonthlyUsage.objects.filter(team_id=team_id, month=month).update(
             render_seconds=F("render_seconds") + seconds
+        )
+
+
+def usage_settle_render(
+    *, team_id: str, reserved: float, actual: float, reserved_at: datetime | None
+) -> None:
+    """Settle a render reserved at `reserved` seconds (in the month of `reserved_at`) to
+    the `actual` seconds it made: the difference is charged, or given back. No limit
+    check: the reservation was checked, and the work is done."""
+    delta = max(float(actual or 0.0), 0.0) - max(float(reserved or 0.0), 0.0)
+    if delta > 1e-9:
+        usage_charge_render(team_id=team_id, seconds=delta, at=reserved_at)
+    elif delta < -1e-9:
+        usage_refund_render(
+            team_id=team_id, seconds=-delta, charged_at=reserved_at or timezone.now()
         )
 
 

@@ -10,6 +10,7 @@ query signature and expiry the way S3 does, so a test can see a link stop workin
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,10 @@ class PresignedUrlCheck:
         self.secret_key = secret_key
 
     def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "OPTIONS":
+            # A browser's CORS preflight carries the URL but no credentials of its own: S3
+            # answers it from the bucket's CORS rules alone.
+            return self.app(environ, start_response)
         raw_query = environ.get("QUERY_STRING", "")
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
         if _SIGNATURE_PARAM not in params:
@@ -154,13 +159,36 @@ class S3Server:
         }
 
 
-def start_s3_server():
-    """Start moto's server on 127.0.0.1 and a free port; returns (server, S3Server)."""
+_CORS_PATCH = threading.Lock()
+
+
+def _backend_app_without_global_cors(service):
+    """moto's app for `service` without the allow-everything CORS that moto's server adds
+    to every answer by default: a bucket's own CORS rules decide, as on S3."""
+    from moto.moto_server import werkzeug_app
+
+    with _CORS_PATCH:
+        before = werkzeug_app.DISABLE_GLOBAL_CORS
+        werkzeug_app.DISABLE_GLOBAL_CORS = True
+        try:
+            return werkzeug_app.create_backend_app(service)
+        finally:
+            werkzeug_app.DISABLE_GLOBAL_CORS = before
+
+
+def start_s3_server(*, bucket_cors: bool = False):
+    """Start moto's server on 127.0.0.1 and a free port; returns (server, S3Server).
+
+    `bucket_cors=True`: browsers are answered by each bucket's CORS rules alone (moto
+    otherwise allows every origin), for tests of what a browser may send to the bucket.
+    """
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    if bucket_cors:
+        server._server.app.create_app = _backend_app_without_global_cors
     # Wrap the app before the first request reaches it.
     server._server.app = PresignedUrlCheck(
         server._server.app, access_key=ACCESS_KEY, secret_key=SECRET_KEY

@@ -31,6 +31,12 @@ _READ = {
     "SECURE_PROXY_SSL_HEADER",
     "USE_X_FORWARDED_HOST",
     "USE_X_FORWARDED_PORT",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
 }
 
 # Loads Django's settings as manage.py would and reports what a case looks at. Asking
@@ -57,8 +63,19 @@ print(json.dumps({
     "proxy_ssl_header": settings.SECURE_PROXY_SSL_HEADER,
     "forwarded_host": settings.USE_X_FORWARDED_HOST,
     "public_url": settings.CLYPAI_PUBLIC_URL,
+    "ssl_redirect": settings.SECURE_SSL_REDIRECT,
+    "redirect_exempt": settings.SECURE_REDIRECT_EXEMPT,
+    "hsts_seconds": settings.SECURE_HSTS_SECONDS,
+    "session_cookie_secure": settings.SESSION_COOKIE_SECURE,
+    "csrf_cookie_secure": settings.CSRF_COOKIE_SECURE,
+    "trusted_proxies": settings.CLYPAI_TRUSTED_PROXY_COUNT,
+    "num_proxies": settings.REST_FRAMEWORK["NUM_PROXIES"],
+    "secret_key_length": len(settings.SECRET_KEY),
 }))
 """
+
+
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 40  # 56 characters: DEBUG is off by default
 
 
 def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -71,7 +88,7 @@ def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         {
             "DJANGO_SETTINGS_MODULE": "clypai.settings",
             "CLYPAI_VAR_DIR": str(tmp_path / "var"),
-            "SECRET_KEY": "test-secret-key",
+            "SECRET_KEY": TEST_SECRET_KEY,
             "PYTHONPATH": str(ROOT),
         }
     )
@@ -253,3 +270,79 @@ def test_it_refuses_a_proxy_header_or_public_url_it_cannot_read(tmp_path, name, 
     result = _run(tmp_path, **{name: value})
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {name} must" in result.stderr
+
+
+# Production: secrets and HTTPS ----------------------------------------------------------
+
+
+EXAMPLE_SECRET_KEY = next(
+    line.split("=", 1)[1]
+    for line in (ROOT / "deploy" / ".env.example").read_text().splitlines()
+    if line.startswith("SECRET_KEY=")
+)
+
+
+def test_it_refuses_the_env_examples_placeholder_secret_key_with_debug_off(tmp_path):
+    result = _run(tmp_path, SECRET_KEY=EXAMPLE_SECRET_KEY)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is the placeholder of deploy/.env.example" in (
+        result.stderr
+    )
+    # the same from a file
+    path = tmp_path / "secret"
+    path.write_text(EXAMPLE_SECRET_KEY + "\n")
+    from_file = _run(tmp_path, SECRET_KEY="", SECRET_KEY_FILE=str(path))
+    assert "SECRET_KEY is the placeholder" in from_file.stderr
+
+
+def test_it_refuses_a_secret_key_shorter_than_50_characters_with_debug_off(tmp_path):
+    result = _run(tmp_path, SECRET_KEY="k" * 49)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY must be at least 50 characters" in result.stderr
+    assert "(it has 49)" in result.stderr
+    assert load(tmp_path, SECRET_KEY="k" * 50)["secret_key_length"] == 50
+
+
+def test_debug_may_run_on_a_short_key_and_a_generated_key_is_long_enough(tmp_path):
+    assert load(tmp_path, DEBUG="true", SECRET_KEY="dev")["debug"] is True
+    generated = load(tmp_path, SECRET_KEY="")  # generated once into CLYPAI_VAR_DIR
+    assert generated["secret_key_length"] >= 50
+
+
+def test_https_only_is_on_by_default_in_production_behind_a_tls_proxy(tmp_path):
+    production = load(tmp_path, SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https")
+    assert production["ssl_redirect"] is True
+    assert production["hsts_seconds"] == 365 * 86400
+    assert production["session_cookie_secure"] is True
+    assert production["csrf_cookie_secure"] is True
+    assert production["redirect_exempt"] == [r"^healthz$", r"^readyz$", r"^metrics$"]
+    # each one may be turned off
+    relaxed = load(
+        tmp_path,
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https",
+        SECURE_SSL_REDIRECT="false",
+        SECURE_HSTS_SECONDS="0",
+    )
+    assert (relaxed["ssl_redirect"], relaxed["hsts_seconds"]) == (False, 0)
+    assert relaxed["session_cookie_secure"] is True
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"DEBUG": "true", "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https"}],
+)
+def test_https_only_is_off_without_a_tls_proxy_or_in_debug(tmp_path, env):
+    loaded = load(tmp_path, **env)
+    assert loaded["ssl_redirect"] is False and loaded["hsts_seconds"] == 0
+    assert loaded["session_cookie_secure"] is False and loaded["csrf_cookie_secure"] is False
+    # and may be turned on (a TLS server without a proxy)
+    forced = load(tmp_path, **env, SECURE_SSL_REDIRECT="true", SESSION_COOKIE_SECURE="true")
+    assert forced["ssl_redirect"] is True and forced["session_cookie_secure"] is True
+
+
+def test_it_reads_how_many_proxies_to_trust(tmp_path):
+    assert (load(tmp_path)["trusted_proxies"], load(tmp_path)["num_proxies"]) == (0, None)
+    two = load(tmp_path, CLYPAI_TRUSTED_PROXY_COUNT="2")
+    assert (two["trusted_proxies"], two["num_proxies"]) == (2, 2)
+    refused = _run(tmp_path, CLYPAI_TRUSTED_PROXY_COUNT="-1")
+    assert "ImproperlyConfigured: CLYPAI_TRUSTED_PROXY_COUNT must be 0 or more" in refused.stderr

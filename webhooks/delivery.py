@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from clypai import metrics
 from clypai.api.responses import iso
 from clypai.lib.errors import StageError
 from clypai.lib.safe_http import post_checked
@@ -243,18 +244,23 @@ def _attempt_finished(
     succeeded = out.code is not None and 200 <= out.code < 300
     next_at = None
     if succeeded:
+        outcome = "succeeded"
         fields.update(
             status=WebhookDelivery.Status.SUCCEEDED, next_attempt_at=None, succeeded_at=now
         )
     elif out.code == 410:
+        outcome = "gone"
         fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
     else:
         delay = retry_delay(attempt.number - delivery.round_start, out.retry_after)
         if delay is None:
+            outcome = "failed"
             fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
         else:
+            outcome = "retrying"
             next_at = now + timedelta(seconds=delay)
             fields.update(status=WebhookDelivery.Status.RETRYING, next_attempt_at=next_at)
+    metrics.webhook_delivery(outcome)
     # Conditional on this attempt still being the latest: when a redelivery, or a sweep
     # that presumed this worker lost, has moved on, the newer attempt's state wins.
     updated = WebhookDelivery.objects.filter(pk=delivery.pk, attempts=attempt.number).update(

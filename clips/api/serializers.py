@@ -94,7 +94,14 @@ class ClipCreateIn(StrictSerializer):
         required=False, max_length=40, help_text="An upl_… id from POST /v1/uploads."
     )
     startTime = StrictFloatField(required=False, allow_null=True, min_value=0)
-    endTime = StrictFloatField(required=False, allow_null=True, min_value=0)
+    endTime = StrictFloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="End time in source video (seconds). Required if startTime is provided. "
+        "The range may last at most the longest clip the team's plan allows (by default "
+        "CLYPAI_MAX_CLIP_SECONDS, 600 s).",
+    )
     config = ClipConfigIn(required=False)
 
     def validate_projectId(self, value):
@@ -144,8 +151,21 @@ class ClipListQuery(serializers.Serializer):
     sortOrder = ChoiceField(("asc", "desc"), required=False)
 
 
+_TIMELINE_FORMATS = (
+    "A video (mp4, mov, webm), or a timeline for an editor (otio: OpenTimelineIO, fcpxml: "
+    "Final Cut Pro XML, edl: CMX 3600), delivered as a zip: the timeline (the clip's cut "
+    "of the source to the frame at the source's frame rate; the crop path as keyframed "
+    "transforms in FCPXML, as metadata in OTIO; the captions as a caption lane in "
+    "FCPXML), the clip's SRT, a README.txt and the source under media/. A source over "
+    "CLYPAI_EXPORT_MEDIA_MAX_BYTES (2 GiB) is linked from the README instead, by a "
+    "signed link made fresh at each download of the zip. For a timeline, quality and "
+    "platform set the timeline's frame size; captions are never burned; no render "
+    "minutes are counted (nothing is rendered)."
+)
+
+
 class ExportIn(StrictSerializer):
-    format = ChoiceField(EXPORT_FORMATS, required=False, default="mp4")
+    format = ChoiceField(EXPORT_FORMATS, required=False, default="mp4", help_text=_TIMELINE_FORMATS)
     quality = ChoiceField(EXPORT_QUALITIES, required=False, default="high")
     platform = ChoiceField(PLATFORMS, required=False, allow_null=True)
     burnCaptions = StrictBooleanField(
@@ -572,9 +592,17 @@ class ExportOut(serializers.Serializer):
         "answers a fresh one.",
     )
     expiresAt = serializers.CharField(allow_null=True)
-    format = serializers.ChoiceField(EXPORT_FORMATS)
+    format = serializers.ChoiceField(
+        EXPORT_FORMATS,
+        help_text="mp4, mov, webm: the video; otio, fcpxml, edl: a zip for an editor "
+        "(the timeline, the SRT, README.txt, the source or a fresh link to it).",
+    )
     quality = serializers.ChoiceField(EXPORT_QUALITIES)
-    fileSize = serializers.IntegerField(allow_null=True)
+    fileSize = serializers.IntegerField(
+        allow_null=True,
+        help_text="Bytes of the stored file (a timeline's zip as stored: a zip that links "
+        "to its source is answered with its README made anew, a few bytes more or less).",
+    )
 
 
 class ExportPendingOut(serializers.Serializer):
@@ -587,11 +615,16 @@ class ExportPendingOut(serializers.Serializer):
 
 def export_body(export: Export, request) -> dict:
     """An export as GET /v1/exports/{id} answers it and the export.* webhook events carry it."""
+    from ..package_links import package_url
+
     ttl = settings.CLYPAI_SIGNED_URL_TTL_SECONDS
+    url = file_url(export.file, request, ttl=ttl)
+    if url and export.source_linked:  # its README's source link is made at download
+        url = package_url(export.pk, ttl_seconds=ttl, request=request)
     return {
         "id": export.pk,
         "status": export.status,
-        "exportUrl": file_url(export.file, request, ttl=ttl),
+        "exportUrl": url,
         "expiresAt": iso(timezone.now() + timedelta(seconds=ttl)) if export.file else None,
         "format": export.format,
         "quality": export.quality,

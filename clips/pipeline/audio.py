@@ -59,16 +59,26 @@ def extract_audio(
     src: str | os.PathLike[str],
     dst_wav: str | os.PathLike[str],
     *,
+    duration: float | None = None,
     sample_rate: int = 16000,
     max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS,
     timeout: float = 3600.0,
 ) -> Path:
     """Write `src`'s first audio stream to `dst_wav` as mono s16 WAV; returns `dst_wav`.
 
-    Raises a permanent StageError when the file has no audio stream or cannot be read.
-    Overwrites `dst_wav`.
+    `duration`: the probed duration. The decode reads at most `ffmpeg.decode_bound` of
+    it (`-t`) and writes at most that many seconds of samples (`-fs`); a file that still
+    has sound at the bound lied about its length and is refused. The WAV is written to
+    a temporary name beside `dst_wav` and renamed when whole: a failure leaves nothing.
+    Raises a permanent StageError when the file has no audio stream, cannot be read, or
+    plays longer than its header says. Overwrites `dst_wav`.
     """
     dst = Path(dst_wav)
+    partial = dst.with_name(f".{dst.name}.part")
+    bound = ffmpeg.decode_bound(duration) if duration is not None else None
+    limits: list[str] = []
+    if bound is not None:
+        limits = ["-t", f"{bound:.3f}", "-fs", str(_wav_bytes(bound, sample_rate))]
     args = [
         "-nostdin",
         "-v",
@@ -88,23 +98,41 @@ def extract_audio(
         str(int(sample_rate)),
         "-c:a",
         "pcm_s16le",
+        *limits,
         "-f",
         "wav",
-        str(dst),
+        str(partial),
     ]
     try:
-        ffmpeg.run(
-            args, timeout=timeout, error="Clip generation failed: could not extract the audio"
-        )
-    except StageError as err:
-        stderr = " ".join(err.details.get("stderr") or [])
-        if "matches no streams" in stderr:
-            raise StageError(
-                "Clip generation failed: no audio stream",
-                {"found": {"audio": None}, "supported": "a file with an audio stream"},
-            ) from err
-        raise
+        try:
+            ffmpeg.run(
+                args, timeout=timeout, error="Clip generation failed: could not extract the audio"
+            )
+        except StageError as err:
+            stderr = " ".join(err.details.get("stderr") or [])
+            if "matches no streams" in stderr:
+                raise StageError(
+                    "Clip generation failed: no audio stream",
+                    {"found": {"audio": None}, "supported": "a file with an audio stream"},
+                ) from err
+            raise
+        if bound is not None and duration is not None:
+            decoded = max(0, partial.stat().st_size - WAV_HEADER_BYTES) / (2.0 * sample_rate)
+            if decoded >= bound - BOUND_REACHED_SECONDS:
+                raise ffmpeg.longer_than_header(duration, decoded)
+        partial.replace(dst)
+    finally:
+        partial.unlink(missing_ok=True)
     return dst
+
+
+WAV_HEADER_BYTES = 78  # ffmpeg's WAV header (with its LIST chunk); 44 without
+BOUND_REACHED_SECONDS = 0.25  # samples this close to the bound: the decode was cut there
+
+
+def _wav_bytes(seconds: float, sample_rate: int) -> int:
+    """The size of `seconds` of mono s16 WAV at `sample_rate`, with room for its header."""
+    return int(math.ceil(seconds * sample_rate)) * 2 + 4096
 
 
 def audio_features(

@@ -134,10 +134,9 @@ def probe(path: str | os.PathLike[str], *, limits: ProbeLimits | None = None) ->
             },
         )
 
-    video = _video_info(video_stream)
-    if not video.width:
-        # Some containers leave the size to the decoder, which -max_pixels stopped.
-        video = _size_from_warnings(video, warnings)
+    # Some containers leave the size to the decoder, which -max_pixels stopped; and a
+    # container may say 16x16 of frames that each claim 30000x30000: the larger counts.
+    video = _size_from_warnings(_video_info(video_stream), warnings)
     _check_size(video, limits)
     audio_stream = _first(streams, "audio")
     audio = _audio_info(audio_stream) if audio_stream is not None else None
@@ -232,7 +231,11 @@ def _video_info(stream: dict[str, Any]) -> VideoInfo:
     )
 
 
-_OVER_MAX_PIXELS = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
+# The decoder's own refusal of a frame over -max_pixels, or of one past what ffmpeg would
+# allocate at all (a header claiming 30000x30000): either way the size the file claims.
+_OVER_MAX_PIXELS = re.compile(
+    r"Picture size (\d+)x(\d+) (?:exceeds specified max pixel count|is invalid)"
+)
 
 
 def _size_from_warnings(video: VideoInfo, warnings: list[str]) -> VideoInfo:
@@ -240,6 +243,8 @@ def _size_from_warnings(video: VideoInfo, warnings: list[str]) -> VideoInfo:
         match = _OVER_MAX_PIXELS.search(line)
         if match:
             width, height = int(match.group(1)), int(match.group(2))
+            if width * height <= video.width * video.height:
+                continue
             return replace(
                 video, width=width, height=height, display_width=width, display_height=height
             )
@@ -339,6 +344,9 @@ def _demuxed_duration(path: str | os.PathLike[str], limits: ProbeLimits) -> floa
             ffmpeg.input_url(path),
             "-map",
             "0:v:0",
+            # counted only to just past the limit: a longer file is refused all the same
+            "-t",
+            f"{limits.max_duration_seconds + 1:.0f}",
             "-c",
             "copy",
             "-f",

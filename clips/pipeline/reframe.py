@@ -14,8 +14,13 @@ per shot with its layout:
 - "fit": the whole frame over a blurred copy of itself.
 
 Layouts are chosen per shot ("auto"): no face or one face, or faces that fit in one
-window together: fill. Several faces that do not: follow whoever speaks, chosen per
-0.5 s window from three signals DESIGN.md measured (mouth movement relative to the rest
+window together: fill. Several faces that do not: follow whoever speaks. Given the
+source's voices (`voices`: speaker turns from `clips.pipeline.voices`), each voice is
+first tied to the face whose mouth moves in that voice's turns over the whole range
+(`clips.pipeline.speakers`), and the window holds that face while the voice speaks,
+cutting to the next in the middle of the pause between two voices. Where no voice is
+tied (a voice whose evidence is even between faces, or none given), who speaks is chosen
+per 0.5 s window from three signals DESIGN.md measured (mouth movement relative to the rest
 of the face, mouth movement less the rest of the face, and the correlation of mouth
 movement with the audio's loudness over 2 s), each turned into each face's share and
 averaged, the correlation counted twice (`CORRELATION_WEIGHT`). Differences across shot
@@ -43,7 +48,9 @@ holds. Measured on the two-speakers dev videos (tests/clips/pipeline/test_refram
 faces at their 12.5 fps default): the person speaking was in the window 100% of the
 time on two-speakers-dev, 98% on the swaying one and 85% on a composite whose listener
 mouths silently out of step with the speech, where movement alone gets 69% (a change
-lags the turn by at most a 0.5 s window).
+lags the turn by at most a 0.5 s window). With voices tied to faces (bench/speakers.py,
+same faces and sound): 100%, 100% and 92%; 71% (56% before) where the listener mouths
+in step with every turn, 100% (65% before) where they do so in half the turns.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .faces import FaceAnalysis, FaceTrack
+    from .speakers import VoiceTie
 
 ASPECTS: dict[str, tuple[int, int]] = {
     "9:16": (9, 16),
@@ -94,6 +102,8 @@ WINDOW = 0.5  # seconds per who-speaks decision
 # 1.00 / 0.96 / 0.75 of the time on the speaker; at 2, 1.00 / 0.98 / 0.85. A listener
 # mouthing in step with the speech (the same timing) still fools it: 0.56.
 CORRELATION_WEIGHT = 2
+# A window whose voice is tied to a face (`voices`): that face's share of the evidence.
+TIED_SHARE = 0.8
 
 
 @dataclass
@@ -270,6 +280,7 @@ def crop_path(
     faces: FaceAnalysis | dict[str, Any] | Sequence[FaceTrack] | None = None,
     loudness: Sequence[float] | None = None,
     loudness_window: float = 0.1,
+    voices: Any = None,
     reframing: bool = True,
     layout: str = "auto",
     dead_zone: float = 0.12,
@@ -287,8 +298,13 @@ def crop_path(
     `shots`: the source's shots (objects or dicts with `start`/`end`, source seconds);
     None: one shot. `faces`: a FaceAnalysis (or its `to_dict()`), or its tracks.
     `loudness`: dBFS per `loudness_window` seconds from the source's start
-    (`clips.pipeline.audio.AudioFeatures.loudness`). `layout`: "auto", or "fill" / "fit"
-    / "split" for every shot (split falls back to fill where a shot has fewer than two
+    (`clips.pipeline.audio.AudioFeatures.loudness`). `voices`: the source's speaker
+    turns (a `clips.pipeline.voices.VoiceAnalysis`, its `to_dict()`, or its turns): with
+    them, each voice is tied to the face whose mouth moves in its turns
+    (`clips.pipeline.speakers`) and the window holds that face while the voice speaks;
+    where no voice is tied (silence, a voice without a face in view, even evidence),
+    who speaks is read from the mouths against the loudness as before. `layout`:
+    "auto", or "fill" / "fit" / "split" for every shot (split falls back to fill where a shot has fewer than two
     faces). `dead_zone`: how far (a share of the window's width) the face may drift from
     where the window last settled before it pans, at most as far as the face stays
     inside. `pan_speed`: window widths a second. A track counts in a shot when it covers
@@ -303,6 +319,7 @@ def crop_path(
     duration = round(end - start, 4)
     analysis = _analysis(faces)
     tracks = _tracks(faces)
+    tie = _tie(voices, tracks, start, end)
     params = _Params(
         width=source_width,
         height=source_height,
@@ -320,6 +337,7 @@ def crop_path(
         min_presence=min_presence,
         loudness=list(loudness) if loudness is not None else None,
         loudness_window=loudness_window,
+        tie=tie,
     )
 
     keyframes: list[Keyframe] = []
@@ -368,6 +386,22 @@ class _Params:
     min_presence: float
     loudness: list[float] | None
     loudness_window: float
+    tie: VoiceTie | None = None
+
+
+def _tie(voices: Any, tracks: list[FaceTrack], start: float, end: float) -> VoiceTie | None:
+    """The voices of the clip's range tied to its faces; None without voices, or with
+    fewer than two faces measured (nothing to choose between)."""
+    if voices is None or sum(1 for t in tracks if t.lips) < 2:
+        return None
+    from .speakers import tie_voices
+    from .voices import VoiceAnalysis
+
+    if isinstance(voices, dict):
+        voices = VoiceAnalysis.from_dict(voices)
+    turns = voices.turns if isinstance(voices, VoiceAnalysis) else voices
+    tie = tie_voices(turns, tracks, start=start, end=end)
+    return tie if tie.evidence else None
 
 
 def _analysis(faces: Any) -> FaceAnalysis | None:
@@ -453,7 +487,7 @@ def _plan_shot(
         return shot, _follow(p, subject, shot_start, shot_end, clip_start)
 
     # Several faces that one window cannot hold: who speaks?
-    windows, scores = _speaker_scores(p, present, shot_start, shot_end)
+    windows, scores, tied = _speaker_scores(p, present, shot_start, shot_end)
     order = _hold_rule(p, scores)
     margins = []
     for row in scores:
@@ -494,6 +528,8 @@ def _plan_shot(
         return shot, [_centred(p, rel_start)]
 
     shot.reason = "following the speaker"
+    if tied:
+        shot.reason += f" (the voice tied to a face in {tied} of {len(scores)} windows)"
     frames: list[Keyframe] = []
     for run_start, run_end, who in runs:
         track, points = present[who]
@@ -766,8 +802,9 @@ def _panel(p: _Params, points: list[Any]) -> dict[str, int]:
 
 def _speaker_scores(
     p: _Params, present: list[tuple[FaceTrack, list[Any]]], shot_start: float, shot_end: float
-) -> tuple[list[float], list[list[float]]]:
-    """Window starts and, per window, each face's share of the speaking evidence."""
+) -> tuple[list[float], list[list[float]], int]:
+    """Window starts, per window each face's share of the speaking evidence, and how
+    many windows a voice tied to a face decided."""
     import numpy as np
 
     # A point's mouth value spans the frames since the previous sample: the first point
@@ -778,8 +815,17 @@ def _speaker_scores(
     ]
     windows = list(np.arange(shot_start, shot_end - 1e-6, WINDOW)) or [shot_start]
     scores = []
+    ids = [track.id for track, _pts in present]
+    faces_tied = _tied_faces(p.tie, windows, shot_end, ids) if p.tie is not None else {}
     for w0 in windows:
         w1 = min(w0 + WINDOW, shot_end)
+        tied = faces_tied.get(w0)
+        if tied is not None:
+            # The voice speaking now is tied to a face over the whole range: that face,
+            # decisively (past the hold rule's switch ratio and the unsure margin).
+            rest = (1.0 - TIED_SHARE) / max(1, len(ids) - 1)
+            scores.append([TIED_SHARE if i == tied else rest for i in ids])
+            continue
         ratio, excess, corr = [], [], []
         for pts in usable:
             here = [pt for pt in pts if w0 < pt.t <= w1 + 1e-6]
@@ -799,7 +845,44 @@ def _speaker_scores(
             # (laughs, mouths along, chews); only its timing against the sound can.
             shares += [_shares([c + 1.0 for c in corr], 0.0)] * CORRELATION_WEIGHT
         scores.append([float(np.mean(col)) for col in zip(*shares, strict=True)])
-    return [float(w) for w in windows], scores
+    return [float(w) for w in windows], scores, len(faces_tied)
+
+
+def _tied_faces(
+    tie: VoiceTie, windows: list[float], shot_end: float, ids: list[int]
+) -> dict[float, int]:
+    """The face tied to the voice speaking in each window (window start -> track id).
+    Through a pause (no voice) the face holds; a pause between two faces' voices is
+    split in the middle (the cut falls between the turns, not when the next voice is
+    first heard), and the first face holds from the shot's start. Windows where a voice
+    speaks that no face is tied to, and the half of a pause next to one, are left out:
+    the old reading decides there."""
+    voiced = [tie.voice_at(w0, min(w0 + WINDOW, shot_end)) for w0 in windows]
+    faces = [tie.face_for(v, ids) if v is not None else None for v in voiced]
+    out = {w: f for w, f in zip(windows, faces, strict=True) if f is not None}
+    index = 0
+    while index < len(windows):
+        if voiced[index] is not None:
+            index += 1
+            continue
+        end = index
+        while end < len(windows) and voiced[end] is None:
+            end += 1
+        before = faces[index - 1] if index > 0 else None
+        after = faces[end] if end < len(windows) else None
+        # the pause's middle, in time: from the first silent window to the next voice
+        middle = (windows[index] + (windows[end] if end < len(windows) else shot_end)) / 2
+        for k in range(index, end):
+            if index == 0:  # before the shot's first voice: its face
+                face = after
+            elif end == len(windows):  # after the last voice: its face holds
+                face = before
+            else:  # between two voices: the first half to one, the second to the other
+                face = after if windows[k] + WINDOW / 2 >= middle else before
+            if face is not None:
+                out[windows[k]] = face
+        index = end
+    return out
 
 
 def _shares(values: list[float], floor: float) -> list[float]:

@@ -26,6 +26,7 @@ hard cuts of Big Buck Bunny, and one extra inside its fading title.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -108,10 +109,14 @@ def detect_scenes(
 
     # Not -skip_loop_filter: it saved ~13% CPU, but the filter is in-loop, so frames
     # drift until the next keyframe, and the jump back reads as a change.
+    # Bounded by the probed duration (a header can lie), in time and in frames.
+    bound = ffmpeg.decode_bound(probe.duration)
     decode = FrameReader(
         path,
         size=(width, height),
         vf=f"fps={fps.numerator}/{fps.denominator},scale={width}:{height}:flags=area,format=bgr24",
+        duration=bound,
+        frames=math.ceil(bound * float(fps)) + 1,
         threads=threads,
         max_pixels=max_pixels,
         timeout=timeout,
@@ -137,6 +142,9 @@ def detect_scenes(
             "Clip generation failed: the video has no decodable frames",
             {"found": {"codec": video.codec, "frames": 0}},
         )
+    decoded = frames.frame_number / float(fps)
+    if decoded >= bound - 1 / float(fps) - 0.25:
+        raise ffmpeg.longer_than_header(probe.duration, decoded)
     scenes = manager.get_scene_list(start_in_scene=True)
     ratio = source_fps / fps
     shots = []

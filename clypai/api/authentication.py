@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from clypai.observability import bind
 from projects.models import ApiKey, Membership, Team
 from projects.services import API_KEY_PREFIX, api_key_authenticate
 
@@ -139,7 +140,10 @@ class IsTeamMember(permissions.BasePermission):
     """Every /v1/ endpoint acts for exactly one team."""
 
     def has_permission(self, request, view):
-        return isinstance(request.auth, Principal)
+        if not isinstance(request.auth, Principal):
+            return False
+        bind(team=request.auth.team.pk)  # the request's log lines, and the work it queues
+        return True
 
 
 def user_for_credentials(*, username: str, password: str):

@@ -5,8 +5,10 @@ Rate limits (Redis, a fixed window per caller):
     every response carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset
     (Unix seconds when the window ends); over the limit, 429 `rate_limited` with
     Retry-After (seconds). The caller is its API key (or its user and team with a JWT or
-    a session; its address when anonymous). Its limit is the team's plan's (or the
-    team's own override), else CLYPAI_RATE_LIMIT_PER_MINUTE. Without Redis (the embedded
+    a session; its address when anonymous: REMOTE_ADDR, or behind
+    CLYPAI_TRUSTED_PROXY_COUNT proxies the address they put in X-Forwarded-For). Its
+    limit is the team's plan's (or the team's own override), else
+    CLYPAI_RATE_LIMIT_PER_MINUTE. Without Redis (the embedded
     mode) nothing is limited; when Redis fails, requests pass and the failure is logged.
 
 Idempotency keys, as Stripe's API has them:
@@ -23,6 +25,7 @@ Idempotency keys, as Stripe's API has them:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import math
@@ -56,7 +59,26 @@ def caller_scope(request) -> str:
     user = getattr(principal, "user", None)
     if user is not None:
         return f"user:{user.pk}:{principal.team.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', '')}"
+    return f"ip:{client_address(request)}"
+
+
+def client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or behind CLYPAI_TRUSTED_PROXY_COUNT proxies the
+    address that many entries from the end of X-Forwarded-For (what the outermost trusted
+    proxy saw; the entries before it are the client's to write, and are not believed)."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    count = settings.CLYPAI_TRUSTED_PROXY_COUNT
+    if not count:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if not forwarded:
+        return remote
+    candidate = forwarded[-min(count, len(forwarded))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:  # a proxy that writes something else: keep to the peer
+        return remote
 
 
 # Rate limits ---------------------------------------------------------------------------

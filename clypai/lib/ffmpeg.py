@@ -13,6 +13,12 @@ Every user file is opened with `safe_input_args()` before its `-i`:
   on the list (`tests/clypai/lib/test_ffmpeg.py` shows both attacks, and the fix).
 - `-max_pixels`: no decoder allocates frames larger than the cap, whatever the header says.
 
+A container's header can lie about its duration (an MP4 whose `mvhd`/`mdhd` say 5 s
+over 600 s of samples passes the probe's duration limit). So every decode of a user's
+file is bounded by the probed duration: `decode_bound(duration)` is how far past it a
+decode may read (`-t`), and outputs are bounded in size too (`-fs` on files, a frame
+count on pipes). A decode that reaches the bound read more than the header said.
+
 `run()` and `stream()` raise `StageError` with ffmpeg's last stderr lines (paths given
 on the command line shortened to their file names) when the tool fails or times out.
 """
@@ -57,6 +63,29 @@ SAFE_INPUT_FORMATS: tuple[str, ...] = (
 )
 
 STDERR_TAIL_LINES = 12
+
+# How far past the probed duration a decode may read: streams rarely end exactly where
+# the container says (an audio track 20-60 ms longer is common), never seconds later.
+DECODE_SLACK_SECONDS = 2.0
+DECODE_SLACK_RATIO = 0.01
+
+
+def decode_bound(duration: float) -> float:
+    """Seconds a decode of a file probed at `duration` seconds may read (its `-t`)."""
+    return max(float(duration), 0.0) * (1 + DECODE_SLACK_RATIO) + DECODE_SLACK_SECONDS
+
+
+def longer_than_header(duration: float, decoded: float) -> StageError:
+    """The error of a decode that ran into its bound: the file is longer than it says."""
+    return StageError(
+        f"Clip generation failed: the file plays longer than its header says "
+        f"({duration:.1f} s); it was not read further",
+        {
+            "found": {"headerDuration": round(duration, 3), "decodedAtLeast": round(decoded, 3)},
+            "limit": {"decodeBoundSeconds": round(decode_bound(duration), 3)},
+            "supported": "a file whose container states its real duration",
+        },
+    )
 
 
 def ffmpeg_path() -> str:

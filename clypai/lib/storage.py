@@ -1,23 +1,29 @@
 """Signed, expiring links to stored files, on S3/MinIO and on local disk alike.
 
 S3 and MinIO sign their own links (presigned GET). Local disk has no such thing, so the
-app signs the file's name and an expiry time, and serves the file itself (see
-`clypai.views.signed_file`) only while the signature holds; its links are absolute on
-CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
+app seals the file's name and an expiry time into the link's token, and serves the file
+itself (see `clypai.views.signed_file`) only while the seal holds; its links are absolute
+on CLYPAI_PUBLIC_URL when set, else on the request's own scheme and host.
+
+The token is encrypted, not only signed (Fernet: AES-128-CBC and HMAC-SHA256, its key
+derived from SECRET_KEY): a signed token carried the storage path in base64, which told
+anyone holding a link the team and clip ids and the layout of the storage.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
-import stat
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core import signing
 from django.core.files.storage import default_storage
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 _SALT = "clypai.signed-file"
 
@@ -39,8 +45,16 @@ def signed_url(
             params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
         return storage.url(name, parameters=params or None, expire=ttl_seconds)
     expires = int(time.time()) + ttl_seconds
-    token = signing.dumps({"n": name, "e": expires, "d": download_name or ""}, salt=_SALT)
+    payload = json.dumps({"n": name, "e": expires, "d": download_name or ""})
+    token = _fernet().encrypt(payload.encode()).decode("ascii").rstrip("=")
     return absolute_url(reverse("signed-file", kwargs={"token": token}), request=request)
+
+
+def _fernet():
+    from cryptography.fernet import Fernet
+
+    key = salted_hmac(_SALT, "file links", algorithm="sha256").digest()
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def absolute_url(path: str, *, request=None) -> str:
@@ -55,9 +69,12 @@ def absolute_url(path: str, *, request=None) -> str:
 
 def signed_expiry(token: str) -> tuple[str, str] | None:
     """The (name, download name) a local link signs, or None when forged or expired."""
+    from cryptography.fernet import InvalidToken
+
     try:
-        payload = signing.loads(token, salt=_SALT)
-    except signing.BadSignature:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(_fernet().decrypt(padded.encode("ascii")))
+    except (InvalidToken, ValueError, UnicodeError):
         return None
     if not isinstance(payload, dict) or payload.get("e", 0) < time.time():
         return None
@@ -68,9 +85,7 @@ def local_path(name: str, *, cache_dir, storage=None):
     """A local file path holding stored file `name`, for tools that need one (ffmpeg).
 
     On local disk that is the file itself; on S3 the object is downloaded once into
-    `cache_dir` (keyed by its name) and reused by later stages and reruns. The cache is
-    kept under CLYPAI_WORK_CACHE_MAX_BYTES: before a download, the files no task has
-    used for longer than any task may run are deleted, least recently used first.
+    `cache_dir` (keyed by its name) and reused by later stages and reruns.
     """
     storage = storage or default_storage
     if _is_local(storage):
@@ -78,52 +93,22 @@ def local_path(name: str, *, cache_dir, storage=None):
     target = Path(cache_dir) / name.replace("/", "__")
     if target.exists():
         try:
-            os.utime(target)  # used now: the last the trim deletes
-        except FileNotFoundError:  # trimmed meanwhile by a worker sharing the folder
-            return local_path(name, cache_dir=cache_dir, storage=storage)
-        return target
-    limit = getattr(settings, "CLYPAI_WORK_CACHE_MAX_BYTES", 0)
-    if limit:
-        cache_trim(cache_dir, max_bytes=limit, room=storage.size(name))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".part")
-    with storage.open(name, "rb") as src, open(partial, "wb") as dst:
-        for chunk in iter(lambda: src.read(1024 * 1024), b""):
-            dst.write(chunk)
-    partial.replace(target)
-    return target
-
-
-def cache_trim(
-    cache_dir, *, max_bytes: int, room: int = 0, idle_seconds: float | None = None
-) -> list[Path]:
-    """Delete files of `cache_dir` (a work dir's cache), least recently used first, until
-    they and `room` more bytes fit in `max_bytes`. Only files unused for `idle_seconds`
-    (default: the longest a task may run, CLYPAI_QUEUE_TIMEOUTS) go: a running task may
-    still hold a path it got earlier. So the limit is soft. Returns what was deleted."""
-    if idle_seconds is None:
-        idle_seconds = max(getattr(settings, "CLYPAI_QUEUE_TIMEOUTS", {}).values(), default=3600)
-    found = []
-    for path in Path(cache_dir).rglob("*"):
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            continue
-        if stat.S_ISREG(info.st_mode):
-            found.append((info.st_mtime, info.st_size, path))
-    total = sum(size for _, size, _ in found)
-    idle_before = time.time() - idle_seconds
-    removed = []
-    for mtime, size, path in sorted(found):
-        if total + room <= max_bytes or mtime > idle_before:
-            break
-        try:
-            path.unlink()
-            removed.append(path)
-        except FileNotFoundError:  # another worker sharing the folder took it
+            target.touch()  # used: the work-dir eviction goes by last use
+        except OSError:
             pass
-        total -= size
-    return removed
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A partial file of this process's own: workers sharing the cache folder may fetch
+    # the same object at once, and each renames a whole file into place.
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with storage.open(name, "rb") as src, open(partial, "wb") as dst:
+            for chunk in iter(lambda: src.read(1024 * 1024), b""):
+                dst.write(chunk)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)  # a failed download leaves no half file
+    return target
 
 
 def storage_copy(source: str, target: str, *, storage=None) -> str:

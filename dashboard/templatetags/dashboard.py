@@ -41,3 +41,28 @@ def megabytes(size) -> str:
 def humanize_feature(name: str) -> str:
     """A score feature's name in words: self_contained → Self contained."""
     return str(name).replace("_", " ").capitalize()
+
+
+@register.inclusion_tag("dashboard/_team_switch.html", takes_context=True)
+def team_switch(context):
+    """The nav's team picker, for a member of several teams: the team every page and
+    query of the dashboard acts for (kept in the session)."""
+    from dashboard.forms import TeamSwitchForm
+    from dashboard.team import membership_for
+    from projects.models import Membership
+
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return {"form": None}
+    memberships = list(
+        Membership.objects.select_related("team").filter(user=request.user).order_by("team__name")
+    )
+    if len(memberships) < 2:
+        return {"form": None}
+    current = getattr(request, "membership", None) or membership_for(request)
+    form = TeamSwitchForm(
+        memberships=memberships,
+        initial={"team": current.team_id if current else "", "next": request.path},
+        auto_id="team-switch-%s",
+    )
+    return {"form": form, "csrf_token": context.get("csrf_token")}

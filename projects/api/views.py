@@ -82,7 +82,8 @@ class ProjectViewSet(TeamViewSet):
     @extend_schema(
         operation_id="projects_destroy",
         summary="Delete project",
-        description="Only an empty project that is not the team's default.",
+        description="A project without clips and without jobs in progress, not the team's "
+        "default; its finished jobs are deleted with it (409 otherwise).",
         responses={200: envelope(DeletedOut), **errors(401, 404, 409)},
         tags=["Projects"],
     )

@@ -19,11 +19,11 @@
     if (window.htmx) window.htmx.process(document.body);
   }
 
-  function sendWithProgress(form, body, onDone) {
+  function sendWithProgress(form, body, onDone, quiet) {
     var xhr = new XMLHttpRequest();
     xhr.open("POST", form.action || window.location.href);
     xhr.upload.addEventListener("progress", function (e) {
-      if (e.lengthComputable) {
+      if (e.lengthComputable && !quiet) {
         var pct = Math.round((100 * e.loaded) / e.total);
         showProgress(form, pct, "Uploading: " + pct + "%");
       }
@@ -54,8 +54,20 @@
           }
         });
         xhr.addEventListener("load", function () {
-          if (xhr.status >= 300) { showProgress(form, 0, "The upload failed (" + xhr.status + ")."); return; }
+          if (xhr.status >= 300) {
+            showProgress(form, 0, "The upload failed (" + xhr.status + "): try again.");
+            form.querySelector("button[type=submit]").disabled = false;
+            return;
+          }
           done(result[1].upload_id);
+        });
+        // A refused preflight looks like this too: the bucket's CORS rules must allow a
+        // PUT from this site (README, "Files on S3").
+        xhr.addEventListener("error", function () {
+          showProgress(form, 0, "The upload to the storage bucket failed: check your " +
+            "connection and try again; if it keeps failing, the bucket may not allow " +
+            "uploads from this site (its CORS rules).");
+          form.querySelector("button[type=submit]").disabled = false;
         });
         xhr.send(file);
       })
@@ -80,7 +92,7 @@
         var body = new FormData(form);
         body.delete(input.name);
         showProgress(form, 100, "Uploaded; starting the job…");
-        sendWithProgress(form, body, finish);
+        sendWithProgress(form, body, finish, true);
       });
       return;
     }
@@ -94,6 +106,15 @@
       } else {
         replacePage(xhr.responseText);  // the form again, with what to fix
       }
+    }
+  });
+
+  // Forms that destroy something ask first (data-confirm); without JavaScript they
+  // submit as they are.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
     }
   });
 

@@ -94,7 +94,7 @@ def test_a_clip_is_analysed_transcribed_and_finished_by_three_tasks_on_three_mac
     assert "blue" in transcript.result["text"].lower()
     assert queues["analysis"].job_ids == [clip.pk]
     # It read the audio from storage (it had no source to extract it from).
-    assert not (gpu / "cache" / "audio").exists()
+    assert not (gpu / "audio").exists()
 
     cpu2 = _machine(settings, tmp_path, "cpu-2")
     _burst(queues["analysis"])
@@ -103,7 +103,7 @@ def test_a_clip_is_analysed_transcribed_and_finished_by_three_tasks_on_three_mac
     assert clip.attempts == 0
     assert clip.video and clip.thumbnail and len(clip.words) > 3
     # Transcript and loudness were stored: the audio was not extracted again.
-    assert not (cpu2 / "cache" / "audio").exists()
+    assert not (cpu2 / "audio").exists()
     for kind in ("transcript", "audio", "scenes"):
         assert Analysis.objects.filter(source=source, kind=kind).count() == 1
     # Every queue is empty: nothing was queued twice.
@@ -267,3 +267,30 @@ def test_the_dashboard_says_a_job_waits_for_its_transcription_in_words(team):
     Job.objects.filter(pk=job.pk).update(stage=states.TRANSCRIBED)
     job.refresh_from_db()
     assert job_state(job).words == "Speech transcribed; choosing the best moments"
+
+
+def test_each_worker_keeps_its_own_machines_work_dir_bounded(settings, tmp_path, team):
+    """The sweep evicts only its own machine's caches: a worker's task evicts its own."""
+    import os
+    import time
+
+    from clips import analysis
+    from clips.tasks import clip_transcribe_task
+
+    settings.CLYPAI_WORK_DIR = tmp_path / "worker-machine"
+    settings.CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = 3600
+    settings.CLYPAI_WORK_CACHE_IN_USE_SECONDS = 600
+    old = analysis.work_dir("audio") / "old.wav"
+    old.write_bytes(b"x" * 10)
+    then = time.time() - 2 * 3600
+    os.utime(old, (then, then))
+    fresh = analysis.work_dir("cache") / "fresh.mp4"
+    fresh.write_bytes(b"y" * 10)
+    analysis._evicted_at = None
+    clip_transcribe_task("clip_none", "faster-whisper", "tiny.en")  # nothing waits: returns
+    assert not old.exists() and fresh.exists()
+    # Not again within the sweep's interval, in this process.
+    old.write_bytes(b"x")
+    os.utime(old, (then, then))
+    clip_transcribe_task("clip_none", "faster-whisper", "tiny.en")
+    assert old.exists()

@@ -4,6 +4,7 @@ the job finish without reloading, play a preview, trim it, export and download."
 from __future__ import annotations
 
 import re
+import zipfile
 
 import pytest
 from playwright.sync_api import expect
@@ -127,3 +128,16 @@ def test_a_member_uploads_a_video_and_watches_its_job_finish_then_trims_a_clip(
     assert open(download.path(), "rb").read(4) == b"\x1a\x45\xdf\xa3"  # Matroska/WebM
     shoot(page, "clip-exported")
     assert axe_violations(page) == []
+
+    # A timeline for an editor: a zip with the FCPXML, the SRT and the source.
+    page.get_by_label("Format").select_option("fcpxml")
+    page.get_by_role("button", name="Export", exact=True).click()
+    row = page.locator("#export-list li", has_text="fcpxml")
+    expect(row.get_by_role("link", name="Download")).to_be_visible(timeout=120_000)
+    expect(row).to_contain_text("timeline zip")
+    with page.expect_download() as info:
+        row.get_by_role("link", name="Download").click()
+    assert info.value.suggested_filename.endswith("-fcpxml.zip")
+    names = zipfile.ZipFile(info.value.path()).namelist()
+    assert {f"{clip.pk}.fcpxml", f"{clip.pk}.srt", "README.txt"} <= set(names)
+    assert any(n.startswith("media/") for n in names)

@@ -174,3 +174,53 @@ def test_the_new_clips_form_names_what_is_missing(signed_in):
     response = signed_in.post(reverse("dashboard:clips_new"), {"aspect_ratio": "9:16"})
     assert response.status_code == 400
     assert "Choose a video file or give a video URL." in response.content.decode()
+
+
+def test_the_format_select_offers_the_timelines(signed_in, member):
+    clip = make_ready_clip(member.team, name="Timeline")
+    page = signed_in.get(f"/clips/{clip.pk}/").content.decode()
+    for value, label in (
+        ("fcpxml", "Final Cut Pro XML timeline (zip)"),
+        ("otio", "OpenTimelineIO timeline (zip)"),
+        ("edl", "EDL timeline, CMX 3600 (zip)"),
+        ("mp4", "MP4 video"),
+    ):
+        assert f'<option value="{value}"' in page and label in page
+
+
+def test_a_timeline_export_linking_its_source_downloads_with_a_fresh_link(
+    signed_in, member, settings
+):
+    import io
+    import re
+    import zipfile
+
+    from django.core.files.base import ContentFile
+
+    settings.CLYPAI_SIGNED_URL_TTL_SECONDS = 600
+    clip = make_ready_clip(member.team, name="Big idea")
+    export = Export.objects.create(
+        clip=clip,
+        format="fcpxml",
+        quality="high",
+        burn_captions=False,
+        source_linked=True,
+        status=Export.Status.COMPLETED,
+    )
+    stored = io.BytesIO()
+    with zipfile.ZipFile(stored, "w") as zf:
+        zf.writestr(f"{clip.pk}.fcpxml", "<fcpxml/>")
+        zf.writestr("README.txt", "old link")
+    export.file.save("x.zip", ContentFile(stored.getvalue()))
+    assert export.file.name.endswith(".zip")
+
+    response = signed_in.get(f"/exports/{export.pk}/download")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="Big idea-fcpxml.zip"'
+    package = zipfile.ZipFile(io.BytesIO(response.content))
+    assert package.read(f"{clip.pk}.fcpxml") == b"<fcpxml/>"
+    readme = package.read("README.txt").decode()
+    assert "old link" not in readme and "media/talk.mp4" in readme
+    assert re.search(r"^    http\S+/files/\S+$", readme, re.M)
+    assert "(0 hours" not in readme and "10 minutes" in readme

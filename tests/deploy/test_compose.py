@@ -169,7 +169,7 @@ def _fake_python(tmp_path) -> tuple[Path, Path]:
         ([], "-m pip install --quiet .[openai]"),
     ],
 )
-def test_the_install_script_pins_torch_first_and_mediapipe_without_its_deps(
+def test_the_install_script_pins_torch_first_and_the_model_wheels_without_their_deps(
     tmp_path, args, project
 ):
     python, calls = _fake_python(tmp_path)
@@ -182,6 +182,7 @@ def test_the_install_script_pins_torch_first_and_mediapipe_without_its_deps(
         "-m pip install --quiet torch==2.13.0",
         project,
         "-m pip install --quiet --no-deps mediapipe==0.10.21",
+        "-m pip install --quiet --no-deps silero-vad==6.2.3 resemblyzer==0.1.4",
     ]
 
 

@@ -322,6 +322,21 @@ def test_it_keeps_a_project_with_clips(api, team):
     assert project.clips.count() == len(clips)
 
 
+def test_a_job_in_progress_keeps_its_project_and_a_finished_one_goes_with_it(api, team):
+    from clips.models import Job
+
+    project = ProjectFactory(team=team)
+    job = Job.objects.create(team=team, project=project, source_url="https://example.com/a.mp4")
+    error = error_of(api.delete(f"/v1/projects/{project.pk}"), 409)
+    assert error["code"] == "project_not_empty"
+    assert error["details"] == {"clipCount": 0, "jobCount": 1}
+    assert Project.objects.filter(pk=project.pk).exists()
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.ERROR)
+    assert api.delete(f"/v1/projects/{project.pk}").status_code == 200
+    assert not Project.objects.filter(pk=project.pk).exists()
+    assert not Job.objects.filter(pk=job.pk).exists()
+
+
 def test_a_project_whose_clips_were_deleted_can_go(api, team):
     project = ProjectFactory(team=team)
     clip = ClipFactory(team=team, project=project)

@@ -32,9 +32,10 @@ Side effects: writes `out_path` (and temporary files that it removes).
 from .compositor import Captions, Watermark
 from .settings import CONTAINERS, RenderSettings, bitrate_value, output_size
 from .thumbnails import thumbnail, thumbnail_from_stills
-from .writer import RenderResult, join_bumpers, render_clip
+from .writer import RenderResult, join_bumpers, length_check, render_clip
 
 __all__ = [
+    "length_check",
     "CONTAINERS",
     "Captions",
     "RenderResult",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clypai.lib import ffmpeg
@@ -103,6 +104,7 @@ def thumbnail(
     out_w = width or min(w, 1080)
     out_w -= out_w % 2
     out_h = max(2, round(h * out_w / w / 2) * 2)
+    partial = Path(out_jpg).with_name(f".{Path(out_jpg).name}.part")
     args = [
         "-nostdin",
         "-v",
@@ -121,9 +123,15 @@ def thumbnail(
         f"crop={w}:{h}:{x}:{y},scale={out_w}:{out_h}:flags=bicubic",
         "-q:v",
         "3",
-        str(out_jpg),
+        "-f",
+        "image2",
+        str(partial),
     ]
-    ffmpeg.run(args, timeout=timeout, error="Thumbnail failed: could not write the image")
+    try:
+        ffmpeg.run(args, timeout=timeout, error="Thumbnail failed: could not write the image")
+        os.replace(partial, out_jpg)
+    finally:
+        partial.unlink(missing_ok=True)
     return {
         "time": round(t, 3),
         "sharpness": round(sharpness, 2),

@@ -51,6 +51,16 @@ class RenderResult:
     stills: list[tuple[float, np.ndarray]] = field(default_factory=list, repr=False)
 
 
+def length_check(start: float, end: float, max_seconds: float | None) -> None:
+    """Raise StageError when the clip [`start`, `end`] is longer than `max_seconds` (the
+    platform's longest upload; None: no limit): checked before anything is decoded."""
+    if max_seconds is not None and end - start > max_seconds + 1e-6:
+        raise StageError(
+            f"The clip is {end - start:.1f} s long; this export allows at most {max_seconds:g} s",
+            {"found": {"duration": round(end - start, 3)}, "limit": {"maxSeconds": max_seconds}},
+        )
+
+
 def render_clip(
     source_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -86,11 +96,7 @@ def render_clip(
         raise ValueError(f"the output size must be even and at least 16: {width}x{height}")
     if end <= start:
         raise ValueError(f"empty clip: start {start} >= end {end}")
-    if max_seconds is not None and end - start > max_seconds + 1e-6:
-        raise StageError(
-            f"The clip is {end - start:.1f} s long; this export allows at most {max_seconds:g} s",
-            {"found": {"duration": round(end - start, 3)}, "limit": {"maxSeconds": max_seconds}},
-        )
+    length_check(start, end, max_seconds)
     from ..probe import ProbeLimits
     from ..probe import probe as probe_file
 
@@ -320,8 +326,11 @@ def join_bumpers(
     infos = [probe_file(part, limits=limits) for part in parts]
     fps = settings.fps or infos[0 if intro is None else 1].video.fps  # the clip's
     args: list[str] = ["-nostdin", "-y", "-loglevel", "error"]
-    for part in parts:
-        args += [*ffmpeg.safe_input_args(max_pixels), "-i", ffmpeg.input_url(part)]
+    for part, info in zip(parts, infos, strict=True):
+        # a bumper is a user's upload: read no further than its header says
+        bound = ffmpeg.decode_bound(info.duration)
+        args += ["-t", f"{bound:.3f}", *ffmpeg.safe_input_args(max_pixels)]
+        args += ["-i", ffmpeg.input_url(part)]
     graph, labels, silent = [], [], len(parts)
     for k, info in enumerate(infos):
         graph.append(
@@ -380,6 +389,13 @@ def join_bumpers(
     ]
     if kind in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
-    args.append(str(out))
-    ffmpeg.run(args, timeout=settings.timeout, error="Could not join the brand kit's intro/outro")
+    partial = out.with_name(f".{out.stem}.part{out.suffix}")
+    args.append(str(partial))
+    try:
+        ffmpeg.run(
+            args, timeout=settings.timeout, error="Could not join the brand kit's intro/outro"
+        )
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return _result(out, time.monotonic() - began)

@@ -124,3 +124,29 @@ def test_analysis_size_fits_640_by_360_in_the_source_s_orientation():
 def test_an_unknown_detector_is_refused():
     with pytest.raises(ValueError, match="unknown face detector"):
         get_detector("dlib")
+
+
+def test_one_face_alone_has_no_lips_measured(grid_faces):
+    # The lips pass runs only where two or more faces are in view together.
+    assert "lips" in grid_faces.passes
+    assert grid_faces.tracks and all(not t.lips for t in grid_faces.tracks)
+
+
+def test_the_lips_pass_measures_each_mouth_where_two_faces_are_in_view():
+    from clips.pipeline.speakers import mouth_activity
+
+    # two-speakers-dev: the left person speaks from 0 to 3 s, the right one holds still.
+    analysis = detect_faces(
+        MEDIA / "talking_head/two-speakers-dev.mp4", end=3.0, people=False, content=False
+    )
+
+    left, right = sorted(analysis.tracks, key=lambda t: t.points[0].x)
+    for track in (left, right):
+        values = [v for _t, v in track.lips]
+        assert len(values) >= 30  # 12.5 a second
+        assert sum(v is not None for v in values) >= 0.9 * len(values)
+    moving = sum(a for _t, a in mouth_activity(left.lips))
+    still = sum(a for _t, a in mouth_activity(right.lips))
+    assert moving > 3 * still
+    again = FaceAnalysis.from_dict(json.loads(json.dumps(analysis.to_dict())))
+    assert again.tracks[0].lips == analysis.tracks[0].lips

@@ -230,6 +230,17 @@ def test_it_refuses_a_frame_larger_than_the_limit(shared_media, limits):
     }
 
 
+@pytest.mark.parametrize("sample_entry", [True, False], ids=["container-too", "frames-only"])
+def test_it_refuses_frames_whose_header_claims_30000x30000_naming_the_size(tmp_path, sample_entry):
+    from tests.clips.hostile_media import make_huge_header
+
+    err = _refusal(make_huge_header(tmp_path, sample_entry=sample_entry))
+
+    # ffmpeg will not allocate such a frame; the refusal names what the file claims.
+    assert err.message == "Clip generation failed: the video is too large (30000x30000)"
+    assert err.details["found"] == {"width": 30000, "height": 30000, "codec": "png"}
+
+
 def test_it_refuses_a_codec_this_ffmpeg_cannot_decode(tmp_path):
     if "avs2" in ffmpeg.decodable_codecs("video"):
         pytest.skip("this ffmpeg decodes AVS2; no undecodable codec to write")

@@ -6,12 +6,12 @@ without a whole face are in test_framing.py."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench import _speakers
 from clips.pipeline.audio import audio_features, extract_audio
 from clips.pipeline.faces import FaceTrack, TrackPoint, detect_faces
 from clips.pipeline.reframe import CropPath, crop_path, crop_size, position_at
@@ -213,55 +213,9 @@ def test_it_follows_whoever_speaks(name, tmp_path):
     assert 4 <= len(path.keyframes) <= 8
 
 
-def _mouthing_listener(work: Path, offset: float):
-    """Two GRID speakers side by side (as in two-speakers-dev), taking 3 s turns; the
-    listener's clip plays too, silent and `offset` seconds out of step, so both mouths
-    move all the time and only the timing against the sound can tell who speaks."""
-    grid = TALKING / "grid"
-    names = sorted(p.stem for p in grid.glob("*.mpg"))
-    turns = ["L", "R", "L", "R", "R", "L", "L", "R"]
-    parts = []
-    for i, speaker in enumerate(turns):
-        inputs = []
-        for side, name in (
-            ("L", names[(2 * i) % len(names)]),
-            ("R", names[(2 * i + 1) % len(names)]),
-        ):
-            if side != speaker and offset:  # the listener: looped, `offset` s in
-                inputs += ["-stream_loop", "1", "-ss", f"{offset}"]
-            inputs += ["-i", str(grid / f"{name}.mpg")]
-        graph = (
-            "[0:v]scale=720:576,setpts=PTS-STARTPTS[l];[1:v]scale=720:576,setpts=PTS-STARTPTS[r];"
-            "color=c=0x404040:s=1920x1080:r=25:d=3[bg];[bg][l]overlay=200:252[x];"
-            "[x][r]overlay=1000:252,format=yuv420p[v];"
-            f"[{0 if speaker == 'L' else 1}:a]aresample=48000,apad[a]"
-        )
-        part = work / f"turn{i}.mp4"
-        subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]",
-             "-map", "[a]", "-t", "3", "-r", "25", "-c:v", "libx264", "-preset", "ultrafast",
-             "-c:a", "aac", "-ar", "48000", str(part)],
-            check=True,
-        )  # fmt: skip
-        parts.append(part)
-    listing = work / "parts.txt"
-    listing.write_text("".join(f"file '{p}'\n" for p in parts))
-    video = work / "mouthing-listener.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-         "-c", "copy", str(video)],
-        check=True,
-    )  # fmt: skip
-    truth = {
-        "faces": {"L": {"center_x": 560}, "R": {"center_x": 1360}},
-        "turns": [{"from": 3 * i, "to": 3 * i + 3, "speaker": s} for i, s in enumerate(turns)],
-    }
-    return video, truth
-
-
 @pytest.fixture(scope="module")
 def mouthing_listener(tmp_path_factory):
-    return _mouthing_listener(tmp_path_factory.mktemp("mouthing"), 1.4)
+    return _speakers.mouthing_listener(tmp_path_factory.mktemp("mouthing"), 1.4)
 
 
 def test_the_sound_tells_the_speaker_from_a_listener_who_moves_their_mouth(

@@ -112,6 +112,52 @@ def test_anonymous_token_requests_are_limited_per_address(settings, db):
     assert other.post("/v1/auth/token", body, format="json").status_code == 401
 
 
+def test_behind_a_trusted_proxy_anonymous_requests_are_limited_per_client(settings, db):
+    settings.CLYPAI_RATE_LIMIT_ANON_PER_MINUTE = 2
+    settings.CLYPAI_TRUSTED_PROXY_COUNT = 1
+    number = secrets.randbelow(254 * 256 - 1)
+    first, second = (f"10.{1 + n // 256}.{n % 256}.9" for n in (number, number + 1))
+    proxy = "127.0.0.1"  # every request reaches the app from the proxy
+    body = {"username": "nobody", "password": "wrong"}
+
+    def post(forwarded_for: str):
+        client = APIClient(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=forwarded_for)
+        return client.post("/v1/auth/token", body, format="json").status_code
+
+    # The client writes what it likes before the address the proxy appends: not believed.
+    assert post(f"203.0.113.1, {first}") == 401
+    assert post(f"203.0.113.2, {first}") == 401
+    assert post(f"203.0.113.3, {first}") == 429
+    # Another client behind the same proxy has its own count.
+    assert post(second) == 401
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(settings, db):
+    settings.CLYPAI_RATE_LIMIT_ANON_PER_MINUTE = 2
+    settings.CLYPAI_TRUSTED_PROXY_COUNT = 0
+    number = secrets.randbelow(254 * 256 - 1)
+    address = f"127.{1 + number // 256}.{number % 256}.11"
+    body = {"username": "nobody", "password": "wrong"}
+    statuses = [
+        APIClient(REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR=f"10.0.0.{k}")
+        .post("/v1/auth/token", body, format="json")
+        .status_code
+        for k in range(3)
+    ]
+    assert statuses == [401, 401, 429]  # a forged header does not buy more requests
+
+
+def test_the_client_address_is_the_one_the_trusted_proxies_saw(settings, rf):
+    settings.CLYPAI_TRUSTED_PROXY_COUNT = 2
+    request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 1.2.3.4, 10.0.0.1")
+    assert limits.client_address(request) == "1.2.3.4"
+    # fewer entries than proxies: the first; none, or garbage: the peer
+    assert limits.client_address(rf.get("/", HTTP_X_FORWARDED_FOR="1.2.3.4")) == "1.2.3.4"
+    assert limits.client_address(rf.get("/", REMOTE_ADDR="10.0.0.2")) == "10.0.0.2"
+    garbage = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="evil, 10.0.0.1")
+    assert limits.client_address(garbage) == "10.0.0.2"
+
+
 def test_when_redis_fails_requests_pass(api, monkeypatch):
     """A real client to a closed port: the limiter's outage is logged, not served."""
     import redis

@@ -124,6 +124,33 @@ def test_local_path_downloads_an_s3_object_once(s3_storage, tmp_path):
     assert path.read_bytes() == VIDEO_BYTES
 
 
+def test_workers_sharing_a_cache_folder_fetch_the_same_object_at_once(s3_storage, tmp_path):
+    # Found by tests/clypai/test_serve.py: two workers of one machine analysing one
+    # source wrote the same ".part" file, and one rename found it gone.
+    import threading
+
+    big = VIDEO_BYTES * 4  # a few chunks: the writers overlap
+    name = default_storage.save("uploads/t/shared.mp4", ContentFile(big))
+    cache_dir = tmp_path / "cache"
+    found, errors, start = [], [], threading.Barrier(4)
+
+    def fetch():
+        start.wait()
+        try:
+            found.append(local_path(name, cache_dir=cache_dir))
+        except Exception as exc:  # the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(found)) == 1
+    assert found[0].read_bytes() == big
+    assert not list(cache_dir.glob("*.part"))
+
+
 # Local disk ----------------------------------------------------------------------
 
 
@@ -154,16 +181,44 @@ def test_it_rejects_a_tampered_local_link(client, media_root):
     other = default_storage.save("exports/b/other.mp4", ContentFile(b"team B's clip"))
     url = signed_url(other, ttl_seconds=60)
     token = url.removeprefix("/files/")
-    payload, signature = token.rsplit(":", 1)
 
-    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    assert client.get(f"/files/{payload}:{flipped}").status_code == 404
-    # Someone else's payload under this link's signature.
-    other_payload = signed_url(secret, ttl_seconds=60).removeprefix("/files/").rsplit(":", 1)[0]
-    assert client.get(f"/files/{other_payload}:{signature}").status_code == 404
+    # (not the last character: some of its bits are base64 padding, ignored)
+    for at in (0, len(token) // 2, len(token) - 2):
+        flipped = token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1 :]
+        assert client.get(f"/files/{flipped}").status_code == 404
+    # Half of someone else's token spliced onto this one.
+    secret_token = signed_url(secret, ttl_seconds=60).removeprefix("/files/")
+    spliced = token[: len(token) // 2] + secret_token[len(secret_token) // 2 :]
+    assert client.get(f"/files/{spliced}").status_code == 404
     assert client.get("/files/not-a-token").status_code == 404
     # The untouched link still works.
     assert b"".join(client.get(url).streaming_content) == b"team B's clip"
+
+
+def _decodings(token: str) -> list[bytes]:
+    """Every way a curious holder of the link might decode its token."""
+    import base64
+
+    found = [token.encode()]
+    for part in [token, *token.replace(".", ":").split(":")]:
+        padded = part + "=" * (-len(part) % 4)
+        for decode in (base64.urlsafe_b64decode, base64.b64decode):
+            try:
+                found.append(decode(padded))
+            except ValueError:
+                pass
+    return found
+
+
+def test_a_local_link_does_not_show_where_the_file_is_stored(media_root):
+    name = default_storage.save("clips/team_QWERTY/clip_SECRETID/video.mp4", ContentFile(b"clip"))
+    token = signed_url(name, ttl_seconds=60, download_name="Q3 layoffs.mp4").removeprefix("/files/")
+    for decoded in _decodings(token):
+        for piece in (b"team_QWERTY", b"clip_SECRETID", b"video.mp4", b"clips/", b"layoffs"):
+            assert piece not in decoded
+    # Two links to the same file do not even look alike.
+    again = signed_url(name, ttl_seconds=60).removeprefix("/files/")
+    assert again[20:] != token[20:]
 
 
 def test_it_rejects_an_expired_local_link(client, media_root):
