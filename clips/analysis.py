@@ -107,6 +107,22 @@ def work_files_evict(*, now: float | None = None) -> dict[str, int]:
     return freed
 
 
+_evicted_at: float | None = None
+
+
+def work_files_evict_due(*, now: float | None = None) -> dict[str, int] | None:
+    """`work_files_evict` on this machine, at most once every
+    CLYPAI_SWEEP_INTERVAL_SECONDS in this process (None when not due). The sweep evicts
+    only its own machine's work dir: on many machines each worker keeps its own caches
+    bounded, at the start of its tasks."""
+    global _evicted_at
+    now = time.time() if now is None else now
+    if _evicted_at is not None and now - _evicted_at < settings.CLYPAI_SWEEP_INTERVAL_SECONDS:
+        return None
+    _evicted_at = now
+    return work_files_evict(now=now)
+
+
 # Ingest ------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from clypai.lib.db import connection_ensure, database_outage  # noqa: F401 (re-exported)
@@ -267,7 +268,12 @@ def clip_stage_set(clip_id: str, stage: str) -> None:
     if stage == "render":
         marks["render_started"] = True
     Clip.objects.filter(pk=clip_id, status=Clip.Status.PROCESSING).update(
-        stage=stage, progress=STAGE_PROGRESS.get(stage, 0), updated_at=timezone.now(), **marks
+        stage=stage,
+        # never backwards: a run taken up after its transcription passes its early
+        # stages again, all found done
+        progress=Greatest("progress", STAGE_PROGRESS.get(stage, 0)),
+        updated_at=timezone.now(),
+        **marks,
     )
 
 
@@ -520,7 +526,10 @@ def job_stage_set(job_id, stage: str) -> None:
     stages it has used compute (`work_started`)."""
     marks = {"work_started": True} if stage not in FREE_STAGES else {}
     Job.objects.filter(pk=job_id, status=Job.Status.PROCESSING).update(
-        stage=stage, progress=JOB_STAGE_PROGRESS.get(stage, 0), updated_at=timezone.now(), **marks
+        stage=stage,
+        progress=Greatest("progress", JOB_STAGE_PROGRESS.get(stage, 0)),
+        updated_at=timezone.now(),
+        **marks,
     )
 
 

@@ -35,7 +35,7 @@ from clypai.observability import bind, log_context
 from clypai.queues import enqueue_later, enqueue_on_commit
 
 from . import states
-from .analysis import TranscriptWanted
+from .analysis import TranscriptWanted, work_files_evict_due
 from .clip_processing import clip_process, clip_transcribe
 from .exporting import export_process
 from .job_processing import job_process, job_transcribe
@@ -44,6 +44,15 @@ from .pipeline import StageError
 from .rendering import clip_video_make
 
 logger = logging.getLogger(__name__)
+
+
+def _machine_housekeeping() -> None:
+    """Keep this machine's work-dir caches bounded (the sweep reaches only its own
+    machine's); an eviction that fails never fails the task."""
+    try:
+        work_files_evict_due()
+    except Exception:
+        logger.warning("could not evict the work dir's caches", exc_info=True)
 
 
 def full_render_rq_id(clip_id: str) -> str:
@@ -60,6 +69,7 @@ def transcribe_rq_id(pk: str) -> str:
 def clip_process_task(clip_id: str) -> None:
     """Process one clip from its source to its outputs (or up to its transcription,
     which then queues this again)."""
+    _machine_housekeeping()
     with log_context(clip_id=clip_id):
         clip = states.clip_claim(clip_id)
         if clip is None:
@@ -85,6 +95,7 @@ def clip_transcribe_task(clip_id: str, engine: str, model: str) -> None:
     """Transcribe the source of a clip waiting for it, then queue the clip's analysis
     again. `engine` and `model` are the analysing worker's (so the transcript is the one
     its analysis looks for); the device is this worker's CLYPAI_WHISPER_DEVICE."""
+    _machine_housekeeping()
     with log_context(clip_id=clip_id):
         clip = states.clip_transcribe_claim(clip_id)
         if clip is None:
@@ -102,6 +113,7 @@ def clip_transcribe_task(clip_id: str, engine: str, model: str) -> None:
 def job_process_task(job_id: str) -> None:
     """Analyse a job's source, select its clips and queue their processing (or analyse
     up to its transcription, which then queues this again)."""
+    _machine_housekeeping()
     with log_context(job_id=job_id):
         job = states.job_claim(job_id)
         if job is None:
@@ -127,6 +139,7 @@ def job_process_task(job_id: str) -> None:
 def job_transcribe_task(job_id: str, engine: str, model: str) -> None:
     """Transcribe the source of a job waiting for it, then queue the job's analysis
     again (as `clip_transcribe_task`)."""
+    _machine_housekeeping()
     with log_context(job_id=job_id):
         job = states.job_transcribe_claim(job_id)
         if job is None:
@@ -139,6 +152,7 @@ def job_transcribe_task(job_id: str, engine: str, model: str) -> None:
 
 def export_process_task(export_id: str) -> None:
     """Produce one export of a completed clip."""
+    _machine_housekeeping()
     with log_context(export_id=export_id):
         export_process(export_id=export_id)
 
@@ -150,6 +164,7 @@ def full_render_task(clip_id: str) -> None:
     `rendering.clip_video_make(kind="full")`, and records done or error. A new output
     replaces the previous one's file.
     """
+    _machine_housekeeping()
     with log_context(clip_id=clip_id):
         _full_render(clip_id)
 
@@ -207,6 +222,7 @@ def clip_rerender_task(clip_id: str) -> None:
     """Render a clip again after its transcript was corrected: its full video and its
     preview, whichever it has, with the corrected captions (services.clip_words_correct
     queued it; its state is the clip's `Rerender`, which the sweep recovers)."""
+    _machine_housekeeping()
     with log_context(clip_id=clip_id):
         _rerender(clip_id)
 

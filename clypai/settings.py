@@ -474,8 +474,10 @@ CLYPAI_PUBLIC_URL = _public_url()
 CLYPAI_WORK_DIR = Path(env("CLYPAI_WORK_DIR") or VAR_DIR / "work")
 # The work dir's caches (work/cache: sources and brand files downloaded from S3;
 # work/audio: sources' extracted audio; work/fonts: brand kits' fonts) are evicted by
-# the sweep: files unused for MAX_AGE seconds, then the least recently used while they
-# hold more than MAX_BYTES; a file used in the last IN_USE seconds is never evicted.
+# the sweep, and on each worker's machine by its tasks (clips.analysis.
+# work_files_evict_due): files unused for MAX_AGE seconds, then the least recently used
+# while they hold more than MAX_BYTES; a file used in the last IN_USE seconds is never
+# evicted.
 CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = envint("CLYPAI_WORK_CACHE_MAX_AGE_SECONDS", 7 * 86400)
 CLYPAI_WORK_CACHE_MAX_BYTES = envint("CLYPAI_WORK_CACHE_MAX_BYTES", 20 * 1024**3)
 CLYPAI_WORK_CACHE_IN_USE_SECONDS = envint("CLYPAI_WORK_CACHE_IN_USE_SECONDS", 3600)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 
 from clips.models import Clip, Export, Job
+from clips.states import TRANSCRIBE_QUEUED, TRANSCRIBED
 
 READY = (Clip.Status.COMPLETED, Clip.Status.EXPORTED)
 
@@ -19,6 +20,8 @@ STAGE_WORDS = {
     "probe": "Reading the video",
     "audio": "Extracting the sound",
     "transcribe": "Transcribing the speech",
+    TRANSCRIBE_QUEUED: "Waiting to transcribe the speech",
+    TRANSCRIBED: "Speech transcribed; choosing the best moments",
     "scenes": "Finding the shots",
     "select": "Choosing the best moments",
     "render": "Rendering the clips",

@@ -16,7 +16,7 @@ from rq.worker import SimpleWorker
 
 from clips import states
 from clips.analysis import source_audio_name
-from clips.models import Analysis, Clip
+from clips.models import Analysis, Clip, Job
 from clips.services import ClipSpec, JobSpec, clip_create, job_create, upload_create
 from clips.sweep import clips_sweep
 from clips.tasks import transcribe_rq_id
@@ -237,3 +237,60 @@ def test_the_setting_defaults_on_with_redis_and_off_inline(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(module)
+
+
+def test_progress_never_goes_back_when_the_analysis_is_taken_up_after_its_transcript(team, queues):
+    clip = _waiting_clip(team, states.TRANSCRIBED, seconds_ago=0, progress=65)
+    claimed = states.clip_claim(clip.pk)
+    assert claimed is not None and claimed.progress == 65
+    states.clip_stage_set(clip.pk, "ingest")
+    states.clip_stage_set(clip.pk, "select")
+    clip.refresh_from_db()
+    assert (clip.stage, clip.progress) == ("select", 85)
+    states.clip_stage_set(clip.pk, "probe")
+    clip.refresh_from_db()
+    assert (clip.stage, clip.progress) == ("probe", 85)
+
+
+def test_the_dashboard_says_a_job_waits_for_its_transcription_in_words(team):
+    from dashboard.selectors import job_state
+
+    job = Job.objects.create(
+        team=team,
+        project=default_project(team=team),
+        source_url="https://example.com/a.mp4",
+        status="processing",
+        stage=states.TRANSCRIBE_QUEUED,
+        progress=12,
+    )
+    assert job_state(job).words == "Waiting to transcribe the speech"
+    Job.objects.filter(pk=job.pk).update(stage=states.TRANSCRIBED)
+    job.refresh_from_db()
+    assert job_state(job).words == "Speech transcribed; choosing the best moments"
+
+
+def test_each_worker_keeps_its_own_machines_work_dir_bounded(settings, tmp_path, team):
+    """The sweep evicts only its own machine's caches: a worker's task evicts its own."""
+    import os
+    import time
+
+    from clips import analysis
+    from clips.tasks import clip_transcribe_task
+
+    settings.CLYPAI_WORK_DIR = tmp_path / "worker-machine"
+    settings.CLYPAI_WORK_CACHE_MAX_AGE_SECONDS = 3600
+    settings.CLYPAI_WORK_CACHE_IN_USE_SECONDS = 600
+    old = analysis.work_dir("audio") / "old.wav"
+    old.write_bytes(b"x" * 10)
+    then = time.time() - 2 * 3600
+    os.utime(old, (then, then))
+    fresh = analysis.work_dir("cache") / "fresh.mp4"
+    fresh.write_bytes(b"y" * 10)
+    analysis._evicted_at = None
+    clip_transcribe_task("clip_none", "faster-whisper", "tiny.en")  # nothing waits: returns
+    assert not old.exists() and fresh.exists()
+    # Not again within the sweep's interval, in this process.
+    old.write_bytes(b"x")
+    os.utime(old, (then, then))
+    clip_transcribe_task("clip_none", "faster-whisper", "tiny.en")
+    assert old.exists()
