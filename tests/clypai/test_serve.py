@@ -187,7 +187,10 @@ def test_serve_runs_the_whole_system_and_stops_cleanly(serve, caller, media_serv
         "redis": {"ok": True},
         "storage": {"ok": True},
     }
-    assert wait_for(lambda: len(serve.workers()) == 2, 60), serve.tail()
+    # Two media workers and the webhook deliveries' own.
+    assert wait_for(lambda: len(serve.workers()) == 3, 60), serve.tail()
+    listening = sorted(sorted(q.name for q in w.queues) for w in serve.workers())
+    assert ["webhooks"] in listening and all("webhooks" not in q for q in listening if len(q) > 1)
     printed = serve.log.read_text()
     for where in ("/admin/", "/docs/", f"http://localhost:{serve.port}/"):
         assert where in printed
