@@ -17,29 +17,26 @@ install: $(STAMP) ffmpeg browser
 	@$(PY) manage.py migrate --verbosity 0
 	@$(PY) manage.py prepare_models --verbosity 0
 
-# Re-run pip only when the declared dependencies change.
-$(STAMP): pyproject.toml
+# Re-run pip only when the declared dependencies change. The install steps are
+# deploy/install.sh's, which deploy/Dockerfile runs too.
+$(STAMP): pyproject.toml deploy/install.sh
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet 'torch==2.13.0'
-	$(PY) -m pip install --quiet -e '.[dev,openai]'
-	$(PY) -m pip install --quiet --no-deps 'mediapipe==0.10.21'
+	deploy/install.sh python $(PY) dev,openai --editable
 	@touch $(STAMP)
 
 ffmpeg:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-		echo "Installing ffmpeg from Debian's packages"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+	@deploy/install.sh system
 
 # The dashboard's browser tests: Debian's Chromium (Playwright drives it; its own browser
 # download is not used) and axe-core from npm (package-lock.json).
 browser:
-	@command -v chromium >/dev/null && command -v npm >/dev/null || { \
-		echo "Installing Chromium and npm from Debian's packages"; \
+	@pkgs=""; command -v chromium >/dev/null || pkgs="chromium"; \
+	command -v npm >/dev/null || pkgs="$$pkgs npm"; \
+	test -z "$$pkgs" || { \
+		echo "Installing$$pkgs from Debian's packages"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium npm >/dev/null; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$pkgs >/dev/null; }
 	@test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
 
 # make clip VIDEO=path/or/url [ARGS="--criteria 'funny moments' --count 3 --json"]
