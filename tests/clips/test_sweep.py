@@ -164,5 +164,7 @@ def test_make_run_has_a_worker_on_every_queue():
     assert len(workers) == 3  # two media workers and the webhooks' own
     listened: set[str] = set()
     for argv in workers:
-        listened |= {word for word in argv[argv.index("rqworker") + 1 :] if not word.startswith("-")}
+        listened |= {
+            word for word in argv[argv.index("rqworker") + 1 :] if not word.startswith("-")
+        }
     assert listened == set(QUEUES)
