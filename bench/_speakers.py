@@ -91,25 +91,10 @@ def mouthing_listener(work: Path, offset: float, *, name: str = "mouthing-listen
             "[x][r]overlay=1000:252,format=yuv420p[v];"
             f"[{0 if speaker == 'L' else 1}:a]aresample=48000,apad[a]"
         )
-        part = work / f"{name}-turn{i}.mp4"
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-filter_complex", graph,
-             "-map", "[v]", "-map", "[a]", "-t", "3", "-r", "25", "-c:v", "libx264",
-             "-preset", "ultrafast", "-c:a", "aac", "-ar", "48000", str(part)],
-            check=True,
-        )  # fmt: skip
-        parts.append(part)
-    listing = work / f"{name}-parts.txt"
-    listing.write_text("".join(f"file '{p}'\n" for p in parts))
-    video = work / f"{name}.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
-         str(listing), "-c", "copy", str(video)],
-        check=True,
-    )  # fmt: skip
+        parts.append(_turn_encode(work / f"{name}-turn{i}.mp4", inputs, graph))
+    video = _turns_join(work, name, parts)
     truth = {
-        "faces": {"L": {"center_x": 560}, "R": {"center_x": 1360}},
-        "turns": [{"from": 3 * i, "to": 3 * i + 3, "speaker": s} for i, s in enumerate(turns)],
+        **_side_by_side_truth(turns),
     }
     return video, truth
 
@@ -149,25 +134,10 @@ def mouthing_at_times(
             "[x][r]overlay=1000:252,format=yuv420p[v];"
             f"[{0 if speaker == 'L' else 1}:a]aresample=48000,apad[a]"
         )
-        part = work / f"{name}-turn{i}.mp4"
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-filter_complex", graph,
-             "-map", "[v]", "-map", "[a]", "-t", "3", "-r", "25", "-c:v", "libx264",
-             "-preset", "ultrafast", "-c:a", "aac", "-ar", "48000", str(part)],
-            check=True,
-        )  # fmt: skip
-        parts.append(part)
-    listing = work / f"{name}-parts.txt"
-    listing.write_text("".join(f"file '{p}'\n" for p in parts))
-    video = work / f"{name}.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
-         str(listing), "-c", "copy", str(video)],
-        check=True,
-    )  # fmt: skip
+        parts.append(_turn_encode(work / f"{name}-turn{i}.mp4", inputs, graph))
+    video = _turns_join(work, name, parts)
     truth = {
-        "faces": {"L": {"center_x": 560}, "R": {"center_x": 1360}},
-        "turns": [{"from": 3 * i, "to": 3 * i + 3, "speaker": s} for i, s in enumerate(turns)],
+        **_side_by_side_truth(turns),
         "mouthing": [{"from": 3 * i, "to": 3 * i + 3} for i in mouthing],
     }
     return video, truth
@@ -185,3 +155,35 @@ def speaker_share(path: Any, speakers: Speakers, step: float = 0.1) -> float:
         held.append(x <= centre <= x + w)
         t = round(t + step, 6)
     return sum(held) / len(held)
+
+
+def _turn_encode(part: Path, inputs: list[str], graph: str) -> Path:
+    """One 3 s turn of a side-by-side composite: `graph` over `inputs`, H.264 and AAC."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-filter_complex", graph,
+         "-map", "[v]", "-map", "[a]", "-t", "3", "-r", "25", "-c:v", "libx264",
+         "-preset", "ultrafast", "-c:a", "aac", "-ar", "48000", str(part)],
+        check=True,
+    )  # fmt: skip
+    return part
+
+
+def _turns_join(work: Path, name: str, parts: list[Path]) -> Path:
+    """The turns one after the other (ffmpeg's concat demuxer, no re-encode)."""
+    listing = work / f"{name}-parts.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    video = work / f"{name}.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+         str(listing), "-c", "copy", str(video)],
+        check=True,
+    )  # fmt: skip
+    return video
+
+
+def _side_by_side_truth(turns: list[str]) -> dict:
+    """Where the two faces are and who speaks in each 3 s turn."""
+    return {
+        "faces": {"L": {"center_x": 560}, "R": {"center_x": 1360}},
+        "turns": [{"from": 3 * i, "to": 3 * i + 3, "speaker": s} for i, s in enumerate(turns)],
+    }
