@@ -66,6 +66,14 @@ def transcribe_rq_id(pk: str) -> str:
     return f"{pk}-transcribe"
 
 
+def _transcription_enqueue(task, pk: str, wanted: TranscriptWanted) -> None:
+    """Queue the transcription a clip's or job's analysis stopped for, on `transcribe`,
+    with the engine and model that analysis looks for."""
+    enqueue_on_commit(
+        "transcribe", task, pk, wanted.engine, wanted.model, job_id=transcribe_rq_id(pk)
+    )
+
+
 def clip_process_task(clip_id: str) -> None:
     """Process one clip from its source to its outputs (or up to its transcription,
     which then queues this again)."""
@@ -79,14 +87,7 @@ def clip_process_task(clip_id: str) -> None:
         logger.info("clip %s: processing (attempt %d)", clip_id, clip.attempts + 1)
         outcome = clip_process(clip=clip)
         if isinstance(outcome, TranscriptWanted):
-            enqueue_on_commit(
-                "transcribe",
-                clip_transcribe_task,
-                clip_id,
-                outcome.engine,
-                outcome.model,
-                job_id=transcribe_rq_id(clip_id),
-            )
+            _transcription_enqueue(clip_transcribe_task, clip_id, outcome)
         elif outcome is not None:
             enqueue_later("analysis", outcome, clip_process_task, clip_id, job_id=clip_id)
 
@@ -123,14 +124,7 @@ def job_process_task(job_id: str) -> None:
         logger.info("job %s: processing (attempt %d)", job_id, job.attempts + 1)
         outcome = job_process(job=job)
         if isinstance(outcome, TranscriptWanted):
-            enqueue_on_commit(
-                "transcribe",
-                job_transcribe_task,
-                str(job_id),
-                outcome.engine,
-                outcome.model,
-                job_id=transcribe_rq_id(str(job_id)),
-            )
+            _transcription_enqueue(job_transcribe_task, str(job_id), outcome)
             return
         for clip_id in outcome:
             enqueue_on_commit("render", clip_process_task, clip_id, job_id=clip_id)
