@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from brandkits.models import DEFAULT_CAPTION_STYLE
 from clypai.lib.errors import disk_full
+from clypai.lib.files import partial_path
 from clypai.lib.storage import local_path
 
 from .analysis import SourceAnalysis, analysis_cached, source_audio_path, work_dir
@@ -97,7 +98,7 @@ def _kit_font_path(kit) -> Path:
     target = folder / f"font{Path(name).suffix.lower()}"
     if not target.exists():
         source = local_path(name, cache_dir=work_dir("cache"))
-        partial = folder / f".{target.name}.part"
+        partial = partial_path(target)
         shutil.copyfile(source, partial)
         partial.replace(target)
     else:

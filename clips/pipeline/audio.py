@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clypai.lib import ffmpeg
+from clypai.lib.files import partial_path
 
 from .base import StageError
 
@@ -74,7 +75,7 @@ def extract_audio(
     plays longer than its header says. Overwrites `dst_wav`.
     """
     dst = Path(dst_wav)
-    partial = dst.with_name(f".{dst.name}.part")
+    partial = partial_path(dst)
     bound = ffmpeg.decode_bound(duration) if duration is not None else None
     limits: list[str] = []
     if bound is not None:

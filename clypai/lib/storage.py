@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +22,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
+
+from .files import partial_path
 
 _SALT = "clypai.signed-file"
 
@@ -100,7 +100,7 @@ def local_path(name: str, *, cache_dir, storage=None):
     target.parent.mkdir(parents=True, exist_ok=True)
     # A partial file of this process's own: workers sharing the cache folder may fetch
     # the same object at once, and each renames a whole file into place.
-    partial = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    partial = partial_path(target)
     try:
         with storage.open(name, "rb") as src, open(partial, "wb") as dst:
             for chunk in iter(lambda: src.read(1024 * 1024), b""):

@@ -107,8 +107,12 @@ def test_a_webhook_endpoint_shows_its_secret_once_and_its_deliveries(
     endpoint = WebhookEndpoint.objects.get(team=member.team)
     assert secret == endpoint.secret and secret.startswith("whsec_")
     page.get_by_role("link", name=re.compile(r"127\.0\.0\.1")).click()
+    test_event = page.get_by_role("button", name="Send a test event")
+    expect(test_event).to_be_visible()  # the endpoint's page has come
     assert secret not in page.content()
-    page.get_by_role("button", name="Send a test event").click()
+    test_event.click()
+    # The form's answer is a redirect back here: reload only once that page has come.
+    expect(page.get_by_text("A test event is on its way.")).to_be_visible()
     background_jobs.wait_idle(30)
     page.reload()
     expect(page.get_by_role("cell", name="webhook.test")).to_be_visible()

@@ -130,8 +130,15 @@ def test_docker_compose_config_accepts_the_file_with_and_without_the_gpu_profile
 
 def _recipe(target: str) -> list[str]:
     """The commands `make` would run for `target` (make -n prints them, runs nothing)."""
+    # Under `make test` this make is a sub-make: it would print "Entering directory".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", "-B", target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clypai.lib import ffmpeg
+from clypai.lib.files import partial_path
 
 from ..base import StageError
 from ..frames import FrameReader
@@ -104,7 +104,7 @@ def thumbnail(
     out_w = width or min(w, 1080)
     out_w -= out_w % 2
     out_h = max(2, round(h * out_w / w / 2) * 2)
-    partial = Path(out_jpg).with_name(f".{Path(out_jpg).name}.part")
+    partial = partial_path(out_jpg)
     args = [
         "-nostdin",
         "-v",

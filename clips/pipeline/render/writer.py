@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from clypai.lib import ffmpeg
 from clypai.lib.errors import NO_SPACE, disk_full
+from clypai.lib.files import partial_path
 
 from ..base import StageError
 from ..reframe import CropPath
@@ -122,7 +123,7 @@ def render_clip(
         work = (cw, ch)
     segments = _segments(path, frames, rate)
 
-    partial = out.with_name(f".{out.stem}.part{out.suffix}")
+    partial = partial_path(out)
     workdir = Path(tempfile.mkdtemp(prefix="clypai-render-"))
     if not _SAFE_PATH.match(str(workdir)):
         shutil.rmtree(workdir, ignore_errors=True)
@@ -393,7 +394,7 @@ def join_bumpers(
     ]
     if kind in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
-    partial = out.with_name(f".{out.stem}.part{out.suffix}")
+    partial = partial_path(out)
     args.append(str(partial))
     try:
         ffmpeg.run(

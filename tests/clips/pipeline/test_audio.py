@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import wave
 from pathlib import Path
 
@@ -65,6 +66,35 @@ def test_it_extracts_mono_16k_wav_from_a_video(shared_media, tmp_path):
     with wave.open(str(out)) as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 16000)
         assert wav.getnframes() / 16000 == pytest.approx(33.0, abs=0.05)
+
+
+def test_runs_extracting_the_same_source_at_once_each_leave_a_whole_wav(shared_media, tmp_path):
+    # Three jobs of one source on workers sharing a work dir extract its audio to one
+    # place at once (the serve proof met it: a shared temporary name renamed away by
+    # the first run left the others a FileNotFoundError).
+    source = shared_media / "talking_head/grid_concat_11clips_33s.mp4"
+    target = tmp_path / "audio" / "src.wav"
+    target.parent.mkdir()
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def extract():
+        start.wait()
+        try:
+            extract_audio(source, target, duration=33.0)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    runs = [threading.Thread(target=extract) for _ in range(4)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+
+    assert failures == []
+    with wave.open(str(target)) as wav:
+        assert wav.getnframes() / 16000 == pytest.approx(33.0, abs=0.05)
+    assert [p.name for p in target.parent.iterdir()] == ["src.wav"]  # no temporary left
 
 
 def test_it_extracts_vorbis_from_webm_at_the_asked_rate(shared_media, tmp_path):
