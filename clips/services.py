@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from brandkits.models import BrandKit
-from clypai.api.errors import ApiError, Conflict, InvalidRequest
+from clypai.api.errors import ApiError, Conflict, InvalidRequest, NotFound
 from clypai.lib.safe_http import reach_url
 from clypai.queues import enqueue_on_commit
 from projects.models import Project, Team
@@ -615,6 +615,20 @@ def clip_recut(
     for export in stale:
         if export.file:
             export.file.storage.delete(export.file.name)
+    return True
+
+
+def clip_move(*, clip: Clip, project: Project) -> bool:
+    """Move `clip` into `project`, another of its team's: the clip then shows in that
+    project's gallery (and /v1's `projectId`) and no longer in the old one. Nothing is
+    rendered again. Its job stays where it was and keeps listing it. A project of another
+    team is not found (as any other team's row). Returns whether the project changed."""
+    if project.team_id != clip.team_id:
+        raise NotFound("Project not found", field="project")
+    if project.pk == clip.project_id:
+        return False
+    clip.project = project
+    clip.save(update_fields=["project", "updated_at"])
     return True
 
 

@@ -308,6 +308,17 @@ class ProjectForm(forms.Form):
     )
 
 
+class ClipMoveForm(forms.Form):
+    """Move a clip to another of the team's projects (a project of another team is not
+    one of the choices: the view answers it 404)."""
+
+    project = forms.ModelChoiceField(label="Project", queryset=None, empty_label=None)
+
+    def __init__(self, *args, team, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = team.projects.order_by("-is_default", "name")
+
+
 class TeamSwitchForm(forms.Form):
     team = forms.ChoiceField(label="Team")
     next = forms.CharField(required=False, widget=forms.HiddenInput)

@@ -65,6 +65,7 @@ urlpatterns = [
     path("clips/<str:clip_id>/", views.clip_detail, name="clip"),
     path("clips/<str:clip_id>/edit", views.clip_edit, name="clip_edit"),
     path("clips/<str:clip_id>/words", views.clip_words, name="clip_words"),
+    path("clips/<str:clip_id>/move", views.clip_move, name="clip_move"),
     path("clips/<str:clip_id>/delete", views.clip_delete, name="clip_delete"),
     path("clips/<str:clip_id>/export", views.clip_export, name="clip_export"),
     path("clips/<str:clip_id>/exports", views.clip_exports, name="clip_exports"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
@@ -25,6 +25,7 @@ from .forms import (
     LANGUAGE_NAMES,
     LAYOUT_NAMES,
     ClipEditForm,
+    ClipMoveForm,
     ExportForm,
     NewClipsForm,
     ProjectForm,
@@ -279,6 +280,9 @@ def _clip_page(request, clip, *, edit_form=None, export_form=None, status=200):
             "ready": ready,
             "edit_form": edit_form,
             "export_form": export_form or ExportForm(initial={"burn_captions": True}),
+            "move_form": ClipMoveForm(
+                team=team, initial={"project": clip.project_id}, auto_id="move-%s"
+            ),
             "transcript": clip_transcript_context(clip) if clip.source_id else [],
             "words": list(enumerate(clip.words or [])),
             "exports": selectors.exports_of(clip),
@@ -328,6 +332,23 @@ def clip_edit(request, clip_id: str):
                 messages.info(request, "Nothing changed.")
             return redirect("dashboard:clip", clip_id=clip.pk)
     return _clip_page(request, clip, edit_form=form, status=400)
+
+
+@require_POST
+@team_view
+def clip_move(request, clip_id: str):
+    """Move the clip to another of the team's projects; back to its page. A project that
+    is not one of the team's is a 404, as any other team's row."""
+    clip = _clip(request, clip_id)
+    form = ClipMoveForm(request.POST, team=request.team)
+    if not form.is_valid():
+        raise Http404("No such project in this team")
+    project = form.cleaned_data["project"]
+    if clip_services.clip_move(clip=clip, project=project):
+        messages.success(request, f"Moved the clip to {project.name}.")
+    else:
+        messages.info(request, f"The clip is already in {project.name}.")
+    return redirect("dashboard:clip", clip_id=clip.pk)
 
 
 @require_POST

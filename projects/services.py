@@ -178,8 +178,9 @@ def project_update(*, project: Project, **fields) -> Project:
 
 
 def project_delete(*, project: Project) -> None:
-    """Delete a project without clips, with its finished jobs. A project with clips or
-    with jobs in progress, or the team's default, stays (409)."""
+    """Delete a project without clips, with its finished jobs (a finished job whose
+    clips were moved to other projects goes to the project of its best one instead). A
+    project with clips or with jobs in progress, or the team's default, stays (409)."""
     if project.is_default:
         raise Conflict("The team's default project cannot be deleted", code="project_is_default")
     if project.clips.exists():
@@ -198,6 +199,11 @@ def project_delete(*, project: Project) -> None:
             details={"clipCount": 0, "jobCount": active.count()},
         )
     with transaction.atomic():
+        # A job whose clips were all moved to other projects follows them there: deleting
+        # it would delete those clips with it (a job's clips go with the job).
+        for job in project.jobs.filter(clips__isnull=False).distinct():
+            job.project_id = job.clips.order_by("rank", "created_at").first().project_id
+            job.save(update_fields=["project", "updated_at"])
         project.jobs.all().delete()
         project.delete()
 

@@ -336,3 +336,71 @@ def test_another_teams_clip_cannot_be_deleted(client, member, outsider):
     client.force_login(outsider.user)
     assert client.post(f"/clips/{clip.pk}/delete").status_code == 404
     assert type(clip).objects.filter(pk=clip.pk).exists()
+
+
+def test_a_clip_moves_to_another_project_of_the_team(signed_in, member):
+    clip = make_ready_clip(member.team, name="Moving clip")
+    old = clip.project
+    target = Project.objects.create(team=member.team, name="Launch week")
+    page = signed_in.get(f"/clips/{clip.pk}/").content.decode()
+    assert '<label for="move-project">Project</label>' in page
+    assert f'<option value="{target.pk}">Launch week</option>' in page
+    assert f'<option value="{old.pk}" selected>' in page and ">Move</button>" in page
+
+    response = signed_in.post(f"/clips/{clip.pk}/move", {"project": target.pk}, follow=True)
+    assert response.redirect_chain == [(f"/clips/{clip.pk}/", 302)]
+    assert "Moved the clip to Launch week." in response.content.decode()
+    clip.refresh_from_db()
+    assert clip.project_id == target.pk
+    assert "Moving clip" in signed_in.get(f"/projects/{target.pk}/").content.decode()
+    assert "Moving clip" not in signed_in.get(f"/projects/{old.pk}/").content.decode()
+    # its job's page still lists it, and /v1 in the same session says where it is now
+    assert "Moving clip" in signed_in.get(f"/jobs/{clip.job_id}/").content.decode()
+    api = APIClient()
+    api.cookies = signed_in.cookies
+    assert api.get(f"/v1/clips/{clip.pk}").json()["data"]["projectId"] == target.pk
+    assert [c["id"] for c in api.get(f"/v1/clips?projectId={old.pk}").json()["data"]] == []
+
+    again = signed_in.post(f"/clips/{clip.pk}/move", {"project": target.pk}, follow=True)
+    assert "The clip is already in Launch week." in again.content.decode()
+
+
+def test_a_clip_is_not_moved_to_another_teams_project(client, member, outsider):
+    clip = make_ready_clip(member.team)
+    theirs = outsider.team.projects.get()
+    client.force_login(member.user)
+    assert client.post(f"/clips/{clip.pk}/move", {"project": theirs.pk}).status_code == 404
+    assert client.post(f"/clips/{clip.pk}/move", {"project": "proj_nope"}).status_code == 404
+    assert client.post(f"/clips/{clip.pk}/move", {}).status_code == 404
+    # nor can the other team move this clip into its own project
+    client.force_login(outsider.user)
+    assert client.post(f"/clips/{clip.pk}/move", {"project": theirs.pk}).status_code == 404
+    clip.refresh_from_db()
+    assert clip.project.team_id == member.team.pk and clip.project.is_default
+
+
+def test_the_move_service_refuses_another_teams_project(member, outsider):
+    from clips.services import clip_move
+    from clypai.api.errors import NotFound
+
+    clip = make_ready_clip(member.team)
+    with pytest.raises(NotFound):
+        clip_move(clip=clip, project=outsider.team.projects.get())
+    clip.refresh_from_db()
+    assert clip.project.team_id == member.team.pk
+
+
+def test_a_project_left_by_its_jobs_clips_is_deleted_and_the_moved_clips_stay(signed_in, member):
+    first = Project.objects.create(team=member.team, name="First cut")
+    second = Project.objects.create(team=member.team, name="Second home")
+    clip = make_ready_clip(member.team, name="Survivor")
+    type(clip).objects.filter(pk=clip.pk).update(project=first)
+    Job.objects.filter(pk=clip.job_id).update(project=first)
+    signed_in.post(f"/clips/{clip.pk}/move", {"project": second.pk})
+    response = signed_in.post(f"/projects/{first.pk}/delete", follow=True)
+    assert "Deleted the project First cut." in response.content.decode()
+    # the finished job went along with its clip rather than taking it down with it
+    clip.refresh_from_db()
+    assert clip.project_id == second.pk
+    assert Job.objects.get(pk=clip.job_id).project_id == second.pk
+    assert "Survivor" in signed_in.get(f"/projects/{second.pk}/").content.decode()
