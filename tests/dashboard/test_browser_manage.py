@@ -77,6 +77,52 @@ def test_a_member_creates_renames_and_deletes_a_project(page, member, shoot):
     expect(page.get_by_text("No clips in this project yet.")).to_be_visible()
 
 
+def test_a_clip_is_moved_to_another_project_of_the_team(
+    browser, live_server, member, outsider, shoot
+):
+    clip = make_ready_clip(member.team, name="Why we ship on Fridays")
+    default = clip.project
+    launch = Project.objects.create(team=member.team, name="Launch week")
+    Project.objects.create(team=outsider.team, name="Globex launch")
+    context = _phone(browser, live_server)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, member)
+        page.goto(f"/projects/{default.pk}/")
+        page.get_by_role("article").get_by_role("link", name="Edit").click()
+        select = page.get_by_label("Project", exact=True)
+        expect(select.locator("option")).to_have_text(["Default project", "Launch week"])
+        expect(select.locator("option:checked")).to_have_text("Default project")
+        select.select_option(label="Launch week")
+        page.get_by_role("button", name="Move", exact=True).click()
+        expect(page.get_by_text("Moved the clip to Launch week.")).to_be_visible()
+        expect(page).to_have_url(re.compile(rf"/clips/{clip.pk}/$"))
+        expect(page.get_by_label("Project", exact=True).locator("option:checked")).to_have_text(
+            "Launch week"
+        )
+        assert no_sideways_scroll(page)
+        shoot(page, "phone-clip-moved")
+        assert axe_violations(page) == []
+
+        # The crumb leads to its new project, whose gallery now holds it; the old one's not.
+        page.get_by_role("link", name="Launch week").click()
+        expect(page).to_have_url(re.compile(rf"/projects/{launch.pk}/$"))
+        gallery = page.get_by_role("article")
+        expect(gallery.get_by_role("heading")).to_have_text("Why we ship on Fridays")
+        page.goto(f"/projects/{default.pk}/")
+        expect(page.get_by_role("article")).to_have_count(0)
+        clip.refresh_from_db()
+        assert clip.project_id == launch.pk
+        assert page.request.get(f"/v1/clips/{clip.pk}").json()["data"]["projectId"] == launch.pk
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(f"/clips/{clip.pk}/")
+        shoot(page, "clip-move-desktop")
+        assert axe_violations(page) == []
+    finally:
+        context.close()
+
+
 def test_a_member_of_two_teams_switches_and_never_sees_the_other_teams_things(
     browser, live_server, member, outsider, shoot
 ):
