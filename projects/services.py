@@ -11,6 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -75,13 +76,7 @@ def user_create(*, username: str, password: str, email: str = ""):
     return User.objects.create_user(username=username, password=password, email=email)
 
 
-@transaction.atomic
-def member_create(*, email: str, password: str, team_name: str, role: str | None = None):
-    """A dashboard user signing in with `email` and `password`, member of the team named
-    `team_name` (made now when there is none, with this user as its owner). `role`:
-    owner or member; by default owner of a new team, member of an existing one.
-    Returns (user, team, team_created)."""
-    from django.contrib.auth.password_validation import validate_password
+def _member_email(email: str) -> str:
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
@@ -90,26 +85,97 @@ def member_create(*, email: str, password: str, team_name: str, role: str | None
         validate_email(email)
     except ValidationError as exc:
         raise InvalidRequest(f"{email!r} is not an e-mail address", field="email") from exc
-    User = get_user_model()
-    if User.objects.filter(username__iexact=email).exists():
-        raise Conflict(f"A user with the e-mail {email} already exists", field="email")
-    user = User(username=email, email=email)
+    return email
+
+
+def _member_password_set(user, password: str) -> None:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
     try:
         validate_password(password, user)
     except ValidationError as exc:
         raise InvalidRequest(" ".join(exc.messages), field="password") from exc
     user.set_password(password)
     user.save()
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """What member_ensure did: made the user or the team, added the membership, changed
+    the role (role_before is the role held before, None when not in the team) or the
+    password."""
+
+    user: Any
+    team: Team
+    membership: Membership
+    user_created: bool
+    team_created: bool
+    role_before: str | None
+    password_changed: bool
+
+    @property
+    def changed(self) -> bool:
+        return (
+            self.user_created or self.role_before != self.membership.role or self.password_changed
+        )
+
+
+@transaction.atomic
+def member_ensure(
+    *, email: str, team_name: str, role: str | None = None, password: str | None = None
+) -> MemberChange:
+    """Make the dashboard user signing in with `email` a member of the team named
+    `team_name` (made now when there is none, with this user as its owner).
+
+    A new user needs `password`; an existing one keeps theirs unless one is given. A
+    user not yet in the team joins it with `role` (default: owner of a new team, member
+    of an existing one); one already in it gets `role` when given, else keeps theirs.
+    Their other teams are left as they are."""
+    email = _member_email(email)
+    User = get_user_model()
+    user = User.objects.filter(username__iexact=email).first()
+    user_created = user is None
+    if user_created:
+        if not password:
+            raise InvalidRequest("A new user needs a password", field="password")
+        user = User(username=email, email=email)
+    if password:
+        _member_password_set(user, password)
     team = Team.objects.filter(name__iexact=(team_name or "").strip()).first()
-    created = team is None
-    if created:
+    team_created = team is None
+    if team_created:
         team = team_create(name=team_name)
-    membership_add(
-        team=team,
+    held = Membership.objects.filter(team=team, user=user).first()
+    role_before = held.role if held else None
+    if held is None or role:
+        new_role = role or (Membership.Role.OWNER if team_created else Membership.Role.MEMBER)
+        held = membership_add(team=team, user=user, role=new_role)
+    return MemberChange(
         user=user,
-        role=role or (Membership.Role.OWNER if created else Membership.Role.MEMBER),
+        team=team,
+        membership=held,
+        user_created=user_created,
+        team_created=team_created,
+        role_before=role_before,
+        password_changed=bool(password) and not user_created,
     )
-    return user, team, created
+
+
+@transaction.atomic
+def member_create(*, email: str, password: str, team_name: str, role: str | None = None):
+    """A new dashboard user signing in with `email` and `password`, member of the team
+    named `team_name` (made now when there is none, with this user as its owner). `role`:
+    owner or member; by default owner of a new team, member of an existing one. An
+    existing user is a conflict (member_ensure adds one to another team).
+    Returns (user, team, team_created)."""
+    email = _member_email(email)
+    if get_user_model().objects.filter(username__iexact=email).exists():
+        raise Conflict(f"A user with the e-mail {email} already exists", field="email")
+    if not password:
+        raise InvalidRequest("A new user needs a password", field="password")
+    change = member_ensure(email=email, team_name=team_name, role=role, password=password)
+    return change.user, change.team, change.team_created
 
 
 @dataclass(frozen=True)

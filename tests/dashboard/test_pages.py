@@ -44,6 +44,71 @@ def test_createuser_makes_a_member_and_the_team_when_new(monkeypatch, client):
     assert response.status_code == 302 and response["Location"] == "/"
 
 
+def _createuser(monkeypatch, *args, stdin: str = "") -> str:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    out = io.StringIO()
+    call_command("createuser", *args, stdout=out)
+    return out.getvalue().strip()
+
+
+def _signs_in(client, email: str, password: str) -> bool:
+    response = client.post("/accounts/login/", {"username": email, "password": password})
+    return response.status_code == 302
+
+
+def test_createuser_adds_an_existing_user_to_a_second_team(monkeypatch, client, member, outsider):
+    out = _createuser(monkeypatch, member.email, "--team", "globex")
+    assert out == "ann@example.com: member of Globex (added to the team)"
+    out = _createuser(monkeypatch, member.email, "--team", "Initech", "--role", "member")
+    assert out == "ann@example.com: member of Initech (new team, added to the team)"
+    roles = dict(member.user.memberships.values_list("team__name", "role"))
+    assert roles == {"Acme": "owner", "Globex": "member", "Initech": "member"}
+    # the password stays what it was, and the team switch offers every team of theirs
+    assert _signs_in(client, member.email, member.password)
+    page = client.get("/projects/").content.decode()
+    assert 'id="team-switch"' in page
+    for name in ("Acme", "Globex", "Initech"):
+        assert f">{name}</option>" in page
+    response = client.post("/team/", {"team": outsider.team.pk}, follow=True)
+    assert "You are working in Globex." in response.content.decode()
+
+
+def test_createuser_changes_the_role_or_password_of_a_member_already_in_the_team(
+    monkeypatch, client, member, outsider
+):
+    from django.core.management.base import CommandError
+
+    _createuser(monkeypatch, member.email, "--team", "Globex")
+    out = _createuser(monkeypatch, member.email, "--team", "Globex", "--role", "owner")
+    assert out == "ann@example.com: owner of Globex (was member)"
+    assert Membership.objects.get(user=member.user, team=outsider.team).role == "owner"
+    with pytest.raises(CommandError, match="already owner of Globex: nothing to change"):
+        _createuser(monkeypatch, member.email, "--team", "Globex", "--role", "owner")
+    with pytest.raises(CommandError, match="already owner of Acme: nothing to change"):
+        _createuser(monkeypatch, member.email, "--team", "Acme")
+
+    out = _createuser(
+        monkeypatch, member.email, "--team", "Acme", "--password-stdin", stdin="a-new-phrase-99\n"
+    )
+    assert out == "ann@example.com: owner of Acme (password changed)"
+    assert not _signs_in(client, member.email, member.password)
+    assert _signs_in(client, member.email, "a-new-phrase-99")
+    with pytest.raises(CommandError, match="too short"):
+        _createuser(monkeypatch, member.email, "--team", "Acme", "--password-stdin", stdin="x\n")
+
+
+def test_createuser_needs_a_password_for_a_new_user(monkeypatch, member):
+    from django.contrib.auth import get_user_model
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="new user: give their password.*--password-stdin"):
+        _createuser(monkeypatch, "new@example.com", "--team", "Acme")
+    with pytest.raises(CommandError, match="no password on standard input"):
+        _createuser(monkeypatch, "new@example.com", "--team", "Acme", "--password-stdin")
+    assert not get_user_model().objects.filter(username="new@example.com").exists()
+    assert list(member.team.memberships.values_list("user__email", flat=True)) == [member.email]
+
+
 def test_a_wrong_password_answers_the_login_page_with_the_error(client, member):
     response = client.post("/accounts/login/", {"username": member.email, "password": "nope"})
     assert response.status_code == 200
