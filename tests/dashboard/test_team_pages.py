@@ -404,3 +404,17 @@ def test_a_project_left_by_its_jobs_clips_is_deleted_and_the_moved_clips_stay(si
     assert clip.project_id == second.pk
     assert Job.objects.get(pk=clip.job_id).project_id == second.pk
     assert "Survivor" in signed_in.get(f"/projects/{second.pk}/").content.decode()
+
+
+def test_v1_keeps_to_its_document_and_does_not_move_a_clip(signed_in, member):
+    # The /v1 document has no projectId change on PATCH /v1/clips/{id}: only the dashboard
+    # moves clips; /v1 refuses the field as any unknown one.
+    clip = make_ready_clip(member.team)
+    target = Project.objects.create(team=member.team, name="Elsewhere")
+    api = APIClient()
+    api.cookies = signed_in.cookies
+    response = api.patch(f"/v1/clips/{clip.pk}", {"projectId": target.pk}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "projectId"
+    clip.refresh_from_db()
+    assert clip.project_id != target.pk
