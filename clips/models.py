@@ -411,11 +411,11 @@ class FullRender(models.Model):
 
 
 class Rerender(models.Model):
-    """A clip's re-render after its transcript was corrected (its full video and its
-    preview, whichever it has, with the corrected captions): queued → processing → done
-    | error, durable like a clip's processing, so the sweep recovers one whose worker or
-    queue entry was lost. A correction while one runs asks for a new one
-    (`requested_at`), and the run that rendered the older words stops."""
+    """A clip's re-render after an edit (a transcript correction, a crop override, a
+    re-cut): its full video and its preview, whichever it has, made again: queued →
+    processing → done | error, durable like a clip's processing, so the sweep recovers
+    one whose worker or queue entry was lost. An edit while one runs asks for a new one
+    (`requested_at`), and the run that rendered the older clip stops."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -431,6 +431,11 @@ class Rerender(models.Model):
     requested_at = models.DateTimeField()
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # What this request counts against the team's render minutes, and when: reserved when
+    # it is queued (its full video's length), settled to what its run rendered when it is
+    # done, given back when it fails or a newer request replaces it (0 then).
+    charged_seconds = models.FloatField(default=0.0)
+    charged_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

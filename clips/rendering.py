@@ -327,6 +327,7 @@ def clip_encode(
         render_settings,
         max_pixels=settings.CLYPAI_FFMPEG_MAX_PIXELS,
         timeout=settings.CLYPAI_RENDER_TIMEOUT_SECONDS,
+        max_output_bytes_per_second=settings.CLYPAI_MAX_OUTPUT_BYTES_PER_SECOND,
     )
 
     path = local_path(clip.source.file.name, cache_dir=work_dir("cache"))

@@ -302,8 +302,10 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
     captions enabled) are rewritten at once;
     exports with burned captions, and timelines (their SRT and caption lane), are dropped
     (the next export makes the correction);
-    a rendered clip is queued for a re-render. Returns whether a re-render was queued.
-    Validation is all or nothing, naming the first bad field.
+    a rendered clip is queued for a re-render (its full video counted against the render
+    minutes: QuotaExceeded, and nothing saved, past them; `states.rerender_queue`).
+    Returns whether a re-render was queued. Validation is all or nothing, naming the
+    first bad field.
     """
     if clip.status not in (Clip.Status.COMPLETED, Clip.Status.EXPORTED):
         raise Conflict(
@@ -365,14 +367,14 @@ def clip_words_correct(*, clip: Clip, corrections: Any) -> bool:
         if w["end"] < w["start"] or (k and w["start"] < words[k - 1]["start"]):
             raise InvalidRequest("Word times must stay in order", field="words")
     with transaction.atomic():
+        rerender = bool(clip.video or clip.preview)
+        if rerender:  # first: refused for render minutes, nothing is saved
+            states.rerender_queue(clip)
+            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
         Clip.objects.filter(pk=clip.pk).update(words=words, updated_at=timezone.now())
         clip.words = words
         stale = list(clip.exports.filter(Q(burn_captions=True) | Q(format__in=EXPORT_TIMELINES)))
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
-        rerender = bool(clip.video or clip.preview)
-        if rerender:
-            states.rerender_queue(clip)
-            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
     clip_caption_files(clip)
     for export in stale:
         if export.file:
@@ -393,8 +395,9 @@ def clip_crop_override(*, clip: Clip, override: Any) -> bool:
     zoom}]}. It is stored in source seconds (shots by their span, a face with its box too)
     so that it outlives a re-cut of the range wherever the shot is still inside it. Exports
     are dropped (their picture changes) and a rendered clip is queued for a re-render,
-    which lays the override over the automatic path. Returns whether a re-render was
-    queued. Validation is all or nothing, naming the first bad field.
+    which lays the override over the automatic path (counted as a transcript
+    correction's: QuotaExceeded, nothing saved, past the render minutes). Returns whether
+    a re-render was queued. Validation is all or nothing, naming the first bad field.
     """
     from .selectors import clip_shot_faces
 
@@ -416,14 +419,14 @@ def clip_crop_override(*, clip: Clip, override: Any) -> bool:
         stored.pop("override", None)
     stored["request"] = None  # the next render lays the override over the automatic path
     with transaction.atomic():
+        rerender = bool(clip.video or clip.preview)
+        if rerender:  # first: refused for render minutes, nothing is saved
+            states.rerender_queue(clip)
+            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
         Clip.objects.filter(pk=clip.pk).update(crop_path=stored, updated_at=timezone.now())
         clip.crop_path = stored
         stale = list(clip.exports.all())
         Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
-        rerender = bool(clip.video or clip.preview)
-        if rerender:
-            states.rerender_queue(clip)
-            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
     for export in stale:
         if export.file:
             export.file.storage.delete(export.file.name)
@@ -555,7 +558,9 @@ def clip_recut(
 
     Its words are taken anew from the source's transcript (earlier corrections of words
     outside the new range are gone); its exports are dropped (their settings can be asked
-    for again). Returns whether anything changed (and so a re-render was queued).
+    for again). The re-render counts its new length against the render minutes
+    (QuotaExceeded, nothing saved, past them). Returns whether anything changed (and so
+    a re-render was queued).
     """
     if clip.status not in EXPORTABLE:
         raise Conflict(
@@ -603,14 +608,18 @@ def clip_recut(
         changes["enable_captions"] = enable_captions
     if not changes:
         return False
-    with transaction.atomic():
-        for key, value in changes.items():
-            setattr(clip, key, value)
-        clip.save(update_fields=[*changes, "updated_at"])
-        stale = list(clip.exports.all())
-        Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
-        states.rerender_queue(clip)
-        enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
+    try:
+        with transaction.atomic():
+            for key, value in changes.items():
+                setattr(clip, key, value)
+            clip.save(update_fields=[*changes, "updated_at"])
+            stale = list(clip.exports.all())
+            Export.objects.filter(pk__in=[e.pk for e in stale]).delete()
+            states.rerender_queue(clip)  # its new length, against the render minutes
+            enqueue_on_commit("render", clip_rerender_task, clip.pk, job_id=rerender_rq_id(clip.pk))
+    except ApiError:
+        clip.refresh_from_db()  # refused (render minutes): the clip as it is stored
+        raise
     clip_caption_files(clip)
     for export in stale:
         if export.file:

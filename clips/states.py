@@ -811,16 +811,41 @@ def export_minutes_refund(export_id: str) -> bool:
     return True
 
 
-# Re-renders after a transcript correction ----------------------------------------------
+# Re-renders after an edit (a transcript correction, a crop override, a re-cut) -------
 
 RERENDER_ACTIVE = (Rerender.Status.QUEUED, Rerender.Status.PROCESSING)
 
 
+def rerender_seconds(clip: Clip) -> float:
+    """What a re-render of `clip` counts against the team's render minutes: its full
+    video's length when it has one. A preview is free, as a job's clip's first preview
+    is (only a full render holds render minutes)."""
+    if not clip.video:
+        return 0.0
+    length = clip.duration or (clip.end_time or 0.0) - (clip.start_time or 0.0)
+    return round(max(float(length), 0.0), 3)
+
+
 def rerender_queue(clip: Clip) -> None:
-    """Ask for a re-render of `clip` (its transcript was corrected): queued, whatever
-    came before; a run of an earlier request stops (its `requested_at` is gone). In the
-    caller's transaction."""
+    """Ask for a re-render of `clip` (it was edited): queued, whatever came before; a
+    run of an earlier request stops (its `requested_at` is gone).
+
+    Its full video's length (`rerender_seconds`) is reserved against the team's render
+    minutes under the usage row's lock: QuotaExceeded (429 with Retry-After) when they
+    would pass the limit. An earlier request still queued or running is replaced, never
+    finished: its reservation is given back first. In the caller's transaction, so a
+    refusal leaves nothing behind (the edit is not saved either)."""
     now = timezone.now()
+    earlier = (
+        Rerender.objects.select_for_update()
+        .filter(pk=clip.pk, status__in=RERENDER_ACTIVE)
+        .values_list("charged_seconds", "charged_at")
+        .first()
+    )
+    if earlier is not None and earlier[0] > 0:
+        usage_refund_render(team_id=clip.team_id, seconds=earlier[0], charged_at=earlier[1] or now)
+    seconds = rerender_seconds(clip)
+    usage_reserve_render(team=clip.team, seconds=seconds)
     Rerender.objects.update_or_create(
         clip_id=clip.pk,
         defaults={
@@ -829,6 +854,8 @@ def rerender_queue(clip: Clip) -> None:
             "requested_at": now,
             "heartbeat_at": None,
             "attempts": 0,
+            "charged_seconds": seconds,
+            "charged_at": now,
             "updated_at": now,
         },
     )
@@ -858,15 +885,28 @@ def rerender_heartbeat(run: Rerender):
     return heartbeat(_rerender_held(run), name=f"re-render of {run.pk}")
 
 
-def rerender_finish(run: Rerender, *, error: str = "") -> bool:
-    """A re-render is done, or failed with `error`, when the run still holds it."""
-    return bool(
-        _rerender_held(run).update(
+def rerender_finish(run: Rerender, *, error: str = "", rendered_seconds: float = 0.0) -> bool:
+    """A re-render is done, or failed with `error`, when the run still holds it; its
+    render minutes are settled in the same transaction: to the `rendered_seconds` of full
+    video the run made when done, to nothing when it failed (its clip was rendered once
+    already: its failures are ours). The status moves from processing once per request,
+    so a retried task, or a run the sweep took the work from, settles nothing again."""
+    with transaction.atomic():
+        finished = _rerender_held(run).update(
             status=Rerender.Status.ERROR if error else Rerender.Status.DONE,
             error=error,
             updated_at=timezone.now(),
         )
-    )
+        if finished:
+            reserved, reserved_at, team_id = Rerender.objects.values_list(
+                "charged_seconds", "charged_at", "clip__team_id"
+            ).get(pk=run.pk)
+            actual = 0.0 if error else round(max(float(rendered_seconds), 0.0), 3)
+            usage_settle_render(
+                team_id=team_id, reserved=reserved, actual=actual, reserved_at=reserved_at
+            )
+            Rerender.objects.filter(pk=run.pk).update(charged_seconds=actual)
+    return bool(finished)
 
 
 # Lifecycles the sweep goes by ----------------------------------------------------------

@@ -213,9 +213,10 @@ def rerender_rq_id(clip_id: str) -> str:
 
 
 def clip_rerender_task(clip_id: str) -> None:
-    """Render a clip again after its transcript was corrected: its full video and its
-    preview, whichever it has, with the corrected captions (services.clip_words_correct
-    queued it; its state is the clip's `Rerender`, which the sweep recovers)."""
+    """Render a clip again after an edit (a transcript correction, a crop override, a
+    re-cut): its full video and its preview, whichever it has (the services queued it
+    with `states.rerender_queue`; its state is the clip's `Rerender`, which the sweep
+    recovers). Its full video's seconds are charged when it is done, once."""
     _machine_housekeeping()
     with log_context(clip_id=clip_id):
         _rerender(clip_id)
@@ -227,6 +228,7 @@ def _rerender(clip_id: str) -> None:
         logger.info("re-render of clip %s is not queued (gone or taken); nothing to do", clip_id)
         return
     clip = Clip.objects.select_related("source", "brand_kit").get(pk=clip_id)
+    rendered = 0.0  # seconds of full video made: what the re-render is charged
     with states.rerender_heartbeat(run) as beat:
         try:
             if clip.source is None:
@@ -234,6 +236,8 @@ def _rerender(clip_id: str) -> None:
             for kind, present in (("full", clip.video), ("preview", clip.preview)):
                 if present:
                     clip_video_make(clip, None, kind=kind, check=beat.check)
+                    if kind == "full":
+                        rendered = states.rerender_seconds(clip)
         except states.WorkTaken:
             logger.warning("re-render of clip %s was taken from this run; it stops", clip_id)
         except StageError as err:
@@ -246,6 +250,6 @@ def _rerender(clip_id: str) -> None:
                 run, error=f"Render failed: internal error ({type(exc).__name__})"
             )
         else:
-            states.rerender_finish(run)
+            states.rerender_finish(run, rendered_seconds=rendered)
         finally:
             close_old_connections()

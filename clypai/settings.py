@@ -431,6 +431,10 @@ CLYPAI_PROBE_TIMEOUT_SECONDS = envfloat("CLYPAI_PROBE_TIMEOUT_SECONDS", 120.0)
 CLYPAI_DECODE_TIMEOUT_SECONDS = envfloat("CLYPAI_DECODE_TIMEOUT_SECONDS", 3600.0)
 CLYPAI_RENDER_TIMEOUT_SECONDS = envfloat("CLYPAI_RENDER_TIMEOUT_SECONDS", 3600.0)
 CLYPAI_THUMBNAIL_TIMEOUT_SECONDS = envfloat("CLYPAI_THUMBNAIL_TIMEOUT_SECONDS", 120.0)
+# The size cap of every encode that writes a clip, render or export (ffmpeg's -fs), in
+# bytes a second of clip; unset: twice the render's bitrate ceiling, else 5 MB/s
+# (clips.pipeline.render.output_byte_cap). An encode past it fails, its file removed.
+CLYPAI_MAX_OUTPUT_BYTES_PER_SECOND = envint("CLYPAI_MAX_OUTPUT_BYTES_PER_SECOND", None)
 # How many clips a multi-clip job (the Choppity API) returns unless asked otherwise.
 CLYPAI_JOB_CLIP_COUNT = envint("CLYPAI_JOB_CLIP_COUNT", 5)
 

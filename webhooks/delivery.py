@@ -6,7 +6,8 @@ and records the answer. A failure is retried on CLYPAI_WEBHOOK_RETRY_SCHEDULE wi
 jitter: `delivery_attempt` says when (`AttemptMade.retry_at`) and its task schedules it
 (`next_attempt_at` in PostgreSQL is the truth, and the sweep enqueues again what Redis
 lost); 410 disables the endpoint at once, and so do CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS
-of failures without a success.
+of failures without a success. A test event counts for neither, and its success does
+not end a streak.
 """
 
 from __future__ import annotations
@@ -283,6 +284,11 @@ def _attempt_finished(
         **fields
     )
     endpoint_id = delivery.endpoint_id
+    if delivery.event.type == TEST_EVENT:
+        # A test event is recorded and shown, but says nothing of the real deliveries'
+        # streak: a failing test (a URL being set up) must not bring the endpoint closer
+        # to being disabled, nor a passing one wipe out the real failures. Never retried.
+        return None
     if succeeded:
         WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=False).update(
             failing_since=None

@@ -199,7 +199,8 @@ class ClipViewSet(TeamViewSet):
             "`cropPath.shots[].faces`, or a layout) or as keyframes over the whole clip; "
             "null clears it. A rendered clip is rendered again (its preview and video) and "
             "its exports are made anew; `cropPath` then shows the effective path, each "
-            "overridden shot with why `override`."
+            "overridden shot with why `override`. The new render of the video counts "
+            "against the monthly render minutes: past them, 429 and nothing is changed."
         ),
         request=ClipPatchIn,
         responses={200: envelope(ClipOut), **errors(400, 401, 404, 409)},
@@ -246,7 +247,9 @@ class ClipViewSet(TeamViewSet):
         description=(
             "Corrections by word index (`word`, and optionally `start`/`end` inside the "
             "clip). The SRT/VTT change at once; a rendered clip is rendered again with the "
-            "corrected captions, and exports with burned captions are made anew."
+            "corrected captions, and exports with burned captions are made anew. The new "
+            "render of the video counts against the monthly render minutes: past them, 429 "
+            "and nothing is changed."
         ),
         request=TranscriptPatchIn,
         responses={200: envelope(TranscriptOut), **errors(400, 401, 404, 409)},

@@ -195,9 +195,9 @@ _DESCRIPTIONS = {
     415: "The body is not of a media type this operation takes (JSON, or multipart where "
     "it takes a file).",
     429: "Monthly quota exceeded (`quota_exceeded`: clip generations, or render minutes, "
-    "which full renders and exports count), or too many requests (`rate_limited`: too many "
-    "a minute, or too much of the team's work queued or running at once); `Retry-After` "
-    "says when to try again.",
+    "which full renders, exports and re-renders after an edit count), or too many requests "
+    "(`rate_limited`: too many a minute, or too much of the team's work queued or running "
+    "at once); `Retry-After` says when to try again.",
 }
 
 

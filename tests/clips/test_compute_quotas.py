@@ -382,3 +382,162 @@ def test_a_full_render_is_work_in_flight_too(caller, team, settings):
     assert refused.json()["error"]["code"] == "TOO_MANY_REQUESTS"
     assert int(refused["Retry-After"]) >= 1
     assert used(team)[1] == pytest.approx(30)
+
+
+# Re-renders after an edit ----------------------------------------------------------------
+
+
+@pytest.fixture
+def rendered_clip(ready_clip, settings):
+    """The 6 s ready clip with a full video (and no preview) as its render stored it, and
+    the "render" queue on Redis, emptied around the test (no inline work)."""
+    from django.core.files.base import ContentFile
+
+    from clypai.queues import get_queue
+
+    settings.CLYPAI_JOBS_INLINE = False
+    queue = get_queue("render")
+    queue.connection.flushdb()
+    ready_clip.video.save("clips/grid-full.mp4", ContentFile(b"rendered"), save=True)
+    yield ready_clip
+    queue.connection.flushdb()
+
+
+def _correct(clip, word="Put"):
+    from clips.services import clip_words_correct
+
+    clip.refresh_from_db()
+    return clip_words_correct(clip=clip, corrections=[{"index": 0, "word": word}])
+
+
+def _render_minutes_used_up(team, minutes=1):
+    """The team's plan gives `minutes` render minutes, all used this month."""
+    from projects.services import usage_charge_render
+
+    team.monthly_render_minutes = minutes
+    team.save()
+    usage_charge_render(team_id=team.pk, seconds=minutes * 60)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_re_render_charges_its_full_video_once_whatever_runs_it(rendered_clip, team):
+    """Before: a re-render after an edit was never counted against the render minutes."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from clips import states
+    from clips.models import Rerender
+    from clips.sweep import clips_sweep
+    from clips.tasks import clip_rerender_task
+
+    assert _correct(rendered_clip) is True
+    assert used(team)[1] == pytest.approx(6.0)  # reserved when queued, under the lock
+    # Its first run loses its worker; the sweep gives the re-render to another.
+    first = states.rerender_claim(rendered_clip.pk)
+    past = timezone.now() - timedelta(seconds=600)
+    Rerender.objects.filter(pk=rendered_clip.pk).update(heartbeat_at=past, updated_at=past)
+    assert clips_sweep().requeued_stale == [rendered_clip.pk]
+    clip_rerender_task(rendered_clip.pk)
+    run = Rerender.objects.get(pk=rendered_clip.pk)
+    assert (run.status, run.charged_seconds) == ("done", pytest.approx(6.0))
+    assert used(team)[1] == pytest.approx(6.0)
+    # The first run finishing late, and the task run again (an RQ retry), charge nothing.
+    assert states.rerender_finish(first, rendered_seconds=6.0) is False
+    clip_rerender_task(rendered_clip.pk)
+    assert used(team)[1] == pytest.approx(6.0)
+
+    # A second edit is a second render, charged once more.
+    _correct(rendered_clip, "Lay")
+    clip_rerender_task(rendered_clip.pk)
+    assert Rerender.objects.get(pk=rendered_clip.pk).status == "done"
+    assert used(team)[1] == pytest.approx(12.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_re_render_replaced_or_failed_gives_its_minutes_back(rendered_clip, team):
+    from clips.models import Rerender
+    from clips.tasks import clip_rerender_task
+
+    _correct(rendered_clip)
+    _correct(rendered_clip, "Lay")  # replaces the queued one, which never renders
+    assert used(team)[1] == pytest.approx(6.0)
+    Clip.objects.filter(pk=rendered_clip.pk).update(source=None)  # it cannot render
+    clip_rerender_task(rendered_clip.pk)
+    run = Rerender.objects.get(pk=rendered_clip.pk)
+    assert (run.status, run.charged_seconds) == ("error", 0.0)
+    assert used(team)[1] == pytest.approx(0.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edit_whose_re_render_passes_the_render_minutes_gets_429_and_changes_nothing(
+    api, rendered_clip, team
+):
+    """Before: a team with no render minutes left re-rendered its clips' full videos as
+    often as it edited them."""
+    from clips.models import Rerender
+    from clips.services import clip_recut
+    from clypai.api.errors import QuotaExceeded
+    from clypai.queues import get_queue
+
+    _render_minutes_used_up(team)
+    words = [dict(w) for w in rendered_clip.words]
+    Clip.objects.filter(pk=rendered_clip.pk).update(
+        crop_path={"path": {"sourceWidth": 360, "sourceHeight": 288, "shots": []}}
+    )
+    answers = [
+        api.patch(
+            f"/v1/clips/{rendered_clip.pk}/transcript",
+            {"words": [{"index": 0, "word": "Put"}]},
+            format="json",
+        ),
+        api.patch(
+            f"/v1/clips/{rendered_clip.pk}",
+            {"cropOverride": {"keyframes": [{"t": 0, "x": 180, "y": 144}]}},
+            format="json",
+        ),
+    ]
+    for answer in answers:
+        assert answer.status_code == 429, answer.content
+        assert int(answer["Retry-After"]) >= 1
+        error = answer.json()["error"]
+        assert (error["code"], error["message"]) == (
+            "quota_exceeded",
+            "Monthly render minutes exceeded",
+        )
+        assert error["details"]["requested"] == pytest.approx(0.1)  # its 6 s
+    rendered_clip.refresh_from_db()
+    with pytest.raises(QuotaExceeded):
+        clip_recut(clip=rendered_clip, start=3.0, end=8.0)
+    assert (rendered_clip.start_time, rendered_clip.end_time) == (3.0, 9.0)  # as stored
+    stored = Clip.objects.get(pk=rendered_clip.pk)
+    assert stored.words == words and "override" not in stored.crop_path
+    assert (stored.start_time, stored.end_time) == (3.0, 9.0)
+    assert not Rerender.objects.filter(pk=rendered_clip.pk).exists()
+    assert get_queue("render").count == 0
+    assert used(team)[1] == pytest.approx(60.0)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_preview_re_render_is_free_as_the_first_preview_is(api, ready_clip, team, settings):
+    """A decision: only a full video holds render minutes (a job's clip's preview is
+    free), so a clip with only a preview is corrected and rendered again past them."""
+    from clips.models import Rerender
+    from clips.rendering import clip_video_make
+    from clips.tasks import clip_rerender_task
+
+    clip_video_make(ready_clip, None, kind="preview")
+    _render_minutes_used_up(team)
+    settings.CLYPAI_JOBS_INLINE = False
+    answer = api.patch(
+        f"/v1/clips/{ready_clip.pk}/transcript",
+        {"words": [{"index": 0, "word": "Put"}]},
+        format="json",
+    )
+    assert answer.status_code == 200 and answer.json()["data"]["rerender"] == "queued"
+    clip_rerender_task(ready_clip.pk)
+    run = Rerender.objects.get(pk=ready_clip.pk)
+    assert (run.status, run.charged_seconds) == ("done", 0.0)
+    assert used(team)[1] == pytest.approx(60.0)

@@ -175,6 +175,31 @@ def test_a_bumper_that_lies_is_joined_only_as_long_as_it_says(lying_mp4, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["joined.mp4", "main.mp4"]
 
 
+def test_a_join_that_reaches_its_size_cap_fails_and_leaves_no_file(tmp_path):
+    main, intro = _encode(tmp_path / "main.mp4", 30), _encode(tmp_path / "intro.mp4", 30)
+    settings = RenderSettings(width=64, height=64, fps=5, max_output_bytes_per_second=1)
+    with pytest.raises(StageError) as caught:
+        join_bumpers(main, tmp_path / "joined.mp4", intro=intro, settings=settings)
+    assert "passed its size limit" in caught.value.message
+    # ffmpeg stopped at the cap: the whole join is 1.3 MB (its 160 kb/s audio alone 1.2)
+    found, limit = caught.value.details["found"]["bytes"], caught.value.details["limit"]
+    assert limit["bytes"] <= found < limit["bytes"] + 200_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["intro.mp4", "main.mp4"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_clip_render_past_the_output_cap_setting_fails_and_stores_nothing(settings, ready_clip):
+    from clips.rendering import clip_video_make
+
+    settings.CLYPAI_MAX_OUTPUT_BYTES_PER_SECOND = 1
+    with pytest.raises(StageError) as caught:
+        clip_video_make(ready_clip, None, kind="preview")
+    assert "passed its size limit" in caught.value.message
+    ready_clip.refresh_from_db()
+    assert not ready_clip.preview and not ready_clip.video
+    assert list(settings.CLYPAI_WORK_DIR.rglob("*.mp4")) == []  # no partial file either
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_clip_of_a_file_that_lies_about_its_duration_fails_with_the_reason(

@@ -231,6 +231,52 @@ def test_a_success_ends_the_failure_streak(caller, receiver, webhooks_queue):
     assert WebhookEndpoint.objects.get(pk=created["id"]).failing_since is None
 
 
+def _test_event(caller, queue, endpoint_id) -> WebhookDelivery:
+    """POST /v1/webhooks/{id}/test (what the dashboard's "Send a test event" calls too),
+    delivered by a real worker."""
+    response = caller.client.post(f"/v1/webhooks/{endpoint_id}/test")
+    assert response.status_code == 202, response.json()
+    return deliver(queue, response.json()["data"]["id"])
+
+
+def test_a_test_event_never_counts_towards_disabling_nor_resets_the_streak(
+    settings, caller, receiver, webhooks_queue
+):
+    """Before: a failing test event started (or lengthened) the failure streak that
+    disables the endpoint, a 410 to one disabled it, and a passing one wiped out the
+    streak of real failures."""
+    settings.CLYPAI_WEBHOOK_DISABLE_AFTER_DAYS = 5
+    created = endpoint_for(caller, receiver.url())
+
+    # A failing test event is recorded and shown, and starts no streak.
+    receiver.answer(500)
+    failed = _test_event(caller, webhooks_queue, created["id"])
+    assert failed.status == "failed" and failed.last_response_code == 500
+    shown = caller.client.get(f"/v1/webhooks/{created['id']}/deliveries").json()["data"]
+    assert [d["id"] for d in shown] == [failed.pk]
+    assert WebhookEndpoint.objects.get(pk=created["id"]).failing_since is None
+
+    # Real deliveries failing for six days, not yet judged: a failing test event does
+    # not disable the endpoint, nor does a 410 to one.
+    WebhookEndpoint.objects.filter(pk=created["id"]).update(failing_since=ago(days=6))
+    receiver.answer(500, 410)
+    _test_event(caller, webhooks_queue, created["id"])
+    gone = _test_event(caller, webhooks_queue, created["id"])
+    assert gone.last_response_code == 410
+    endpoint = WebhookEndpoint.objects.get(pk=created["id"])
+    assert endpoint.enabled and endpoint.disabled_reason == ""
+
+    # A passing test event leaves the real failures' streak as it was.
+    since = endpoint.failing_since
+    assert _test_event(caller, webhooks_queue, created["id"]).status == "succeeded"
+    assert WebhookEndpoint.objects.get(pk=created["id"]).failing_since == since
+
+    # The next real failure is judged on the real streak alone: disabled.
+    receiver.answer(500)
+    deliver(webhooks_queue, _emit(caller.team).pk, until=lambda d: d.attempts == 1)
+    assert not WebhookEndpoint.objects.get(pk=created["id"]).enabled
+
+
 def test_a_redirect_is_not_followed_and_counts_as_a_failure(caller, receiver, webhooks_queue):
     endpoint_for(caller, receiver.url())
     receiver.answer(Answer(302, headers={"Location": receiver.url("/elsewhere")}), 200)

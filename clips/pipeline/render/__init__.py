@@ -30,7 +30,7 @@ Side effects: writes `out_path` (and temporary files that it removes).
 """
 
 from .compositor import Captions, Watermark
-from .settings import CONTAINERS, RenderSettings, bitrate_value, output_size
+from .settings import CONTAINERS, RenderSettings, bitrate_value, output_byte_cap, output_size
 from .thumbnails import thumbnail, thumbnail_from_stills
 from .writer import RenderResult, join_bumpers, length_check, render_clip
 
@@ -43,6 +43,7 @@ __all__ = [
     "Watermark",
     "bitrate_value",
     "join_bumpers",
+    "output_byte_cap",
     "output_size",
     "render_clip",
     "thumbnail",

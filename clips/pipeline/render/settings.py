@@ -34,6 +34,35 @@ class RenderSettings:
     threads: int | None = None  # x264's threads (None: its choice)
     max_pixels: int | None = ffmpeg.DEFAULT_MAX_PIXELS  # input guard on the source's frames
     timeout: float = 3600.0  # seconds ffmpeg may run
+    # The output's size cap, in bytes a second of the clip (`output_byte_cap`); None:
+    # derived from the bitrate ceiling, else OUTPUT_BYTES_PER_SECOND.
+    max_output_bytes_per_second: float | None = None
+
+
+# An encode with no bitrate ceiling (constant quality) may write this much a second of
+# clip: 40 Mb/s, four times what x264 makes of a busy 1080p scene at crf 17.
+OUTPUT_BYTES_PER_SECOND = 5_000_000
+# A ceiling's rate is doubled, and two seconds of it and 64 KiB added: x264's VBV may run
+# a buffer (2 s at most here) over, and the container's headers and index cost a little.
+OUTPUT_HEADROOM = 2.0
+OUTPUT_SLACK_SECONDS = 2.0
+OUTPUT_SLACK_BYTES = 64 * 1024
+
+
+def output_byte_cap(settings: RenderSettings, duration: float, *, ceiling: bool = True) -> int:
+    """The most bytes an encode of `duration` seconds with `settings` may write (its
+    ffmpeg's `-fs`), so that a runaway encode stops instead of filling the disk:
+    `settings.max_output_bytes_per_second` when set; else, when the encode applies a
+    bitrate ceiling (`ceiling`), that ceiling (or target) and the audio's rate with
+    OUTPUT_HEADROOM; else OUTPUT_BYTES_PER_SECOND; with a little slack for the container."""
+    rate = settings.max_output_bytes_per_second
+    video = settings.max_bitrate or settings.video_bitrate
+    if rate is None and ceiling and video:
+        bits = max(bitrate_value(video), bitrate_value(settings.video_bitrate or video))
+        rate = OUTPUT_HEADROOM * (bits + bitrate_value(settings.audio_bitrate)) / 8
+    if rate is None:
+        rate = OUTPUT_BYTES_PER_SECOND
+    return int(rate * (max(duration, 0.0) + OUTPUT_SLACK_SECONDS) + OUTPUT_SLACK_BYTES)
 
 
 # What the writer encodes each container with.

@@ -6,6 +6,8 @@ applies the compositor's `-vf` (`compositor`: upscale, captions, watermark) and 
 audio: the clip's range cut on the same boundaries by ffmpeg (`_prepare_audio`), with
 short fades, and loudnorm when a platform asks for a loudness, as 48 kHz PCM. The clip has
 no mask, so moviepy pipes rgb24. `_result` reads the written file back with ffprobe.
+Every encode is capped in size (ffmpeg's `-fs`, `settings.output_byte_cap`): one that
+reaches its cap fails with a StageError and leaves no file.
 Side effects: writes `out_path` (and temporary files that it removes).
 """
 
@@ -31,7 +33,7 @@ from ..base import StageError
 from ..reframe import CropPath
 from .compositor import Captions, Watermark, _reader_graph, _writer_filters
 from .reader import _crop_path, _Frames, _number, _segments
-from .settings import CONTAINERS, RenderSettings, bitrate_value
+from .settings import CONTAINERS, RenderSettings, bitrate_value, output_byte_cap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +86,8 @@ def render_clip(
     output, with the folder of its font. `watermark`: a Watermark (or dict, or a PNG path).
     `stills`: clip seconds whose frames (as the reader gives them: cropped, laid out, no
     captions) come back in `RenderResult.stills`, for `thumbnail_from_stills`.
-    Raises StageError when ffmpeg fails, ValueError for bad arguments.
+    Raises StageError when ffmpeg fails or its output reaches its size cap
+    (`output_byte_cap`), ValueError for bad arguments.
     """
     width, height = settings.width, settings.height
     max_pixels, timeout = settings.max_pixels, settings.timeout
@@ -162,6 +165,8 @@ def render_clip(
             if video_bitrate is not None:
                 params += ["-b:v", video_bitrate]
         params += ["-ar", "48000"]
+        cap = output_byte_cap(settings, duration)
+        params += ["-fs", str(cap)]
 
         from moviepy import VideoClip
 
@@ -190,8 +195,11 @@ def render_clip(
                 ffmpeg_params=params,
                 logger=None,
             )
+        _cap_check(partial, cap, duration)
         os.replace(partial, out)
     except OSError as exc:
+        # ffmpeg stopped at its cap; moviepy, still writing frames, met a closed pipe
+        _cap_check(partial, cap, duration, cause=exc)
         if exc.errno == errno.ENOSPC or NO_SPACE in str(exc):  # moviepy quotes ffmpeg's error
             raise disk_full("render") from exc
         raise StageError(
@@ -205,6 +213,26 @@ def render_clip(
     result = _result(out, time.monotonic() - began)
     kept = [(index / float(rate), frame) for index, frame in sorted(reader.stills.items())]
     return replace(result, stills=kept)
+
+
+def _cap_check(path: Path, cap: int, duration: float, cause: Exception | None = None) -> None:
+    """Raise StageError when the encode writing `path` reached its size cap: ffmpeg's
+    `-fs` ends the output there as if it were done, so a cut file (at least `cap` bytes)
+    is the only sign. The caller removes the file."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size < cap:
+        return
+    error = StageError(
+        f"Clip rendering failed: the encoder's output passed its size limit ({cap} bytes "
+        f"for {duration:.1f} s)",
+        {"limit": {"bytes": cap, "duration": round(duration, 3)}, "found": {"bytes": size}},
+    )
+    if cause is not None:
+        raise error from cause
+    raise error
 
 
 def _output_fps(fps: float | None, source_fps: float) -> Fraction:
@@ -314,7 +342,7 @@ def join_bumpers(
     silence where it has no sound; encoded with `settings`' container, x264 preset and
     constant quality (23 for x264 and 34 for VP9 when unset) and audio bitrate. Bumpers
     are a user's uploads: they open under the same input guards as sources.
-    Raises StageError when ffmpeg fails.
+    Raises StageError when ffmpeg fails or its output reaches its size cap.
     """
     from ..probe import ProbeLimits
     from ..probe import probe as probe_file
@@ -394,12 +422,16 @@ def join_bumpers(
     ]
     if kind in ("mp4", "mov"):
         args += ["-movflags", "+faststart"]
+    # The join applies no bitrate ceiling: capped by the rate of constant quality.
+    total = sum(info.duration for info in infos)
+    cap = output_byte_cap(settings, total, ceiling=False)
     partial = partial_path(out)
-    args.append(str(partial))
+    args += ["-fs", str(cap), str(partial)]
     try:
         ffmpeg.run(
             args, timeout=settings.timeout, error="Could not join the brand kit's intro/outro"
         )
+        _cap_check(partial, cap, total)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)

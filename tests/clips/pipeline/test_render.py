@@ -18,6 +18,7 @@ from clips.pipeline.reframe import CropPath, Keyframe, ShotLayout, crop_path, po
 from clips.pipeline.render import (
     Captions,
     RenderSettings,
+    output_byte_cap,
     output_size,
     render_clip,
     thumbnail,
@@ -321,6 +322,34 @@ def test_it_refuses_an_odd_size_and_an_unknown_container(tmp_path):
         render_clip(
             GRID, tmp_path / "a.avi", start=0, end=1, settings=RenderSettings(width=480, height=854)
         )
+
+
+def test_a_render_that_reaches_its_size_cap_fails_and_leaves_no_file(tmp_path):
+    """Before: the encode had no size cap; a runaway encode wrote until the disk was full."""
+    settings = RenderSettings(width=480, height=854, max_output_bytes_per_second=1)
+    cap = output_byte_cap(settings, 20.0)
+    with pytest.raises(StageError) as caught:
+        render_clip(GRID, tmp_path / "clip.mp4", start=4.0, end=24.0, settings=settings)
+    assert "passed its size limit" in caught.value.message and caught.value.permanent
+    assert caught.value.details["limit"] == {"bytes": cap, "duration": 20.0}
+    # ffmpeg stopped at the cap (and the packets it held): these 20 s make 1.3 MB whole.
+    assert cap <= caught.value.details["found"]["bytes"] < cap + 400_000
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its partial file
+
+
+def test_the_size_cap_follows_the_bitrate_ceiling_with_headroom():
+    low = export_settings(aspect="9:16", quality="low")  # 1500k video, 96k audio
+    assert output_byte_cap(low, 10.0) == int(2 * (1_500_000 + 96_000) / 8 * 12 + 65536)
+    # Constant quality, no ceiling: 5 MB a second; a setting wins over both.
+    assert output_byte_cap(full_settings("9:16"), 10.0) == 5_000_000 * 12 + 65536
+    assert output_byte_cap(low, 10.0, ceiling=False) == 5_000_000 * 12 + 65536
+    assert output_byte_cap(replace(low, max_output_bytes_per_second=100), 10.0) == 1200 + 65536
+
+
+def test_an_export_stays_under_its_size_cap(tmp_path):
+    settings = export_settings(aspect="9:16", quality="low")
+    result = render_clip(GRID, tmp_path / "clip.mp4", start=4.0, end=8.0, settings=settings)
+    assert 10_000 < result.size_bytes < output_byte_cap(settings, 4.0)
 
 
 # --- audio/video sync, measured on a synthetic source ------------------------------------
