@@ -313,9 +313,12 @@ def package_readme(
     crop = {
         "fcpxml": "The crop path (the clip's reframing, with any hand override) is the video "
         "clip's Transform, keyframed (position and scale) on a "
-        f"{clip.aspect_ratio} timeline; the captions are a caption lane (iTT role).",
+        f"{clip.aspect_ratio} timeline; a split shot is two more clips of the source on "
+        "lanes 1 and 2, each cropped to its panel and placed on its half of the frame; "
+        "the captions are a caption lane (iTT role).",
         "otio": "The crop path (the clip's reframing, with any hand override) is in the "
-        'clip\'s metadata under "clypai" > "cropPath" (source pixels, clip seconds).',
+        'clip\'s metadata under "clypai" > "cropPath" (source pixels, clip seconds), and '
+        'a split shot\'s two panels under "clypai" > "splitPanels".',
         "edl": "An EDL holds the cut only: reframe in the editor (the crop path is in the "
         "API: GET /v1/clips/{id}, cropPath).",
     }[fmt]

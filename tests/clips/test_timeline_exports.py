@@ -380,6 +380,7 @@ def test_a_split_shot_is_exported_as_the_render_stacks_it(api, two_speakers):
     first, last = round(shot["start"] * 25), min(100, round(shot["end"] * 25))
 
     text = _zip(body["id"]).read(f"{two_speakers.pk}.fcpxml").decode()
+    assert "lanes 1 and 2" in _zip(body["id"]).read("README.txt").decode()
     back = timeline_read(text, "fcpxml", fps=25)
     lanes = {t.name: [c for c in t.find_clips()] for t in back.tracks}
     for lane in ("1", "2"):
