@@ -4,7 +4,9 @@ burned in or not, made by the renderer and stored; the clip becomes `exported`.
 A timeline export (otio, fcpxml, edl) is a zip for an editor (`timeline_package`): the
 timeline, the clip's SRT, a README.txt, and the source under `media/` (where the timeline
 looks for it), or, for a source over CLYPAI_EXPORT_MEDIA_MAX_BYTES, a signed link to it
-in the README, made fresh at each download of the zip (`package_renewed`).
+in the README, made fresh at each download of the zip (`package_renewed`). The brand
+kit's intro and outro, when it has them, are on the timeline around the cut and always
+packed under `media/` (a brand kit's short uploads, not the source).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .models import Clip, Export
 from .pipeline import StageError
 from .pipeline.render import length_check
 from .platforms import EXPORT_TIMELINES, export_settings
-from .rendering import _probe_limits, clip_captions, clip_crop_path, clip_encode
+from .rendering import _bumpers, _probe_limits, clip_captions, clip_crop_path, clip_encode
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,49 @@ def _package_names(clip: Clip, fmt: str) -> dict[str, str]:
     }
 
 
+BUMPER_ROLES = ("intro", "outro")
+
+
+def bumper_names(clip: Clip) -> dict[str, str]:
+    """The brand kit's intro and outro in a package, by role: `media/intro-<name>` and
+    `media/outro-<name>` (the upload's file name, made safe); none without a brand kit
+    or without them."""
+    kit = clip.brand_kit
+    if kit is None:
+        return {}
+    names = {}
+    for role, upload in zip(BUMPER_ROLES, (kit.intro_upload, kit.outro_upload), strict=True):
+        if upload is None or not upload.file:
+            continue
+        given = PurePosixPath(upload.filename or upload.file.name)
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", given.stem).strip(".-")[:80] or role
+        name = f"media/{role}-{stem}{PurePosixPath(upload.file.name).suffix}"
+        if name == f"media/{media_name(clip)}":  # a source of the same name keeps its own
+            name = f"media/{role}-{stem}-{role}{PurePosixPath(upload.file.name).suffix}"
+        names[role] = name
+    return names
+
+
+def _bumper_media(path: Path, url: str):
+    """An intro or outro as the timeline names it: its picture's length (what the render
+    joins), frame rate, display size and whether it has sound."""
+    from .pipeline.probe import probe
+    from .pipeline.timeline import TimelineMedia
+
+    info = probe(path, limits=_probe_limits())
+    video = info.video
+    seconds = video.frames / video.fps if video.frames and video.fps else info.duration
+    return TimelineMedia(
+        url=url,
+        fps=video.fps,
+        duration=seconds,
+        width=video.display_width,
+        height=video.display_height,
+        name=PurePosixPath(url).name,
+        audio=info.audio is not None,
+    )
+
+
 def timeline_package(clip: Clip, export: Export, out: Path, *, frame: tuple[int, int]) -> bool:
     """Write the zip of a timeline export to `out`: the clip's timeline in the export's
     format (its cut of the source to the frame, the effective crop path, the captions),
@@ -141,7 +186,13 @@ def timeline_package(clip: Clip, export: Export, out: Path, *, frame: tuple[int,
     CLYPAI_EXPORT_MEDIA_MAX_BYTES. True when the source is linked instead of packed."""
     from .pipeline.captions import to_srt
     from .pipeline.probe import probe
-    from .pipeline.timeline import TimelineCut, TimelineMedia, timeline_write
+    from .pipeline.timeline import (
+        TimelineCut,
+        TimelineMedia,
+        cut_offset,
+        frame_rate,
+        timeline_write,
+    )
 
     if clip.start_time is None or clip.end_time is None:
         raise StageError("The clip has no range to export", {"stage": "export"})
@@ -151,6 +202,12 @@ def timeline_package(clip: Clip, export: Export, out: Path, *, frame: tuple[int,
     # The effective crop path (the hand override laid over it), as GET /v1/clips shows it.
     crop = clip_crop_path(clip, path, None)
     chunks = clip_captions(clip) if clip.enable_captions and clip.words else []
+    bumper_files = dict(zip(BUMPER_ROLES, _bumpers(clip), strict=True))
+    bumpers = {
+        role: (bumper_files[role], _bumper_media(bumper_files[role], name))
+        for role, name in bumper_names(clip).items()
+        if bumper_files[role] is not None
+    }
     media = TimelineMedia(
         url=names["media"],
         fps=info.video.fps,
@@ -173,24 +230,52 @@ def timeline_package(clip: Clip, export: Export, out: Path, *, frame: tuple[int,
             "aspectRatio": clip.aspect_ratio,
             "captions": names["srt"] if chunks else None,
         },
+        intro=bumpers["intro"][1] if "intro" in bumpers else None,
+        outro=bumpers["outro"][1] if "outro" in bumpers else None,
     )
     text = timeline_write(media, cut, export.format)
     linked = clip.source.size_bytes > settings.CLYPAI_EXPORT_MEDIA_MAX_BYTES
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr(names["timeline"], text, compress_type=zipfile.ZIP_DEFLATED)
         if chunks:
-            zf.writestr(names["srt"], to_srt(chunks), compress_type=zipfile.ZIP_DEFLATED)
+            srt = to_srt(_shifted(chunks, cut_offset(cut, media.fps) / frame_rate(media.fps)))
+            zf.writestr(names["srt"], srt, compress_type=zipfile.ZIP_DEFLATED)
+        for path_on_disk, bumper in bumpers.values():
+            zf.write(path_on_disk, bumper.url, compress_type=zipfile.ZIP_STORED)
         link = expires = None
         if linked:
             link, expires = _source_link(clip)
         zf.writestr(
             README,
-            package_readme(clip, export.format, link=link, expires=expires),
+            package_readme(
+                clip,
+                export.format,
+                link=link,
+                expires=expires,
+                bumpers={role: bumper.url for role, (_, bumper) in bumpers.items()},
+            ),
             compress_type=zipfile.ZIP_DEFLATED,
         )
         if not linked:  # video does not deflate: stored as it is
             zf.write(path, names["media"], compress_type=zipfile.ZIP_STORED)
     return linked
+
+
+def _shifted(chunks, seconds):
+    """Caption chunks later by `seconds` (the intro's length): the SRT beside a timeline
+    is timed as the timeline is."""
+    if not seconds:
+        return chunks
+    later = float(seconds)
+    return [
+        replace(
+            c,
+            start=c.start + later,
+            end=c.end + later,
+            words=[replace(w, start=w.start + later, end=w.end + later) for w in c.words],
+        )
+        for c in chunks
+    ]
 
 
 def _source_link(clip: Clip, request=None) -> tuple[str, datetime]:
@@ -206,10 +291,16 @@ def _source_link(clip: Clip, request=None) -> tuple[str, datetime]:
 
 
 def package_readme(
-    clip: Clip, fmt: str, *, link: str | None = None, expires: datetime | None = None
+    clip: Clip,
+    fmt: str,
+    *,
+    link: str | None = None,
+    expires: datetime | None = None,
+    bumpers: dict[str, str] | None = None,
 ) -> str:
     """The package's README.txt: what each file is, how to open the timeline, and, when
-    the source is linked, the link and until when it works."""
+    the source is linked, the link and until when it works. `bumpers`: the intro's and
+    outro's names in the package, by role."""
     names = _package_names(clip, fmt)
     editors = {
         "fcpxml": "Final Cut Pro (File > Import > XML), DaVinci Resolve (File > Import > "
@@ -222,9 +313,12 @@ def package_readme(
     crop = {
         "fcpxml": "The crop path (the clip's reframing, with any hand override) is the video "
         "clip's Transform, keyframed (position and scale) on a "
-        f"{clip.aspect_ratio} timeline; the captions are a caption lane (iTT role).",
+        f"{clip.aspect_ratio} timeline; a split shot is two more clips of the source on "
+        "lanes 1 and 2, each cropped to its panel and placed on its half of the frame; "
+        "the captions are a caption lane (iTT role).",
         "otio": "The crop path (the clip's reframing, with any hand override) is in the "
-        'clip\'s metadata under "clypai" > "cropPath" (source pixels, clip seconds).',
+        'clip\'s metadata under "clypai" > "cropPath" (source pixels, clip seconds), and '
+        'a split shot\'s two panels under "clypai" > "splitPanels".',
         "edl": "An EDL holds the cut only: reframe in the editor (the crop path is in the "
         "API: GET /v1/clips/{id}, cropPath).",
     }[fmt]
@@ -236,8 +330,17 @@ def package_readme(
         f"    Open it in {editors}.",
         f"    {crop}",
     ]
+    bumpers = bumpers or {}
+    if bumpers:
+        lines.append(
+            f"    The brand kit's {' and '.join(bumpers)} {'are' if len(bumpers) > 1 else 'is'} "
+            "on the timeline around the cut, as the render joins them."
+        )
     if clip.enable_captions and clip.words:
-        lines.append(f"{names['srt']}  the captions, timed from the clip's start.")
+        timed = "the timeline's start" if "intro" in bumpers else "the clip's start"
+        lines.append(f"{names['srt']}  the captions, timed from {timed}.")
+    for role, name in bumpers.items():
+        lines.append(f"{name}  the brand kit's {role}, where the timeline looks for it.")
     if link:
         lines += [
             "",
@@ -276,5 +379,14 @@ def package_renewed(export: Export, request=None) -> bytes:
             for item in old.infolist():
                 if item.filename != README:
                     new.writestr(item, old.read(item))
-            new.writestr(README, package_readme(clip, export.format, link=link, expires=expires))
+            bumpers = {
+                role: name
+                for name in old.namelist()
+                for role in BUMPER_ROLES
+                if name.startswith(f"media/{role}-")
+            }
+            new.writestr(
+                README,
+                package_readme(clip, export.format, link=link, expires=expires, bumpers=bumpers),
+            )
     return buffer.getvalue()

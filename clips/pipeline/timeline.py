@@ -3,24 +3,39 @@
 
 The timeline holds the clip's cut of the source: one video and one audio clip whose
 source range is the clip's start and end in whole frames of the source's own frame rate
-(`cut_frames`), on a timeline that starts at zero, so the clip's SRT (times from the
-clip's start) lines up with it. What each format carries beyond the cut:
+(`cut_frames`), on a timeline that starts at zero. When the clip's brand kit has an
+intro or an outro (`TimelineCut.intro` / `.outro`), each is a clip of its own media
+before or after the cut, as long as the render makes it (`bumper_frames`: its picture
+at the timeline's rate), and the cut starts after the intro (`cut_offset`): the SRT the
+caller writes beside the timeline is shifted by as much. What each format carries
+beyond the cut:
 
-- `otio`: the crop path (and whatever else the caller passes) in the clip's
-  `metadata["clypai"]`; the captions in the sidecar SRT.
+- `otio`: the crop path (and whatever else the caller passes) in the cut's
+  `metadata["clypai"]` (clip seconds; `timelineStart` says where the cut starts), and
+  each split shot's two panels (`splitPanels`: the window of the source each shows and
+  the part of the frame it fills); the captions in the sidecar SRT.
 - `fcpxml`: the crop path as the video clip's `adjust-transform`, keyframed position and
   scale over the source at its own pixel size (`adjust-conform type="none"`), on a
-  sequence of the clip's frame size (say 1080x1920); the captions as `caption` elements
-  on a lane above the video. The adapter writes neither (nor frame sizes): they are
-  added to its XML here (`_fcpxml_finish`).
-- `edl`: the cut only (CMX 3600 has no place for the rest); captions in the SRT.
+  sequence of the clip's frame size (say 1080x1920); each split shot as the render
+  composes it, two connected clips of the source over the shot's frames on lanes 1 and 2
+  (top and bottom panel, or left and right for a landscape frame), each trimmed to its
+  panel's window (`adjust-crop`) and placed on its half of the frame (`adjust-transform`);
+  the captions as `caption` elements on a lane above those. The adapter writes none of
+  that (nor frame sizes, nor the intro's and outro's own formats): it is added to its
+  XML here (`_fcpxml_finish`). The intro and outro keep FCPXML's default conform (fit),
+  as the render fits them into the frame.
+- `edl`: the cut (and the intro and outro) only, as CMX 3600 has no place for the rest;
+  captions in the SRT.
 
 Transform arithmetic (FCPXML): with the source at its own pixel size, a crop window of
 height h fills the frame at scale S = frame height / h; its centre (cx, cy) lands on the
 frame's centre when the position is (-S·(cx - W/2), S·(cy - H/2)) pixels (y up), which
-FCPXML writes as a percentage of the frame's height. A `fit` shot shows the whole source
-scaled to fit; a `split` shot follows its first (top) panel: an editor rebuilds a split
-from two copies of the clip.
+FCPXML writes as a percentage of the frame's height. A panel of a split shot scales by
+(box width / window width, box height / window height) and its window's centre lands on
+its box's centre; its trim (`trim-rect`) is the window's distance from each edge of the
+source, in source pixels as a percentage of the frame's height, the unit of position. A
+`fit` shot shows the whole source scaled to fit. Under a split shot's two panels the cut
+itself follows the top panel (hidden by them).
 """
 
 from __future__ import annotations
@@ -42,8 +57,9 @@ CAPTION_ROLE = "iTT?captionFormat=ITT.{language}"
 
 @dataclass(frozen=True)
 class TimelineMedia:
-    """The source as the timeline names it: `url` (relative to the timeline's folder,
-    e.g. "media/source.mp4"), its frame rate, length in seconds and display size."""
+    """A media file as the timeline names it (the source, or a brand kit's intro or
+    outro): `url` (relative to the timeline's folder, e.g. "media/source.mp4"), its frame
+    rate, length in seconds (an intro's or outro's: of its picture) and display size."""
 
     url: str
     fps: float
@@ -51,13 +67,15 @@ class TimelineMedia:
     width: int
     height: int
     name: str = ""
+    audio: bool = True  # an intro or outro may have no sound (the render adds silence)
 
 
 @dataclass(frozen=True)
 class TimelineCut:
     """The clip: its name, its range of the source in seconds, the frame size it is
-    made at, its crop path (`CropPath.to_dict()`, times from the clip's start) and its
-    caption chunks (`captions.CaptionChunk`, times from the clip's start)."""
+    made at, its crop path (`CropPath.to_dict()`, times from the clip's start), its
+    caption chunks (`captions.CaptionChunk`, times from the clip's start) and its brand
+    kit's intro and outro, if any."""
 
     name: str
     start: float
@@ -68,6 +86,8 @@ class TimelineCut:
     captions: Sequence[Any] = ()
     language: str = "en"
     metadata: dict[str, Any] = field(default_factory=dict)
+    intro: TimelineMedia | None = None  # the brand kit's, before the cut
+    outro: TimelineMedia | None = None  # and after it
 
 
 def frame_rate(fps: float) -> Fraction:
@@ -85,39 +105,171 @@ def cut_frames(start: float, end: float, fps: float) -> tuple[int, int]:
     return first, max(1, last - first)
 
 
-def timeline_build(media: TimelineMedia, cut: TimelineCut):
+def bumper_frames(bumper: TimelineMedia, fps: float) -> int:
+    """An intro's or outro's length in frames of the timeline's rate (`fps`, the
+    source's): as the render brings its picture to the clip's rate (ffmpeg's fps filter,
+    which rounds half a frame up)."""
+    return max(1, math.floor(Fraction(bumper.duration) * frame_rate(fps) + Fraction(1, 2)))
+
+
+def cut_offset(cut: TimelineCut, fps: float) -> int:
+    """Where the cut starts on the timeline, in frames: after the intro, if any."""
+    return bumper_frames(cut.intro, fps) if cut.intro else 0
+
+
+@dataclass(frozen=True)
+class PanelPlacement:
+    """One panel of a split shot as the render composes it: over the clip's frames
+    [first, first + frames), the source's `window` (x, y, w, h, source pixels) scaled to
+    fill `box` (x, y, w, h, frame pixels from the top left): the top (0) or bottom (1)
+    half of a portrait frame, the left or right half of a landscape one."""
+
+    shot: int  # the shot's index in the crop path
+    panel: int  # 0: top (or left), 1: bottom (or right)
+    first: int
+    frames: int
+    window: tuple[int, int, int, int]
+    box: tuple[float, float, float, float]
+
+    def to_dict(self, fps: float) -> dict[str, Any]:
+        rate = frame_rate(fps)
+        return {
+            "shot": self.shot,
+            "panel": (("top", "bottom") if self.box[2] > self.box[3] else ("left", "right"))[
+                self.panel
+            ],
+            "start": float(self.first / rate),
+            "end": float((self.first + self.frames) / rate),
+            "startFrame": self.first,
+            "frames": self.frames,
+            "window": dict(zip("xywh", self.window, strict=True)),
+            "box": dict(zip("xywh", self.box, strict=True)),
+        }
+
+
+def split_panels(
+    crop: dict[str, Any] | None, *, frames: int, fps: float, frame_width: int, frame_height: int
+) -> list[PanelPlacement]:
+    """The panels of the crop path's split shots, over the frames the render gives each
+    shot (its own segments of the clip's `frames`), each placed as the render stacks it:
+    one above the other when the frame is at least as tall as wide, else side by side."""
+    if not crop:
+        return []
+    from .reframe import CropPath
+    from .render.reader import _segments
+
+    path = CropPath.from_dict(crop)
+    if not any(s.layout == "split" and len(s.panels) >= 2 for s in path.shots):
+        return []
+    width, height = frame_width, frame_height
+    if height >= width:
+        boxes = [(0.0, 0.0, width, height / 2), (0.0, height / 2, width, height / 2)]
+    else:
+        boxes = [(0.0, 0.0, width / 2, height), (width / 2, 0.0, width / 2, height)]
+    placed = []
+    for segment in _segments(path, frames, frame_rate(fps)):
+        if segment.layout != "split" or len(segment.panels) < 2:
+            continue
+        shot = next(i for i, s in enumerate(path.shots) if s.panels == segment.panels)
+        for index, (window, box) in enumerate(zip(segment.panels[:2], boxes, strict=True)):
+            placed.append(
+                PanelPlacement(
+                    shot=shot,
+                    panel=index,
+                    first=segment.first,
+                    frames=segment.last - segment.first,
+                    window=(window["x"], window["y"], window["w"], window["h"]),
+                    box=tuple(float(v) for v in box),
+                )
+            )
+    return placed
+
+
+def timeline_build(media: TimelineMedia, cut: TimelineCut, *, panel_lanes: bool = False):
     """The OpenTimelineIO timeline of the clip: a video track and an audio track, each
-    holding the clip's cut of the source."""
+    holding the intro (if any), the clip's cut of the source and the outro (if any).
+    `panel_lanes`: two more video tracks holding each split shot's top and bottom panel
+    over its frames (what FCPXML turns into lanes 1 and 2)."""
     import opentimelineio as otio
 
     rate = float(frame_rate(media.fps))
     first, length = cut_frames(cut.start, cut.end, media.fps)
+    offset = cut_offset(cut, media.fps)
     rt, tr = otio.opentime.RationalTime, otio.opentime.TimeRange
     available = tr(rt(0, rate), rt(max(round(media.duration * rate), first + length), rate))
+    panels = split_panels(
+        cut.crop,
+        frames=length,
+        fps=media.fps,
+        frame_width=cut.frame_width,
+        frame_height=cut.frame_height,
+    )
     metadata = {
         **cut.metadata,
         "sourceStart": cut.start,
         "sourceEnd": cut.end,
         "frameSize": [cut.frame_width, cut.frame_height],
+        "timelineStart": float(offset / frame_rate(media.fps)),
+        "timelineStartFrame": offset,
     }
     if cut.crop:
         metadata.setdefault("cropPath", cut.crop)
+    if panels:
+        metadata["splitPanels"] = [p.to_dict(media.fps) for p in panels]
+
+    def source_clip(name: str, start: int, frames: int, meta: dict[str, Any]):
+        clip = otio.schema.Clip(
+            name=name,
+            media_reference=otio.schema.ExternalReference(
+                target_url=media.url, available_range=available
+            ),
+            source_range=tr(rt(start, rate), rt(frames, rate)),
+        )
+        clip.metadata["clypai"] = meta
+        return clip
+
+    def bumper_clip(bumper: TimelineMedia, role: str, audio: bool):
+        frames = bumper_frames(bumper, media.fps)
+        if audio and not bumper.audio:  # the render gives it silence
+            return otio.schema.Gap(source_range=tr(rt(0, rate), rt(frames, rate)))
+        own = float(frame_rate(bumper.fps))
+        clip = otio.schema.Clip(
+            name=bumper.name or role,
+            media_reference=otio.schema.ExternalReference(
+                target_url=bumper.url,
+                available_range=tr(rt(0, own), rt(max(1, round(bumper.duration * own)), own)),
+            ),
+            source_range=tr(rt(0, rate), rt(frames, rate)),
+        )
+        clip.metadata["clypai"] = {"role": role, "frameSize": [bumper.width, bumper.height]}
+        return clip
+
     timeline = otio.schema.Timeline(name=cut.name)
     for kind, track_name in (
         (otio.schema.TrackKind.Video, "V1"),
         (otio.schema.TrackKind.Audio, "A1"),
     ):
         track = otio.schema.Track(name=track_name, kind=kind)
-        clip = otio.schema.Clip(
-            name=media.name or cut.name,
-            media_reference=otio.schema.ExternalReference(
-                target_url=media.url, available_range=available
-            ),
-            source_range=tr(rt(first, rate), rt(length, rate)),
-        )
-        clip.metadata["clypai"] = metadata
-        track.append(clip)
+        audio = kind == otio.schema.TrackKind.Audio
+        if cut.intro:
+            track.append(bumper_clip(cut.intro, "intro", audio))
+        track.append(source_clip(media.name or cut.name, first, length, metadata))
+        if cut.outro:
+            track.append(bumper_clip(cut.outro, "outro", audio))
         timeline.tracks.append(track)
+    if panel_lanes and panels:
+        for index, track_name in ((0, "V2"), (1, "V3")):
+            track = otio.schema.Track(name=track_name, kind=otio.schema.TrackKind.Video)
+            at = 0
+            for panel in (p for p in panels if p.panel == index):
+                gap = offset + panel.first - at
+                if gap > 0:
+                    track.append(otio.schema.Gap(source_range=tr(rt(0, rate), rt(gap, rate))))
+                meta = {"splitPanel": panel.to_dict(media.fps)}
+                name = f"{media.name or cut.name} ({meta['splitPanel']['panel']} panel)"
+                track.append(source_clip(name, first + panel.first, panel.frames, meta))
+                at = offset + panel.first + panel.frames
+            timeline.tracks.append(track)
     return timeline
 
 
@@ -127,7 +279,7 @@ def timeline_write(media: TimelineMedia, cut: TimelineCut, fmt: str) -> str:
 
     if fmt not in TIMELINE_FORMATS:
         raise ValueError(f"unknown timeline format {fmt!r}: {', '.join(TIMELINE_FORMATS)}")
-    timeline = timeline_build(media, cut)
+    timeline = timeline_build(media, cut, panel_lanes=fmt == "fcpxml")
     if fmt == "fcpxml":
         writer, _ = _fcpx_exact()
         return _fcpxml_finish(writer(timeline, media.fps).to_xml(), media, cut)
@@ -215,6 +367,11 @@ def _fcpx_exact() -> tuple[type, type]:
             return _seconds_text(Fraction(duration) / frame_rate(float(rate)))
 
     class Reader(fcpx_xml.FcpxXml):
+        # Clips sit on the sequence's frame grid: an intro at 30 fps in a 25 fps sequence
+        # is timed in the sequence's frames, as an editor places it (not in its own).
+        def _format_id_for_clip(self, clip, default_format):
+            return default_format
+
         def _format_frame_rate(self, format_id):
             total, rate = self._format_frame_duration(format_id)
             return float(Fraction(int(rate), int(total)))
@@ -315,9 +472,10 @@ def _rational(frames: int, rate: Fraction) -> str:
 
 
 def _fcpxml_finish(text: str, media: TimelineMedia, cut: TimelineCut) -> str:
-    """Add to the adapter's FCPXML what it does not write: frame sizes (the asset's, and
-    the sequence's own format at the clip's frame size), the crop path as the video
-    clip's keyframed transform, and the captions as `caption` elements."""
+    """Add to the adapter's FCPXML what it does not write: frame sizes (the source's,
+    the intro's and outro's own formats, and the sequence's at the clip's frame size),
+    the crop path as the video clip's keyframed transform, each split shot's panels
+    trimmed and placed on their lanes, and the captions as `caption` elements."""
     import xml.etree.ElementTree as ET
 
     root = ET.fromstring(text.split("<!DOCTYPE fcpxml>", 1)[-1].strip())
@@ -325,6 +483,7 @@ def _fcpxml_finish(text: str, media: TimelineMedia, cut: TimelineCut) -> str:
     frame_duration = _rational(1, rate)
     resources = root.find("resources")
     ids = [int(e.get("id", "r0")[1:]) for e in resources if e.get("id", "").startswith("r")]
+    next_id = iter(range(max(ids) + 1, max(ids) + 10))
     asset_format = resources.find("format")
     asset_format.attrib.update(
         frameDuration=frame_duration,
@@ -334,17 +493,47 @@ def _fcpxml_finish(text: str, media: TimelineMedia, cut: TimelineCut) -> str:
     )
     sequence_format = ET.Element(
         "format",
-        id=f"r{max(ids) + 1}",
+        id=f"r{next(next_id)}",
         name="FFVideoFormatRateUndefined",
         frameDuration=frame_duration,
         width=str(cut.frame_width),
         height=str(cut.frame_height),
     )
     resources.insert(1, sequence_format)
+    # The adapter gives every asset the sequence's rate: an intro or outro gets its own.
+    for bumper in (b for b in (cut.intro, cut.outro) if b is not None):
+        asset = resources.find(f"asset[@src='{bumper.url}']")
+        if asset is None or asset.get("format") != asset_format.get("id"):
+            continue
+        own = ET.Element(
+            "format",
+            id=f"r{next(next_id)}",
+            name="FFVideoFormatRateUndefined",
+            frameDuration=_rational(1, frame_rate(bumper.fps)),
+            width=str(bumper.width),
+            height=str(bumper.height),
+        )
+        resources.insert(list(resources).index(sequence_format) + 1, own)
+        asset.set("format", own.get("id"))
+        for asset_clip in root.findall(f"asset-clip[@ref='{asset.get('id')}']"):
+            asset_clip.set("format", own.get("id"))
+    # The adapter writes a browser clip per clip name (and some twice): one per asset.
+    seen = set()
+    for asset_clip in root.findall("asset-clip"):
+        if asset_clip.get("ref") in seen:
+            root.remove(asset_clip)
+        seen.add(asset_clip.get("ref"))
     sequence = root.find(".//project/sequence")
     sequence.set("format", sequence_format.get("id"))
-    first, _ = cut_frames(cut.start, cut.end, media.fps)
-    video = next(c for c in sequence.find("spine") if c.tag == "clip")
+    first, length = cut_frames(cut.start, cut.end, media.fps)
+    source_id = resources.find(f"asset[@src='{media.url}']").get("id")
+    video = next(
+        c
+        for c in sequence.find("spine")
+        if c.tag == "clip"
+        and c.find("video") is not None
+        and c.find("video").get("ref") == source_id
+    )
 
     intrinsic = []
     if cut.crop:
@@ -376,6 +565,17 @@ def _fcpxml_finish(text: str, media: TimelineMedia, cut: TimelineCut) -> str:
     for index, element in enumerate(intrinsic):
         video.insert(index, element)
 
+    panels = split_panels(
+        cut.crop,
+        frames=length,
+        fps=media.fps,
+        frame_width=cut.frame_width,
+        frame_height=cut.frame_height,
+    )
+    for panel in panels:
+        _fcpxml_place_panel(root, panel, media=media, cut=cut, start=first + panel.first)
+
+    caption_lane = "3" if panels else "1"  # above the panels' lanes
     for number, chunk in enumerate(cut.captions, start=1):
         begin = round(Fraction(chunk.start) * rate)
         length = max(1, round(Fraction(chunk.end) * rate) - begin)
@@ -383,7 +583,7 @@ def _fcpxml_finish(text: str, media: TimelineMedia, cut: TimelineCut) -> str:
             video,
             "caption",
             name=chunk.text[:40],
-            lane="1",
+            lane=caption_lane,
             offset=_rational(first + begin, rate),
             duration=_rational(length, rate),
             role=CAPTION_ROLE.format(language=cut.language or "en"),
@@ -400,3 +600,58 @@ def _fcpxml_finish(text: str, media: TimelineMedia, cut: TimelineCut) -> str:
         + ET.tostring(root, encoding="unicode")
         + "\n"
     )
+
+
+def panel_transform(
+    panel: PanelPlacement,
+    *,
+    source_width: int,
+    source_height: int,
+    frame_width: int,
+    frame_height: int,
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float, float, float]]:
+    """A split panel's FCPXML transform and trim: position (percent of the frame's
+    height, y up), scale (x, y) and trim-rect (left, top, right, bottom: the source
+    pixels cut from each edge, as a percentage of the frame's height)."""
+    wx, wy, ww, wh = panel.window
+    bx, by, bw, bh = panel.box
+    sx, sy = bw / ww, bh / wh
+    # The window's centre onto the box's centre (y down here, up in FCPXML).
+    px = bx + bw / 2 - frame_width / 2 - sx * (wx + ww / 2 - source_width / 2)
+    py = frame_height / 2 - (by + bh / 2) + sy * (wy + wh / 2 - source_height / 2)
+    unit = frame_height / 100
+    trim = (wx, wy, source_width - wx - ww, source_height - wy - wh)
+    return (
+        (round(px / unit, 4) + 0.0, round(py / unit, 4) + 0.0),
+        (round(sx, 6), round(sy, 6)),
+        tuple(round(v / unit, 4) + 0.0 for v in trim),
+    )
+
+
+def _fcpxml_place_panel(
+    root, panel: PanelPlacement, *, media: TimelineMedia, cut: TimelineCut, start: int
+) -> None:
+    """Trim and place the lane clip of one split panel (found by its lane and start)."""
+    import xml.etree.ElementTree as ET
+
+    rate = frame_rate(media.fps)
+    lane = str(panel.panel + 1)
+    element = next(
+        c
+        for c in root.iter("clip")
+        if c.get("lane") == lane and c.get("start", "0s") == _rational(start, rate)
+    )
+    (px, py), (sx, sy), (left, top, right, bottom) = panel_transform(
+        panel,
+        source_width=media.width,
+        source_height=media.height,
+        frame_width=cut.frame_width,
+        frame_height=cut.frame_height,
+    )
+    crop = ET.Element("adjust-crop", mode="trim")
+    ET.SubElement(
+        crop, "trim-rect", left=f"{left}", top=f"{top}", right=f"{right}", bottom=f"{bottom}"
+    )
+    transform = ET.Element("adjust-transform", position=f"{px} {py}", scale=f"{sx} {sy}")
+    for index, child in enumerate((crop, ET.Element("adjust-conform", type="none"), transform)):
+        element.insert(index, child)

@@ -317,3 +317,168 @@ def test_a_timeline_counts_as_work_but_no_render_minutes(api, ready_clip, team):
     assert Export.objects.get(pk=body["id"]).charged_seconds == 0
     row = MonthlyUsage.objects.filter(team=team, month=month_start()).first()
     assert row is None or row.render_seconds == 0
+
+
+def _frame(path, number: int, size: tuple[int, int]):
+    """Frame `number` of a video, decoded by ffmpeg, as RGB."""
+    import subprocess
+
+    import numpy as np
+
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{number})",
+         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, dtype=np.uint8).reshape(size[1], size[0], 3)
+
+
+def _thumbnails(path):
+    """Every frame of a video, 16x16, as RGB."""
+    import subprocess
+
+    import numpy as np
+
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", "scale=16:16", "-f", "rawvideo",
+         "-pix_fmt", "rgb24", "pipe:1"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16, 16, 3)
+
+
+def _frame_count(path) -> int:
+    import subprocess
+
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True, check=True, text=True,
+    ).stdout  # fmt: skip
+    return int(out.strip())
+
+
+def test_a_split_shot_is_exported_as_the_render_stacks_it(api, two_speakers):
+    """The two speakers in a split (a hand override): the FCPXML's two panels, read by
+    FCPXML's own rules, put the picture where the render does, pixel for pixel."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.clips.pipeline.test_timeline import placed
+
+    patched = api.patch(
+        f"/v1/clips/{two_speakers.pk}",
+        {"cropOverride": {"shots": [{"shot": 0, "layout": "split"}]}},
+        format="json",
+    )
+    assert patched.status_code == 200, patched.content
+    body = _export(api, two_speakers, format="fcpxml", quality="low")
+    crop = api.get(f"/v1/clips/{two_speakers.pk}").json()["data"]["cropPath"]
+    (shot,) = [s for s in crop["shots"] if s["layout"] == "split"]
+    assert len(shot["panels"]) == 2
+    # the render's frames of the shot (2.0 s to 6.0 s of the source at 25 fps)
+    first, last = round(shot["start"] * 25), min(100, round(shot["end"] * 25))
+
+    text = _zip(body["id"]).read(f"{two_speakers.pk}.fcpxml").decode()
+    assert "lanes 1 and 2" in _zip(body["id"]).read("README.txt").decode()
+    back = timeline_read(text, "fcpxml", fps=25)
+    lanes = {t.name: [c for c in t.find_clips()] for t in back.tracks}
+    for lane in ("1", "2"):
+        (panel,) = lanes[lane]
+        assert panel.source_range.start_time.value == 50 + first
+        assert panel.source_range.duration.value == last - first
+        assert panel.media_reference.target_url == "media/Interview-take-2.mp4"
+
+    root = ET.fromstring(text.split("<!DOCTYPE fcpxml>")[-1])
+    boxes = [(0, 0, 480, 427), (0, 427, 480, 427)]  # top and bottom half of 480x854
+    windows = []
+    for lane, window, box in zip(("1", "2"), shot["panels"], boxes, strict=True):
+        (element,) = [c for c in root.iter("clip") if c.get("lane") == lane]
+        seen, landed = placed(element, source=(1920, 1080), frame=(480, 854))
+        assert seen == pytest.approx((window["x"], window["y"], window["w"], window["h"]), abs=0.05)
+        assert landed == pytest.approx(box, abs=0.05)
+        windows.append([round(v) for v in seen])
+
+    # The render's frame 25 (clip second 1) against the FCPXML's panels over the source's
+    # frame 75: each trimmed window scaled into its box.
+    video = _export(api, two_speakers, format="mp4", quality="low", burnCaptions=False)
+    rendered = _frame(Export.objects.get(pk=video["id"]).file.path, 25, (480, 854)).astype(float)
+    source = _frame(two_speakers.source.file.path, 75, (1920, 1080))
+
+    def composite(order):
+        canvas = np.zeros((854, 480, 3))
+        for (x, y, w, h), (bx, by, bw, bh) in zip(order, boxes, strict=True):
+            part = Image.fromarray(source[y : y + h, x : x + w]).resize((bw, bh), Image.BICUBIC)
+            canvas[by : by + bh, bx : bx + bw] = np.asarray(part)
+        return canvas
+
+    as_exported = np.abs(composite(windows) - rendered).mean()
+    swapped = np.abs(composite(windows[::-1]) - rendered).mean()
+    assert as_exported < 6, as_exported  # encoding noise
+    assert swapped > 3 * as_exported, (swapped, as_exported)
+
+
+def test_the_brand_kit_s_intro_and_outro_frame_the_cut_in_each_timeline(
+    api, ready_clip, team, tmp_path, settings
+):
+    """A 30 fps intro of 1.4 s with sound and a silent 25 fps outro, generated here:
+    each timeline parses back to intro + cut + outro, to the frame, as long as the
+    render of the same clip is; the zip packs both; the SRT starts after the intro."""
+    from dataclasses import replace
+
+    from tests.clips.test_exports import _bumper
+    from tests.factories import BrandKitFactory
+
+    intro = _bumper(team, tmp_path, "intro", "testsrc=s=320x240:r=30:d=1.4", "sine=f=440:d=1.4")
+    outro = _bumper(team, tmp_path, "outro", "color=c=blue:s=240x320:r=25:d=1.5")
+    kit = BrandKitFactory(team=team, intro_upload=intro, outro_upload=outro)
+    Clip.objects.filter(pk=ready_clip.pk).update(brand_kit=kit)
+    ready_clip.refresh_from_db()
+    # the bumpers' pictures, at the clip's 25 fps
+    intro_frames = round(_frame_count(intro.file.path) / 30 * 25)
+    outro_frames = _frame_count(outro.file.path)
+    assert (intro_frames, outro_frames) == (35, 38)
+    total = intro_frames + 150 + outro_frames
+
+    shift = intro_frames / 25
+    chunks = [
+        replace(c, start=c.start + shift, end=c.end + shift) for c in clip_captions(ready_clip)
+    ]
+    for fmt, ext in (("otio", ".otio"), ("fcpxml", ".fcpxml"), ("edl", ".edl")):
+        # the EDL's source is linked: the intro and outro are packed all the same
+        settings.CLYPAI_EXPORT_MEDIA_MAX_BYTES = 1000 if fmt == "edl" else 2 * 1024**3
+        body = _export(api, ready_clip, format=fmt)
+        package = _zip(body["id"])
+        names = {f"{ready_clip.pk}{ext}", f"{ready_clip.pk}.srt", "README.txt"}
+        names |= {"media/intro-intro.mp4", "media/outro-outro.mp4"}
+        if fmt != "edl":
+            names.add("media/source.mp4")
+        assert set(package.namelist()) == names
+        for upload, name in ((intro, "media/intro-intro.mp4"), (outro, "media/outro-outro.mp4")):
+            assert package.read(name) == upload.file.open("rb").read()
+        assert package.read(f"{ready_clip.pk}.srt").decode() == to_srt(chunks)
+        readme = package.read("README.txt").decode()
+        assert "media/intro-intro.mp4" in readme and "media/outro-outro.mp4" in readme
+
+        timeline = timeline_read(package.read(f"{ready_clip.pk}{ext}").decode(), fmt, fps=25)
+        assert timeline.duration().value == total and timeline.duration().rate == 25, fmt
+        video = [t for t in timeline.tracks if t.kind == "Video"][0]
+        assert [c.duration().value for c in video] == [intro_frames, 150, outro_frames]
+        assert video[1].source_range.start_time.value == 75
+        if fmt != "edl":
+            assert [c.media_reference.target_url for c in video] == [
+                "media/intro-intro.mp4", "media/source.mp4", "media/outro-outro.mp4"]  # fmt: skip
+    # a fresh download of the linked package still names them
+    url = api.get(f"/v1/exports/{body['id']}").json()["data"]["exportUrl"]
+    readme = zipfile.ZipFile(io.BytesIO(api.get(url).content)).read("README.txt").decode()
+    assert "media/intro-intro.mp4" in readme and "NOT in this zip" in readme
+
+    # The render of the clip with the same brand kit: its blue outro starts on the frame
+    # the timelines start it on. (The render holds the outro's last frame one frame
+    # longer, 224 frames in all: ffmpeg's concat of the bumpers' sound and picture.)
+    video = _export(api, ready_clip, format="mp4", quality="low")
+    rendered = Export.objects.get(pk=video["id"]).file.path
+    frames = _thumbnails(rendered)
+    assert len(frames) - total in (0, 1), (len(frames), total)
+    blue = [n for n, f in enumerate(frames) if f[8, 8, 2] > 200 and f[8, 8, 0] < 60]
+    assert blue[0] == intro_frames + 150 and len(blue) >= outro_frames

@@ -270,3 +270,176 @@ def test_an_edl_of_a_source_off_the_smpte_rates_is_refused_with_the_reason():
             timeline_write(media, TimelineCut("x", 1, 5, 1080, 1920), fmt), fmt, fps=15
         )
         assert [c.source_range.start_time.value for c in back.find_clips()] == [15, 15]
+
+
+# --- split shots and a brand kit's intro and outro ------------------------------------
+
+SPLIT_CROP = {
+    "sourceWidth": 1920,
+    "sourceHeight": 1080,
+    "aspect": "9:16",
+    "duration": 6.0,
+    "keyframes": [{"t": 0.0, "x": 656, "y": 0, "w": 608, "h": 1080, "ease": "cut"}],
+    "shots": [
+        {"start": 0.0, "end": 2.13, "layout": "fill"},
+        {"start": 2.13, "end": 4.5, "layout": "split", "panels": [
+            {"x": 250, "y": 40, "w": 620, "h": 550}, {"x": 1100, "y": 300, "w": 520, "h": 462}]},
+        {"start": 4.5, "end": 6.0, "layout": "fill"},
+    ],
+}  # fmt: skip
+
+
+def fcpxml_root(text: str) -> ET.Element:
+    return ET.fromstring(text.split("<!DOCTYPE fcpxml>")[-1])
+
+
+def placed(element: ET.Element, *, source: tuple[int, int], frame: tuple[int, int]):
+    """Where an FCPXML lane clip puts its picture, by FCPXML's rules and nothing of ours:
+    the source at its own pixel size (conform none), trimmed by `trim-rect` (percent of
+    the frame's height per edge), scaled about the source's centre, its centre moved by
+    `position` (percent of the frame's height, y up) from the frame's centre. Returns the
+    trimmed window (source pixels) and the box it fills (frame pixels, y down)."""
+    (sw, sh), (fw, fh) = source, frame
+    unit = fh / 100
+    assert element.find("adjust-conform").get("type") == "none"
+    trim = element.find("adjust-crop/trim-rect")
+    left, top, right, bottom = (
+        float(trim.get(k)) * unit for k in ("left", "top", "right", "bottom")
+    )
+    transform = element.find("adjust-transform")
+    px, py = (float(v) * unit for v in transform.get("position").split())
+    sx, sy = (float(v) for v in transform.get("scale").split())
+    window = (left, top, sw - left - right, sh - top - bottom)
+
+    def to_frame(x, y):
+        return fw / 2 + px + sx * (x - sw / 2), fh / 2 - py + sy * (y - sh / 2)
+
+    x0, y0 = to_frame(window[0], window[1])
+    x1, y1 = to_frame(window[0] + window[2], window[1] + window[3])
+    return window, (x0, y0, x1 - x0, y1 - y0)
+
+
+def test_a_split_shot_is_two_panels_on_lanes_timed_to_the_frame_and_placed_as_rendered():
+    media = _media(TWO)  # 1920x1080, 25 fps
+    chunks = caption_chunks(WORDS, start=3.0, end=9.0)
+    cut = TimelineCut("Split", 3.0, 9.0, 1080, 1920, crop=SPLIT_CROP, captions=chunks)
+    text = timeline_write(media, cut, "fcpxml")
+
+    # the render's frames of the split shot: round(2.13 * 25) = 53 to round(4.5 * 25) = 112
+    first, frames = 53, 112 - 53
+    back = timeline_read(text, "fcpxml", fps=25)
+    lanes = {track.name: track for track in back.tracks}
+    for lane in ("1", "2"):
+        items = list(lanes[lane])
+        assert [type(i).__name__ for i in items] == ["Gap", "Clip"]
+        assert items[0].duration().value == first  # from the cut's start, on the timeline
+        panel = items[1]
+        assert panel.source_range.start_time.value == 75 + first  # the source's frame
+        assert panel.source_range.duration.value == frames
+        assert panel.media_reference.target_url == "media/two-speakers-dev.mp4"
+    assert back.duration().value == 150  # the cut, no longer for its lanes
+
+    root = fcpxml_root(text)
+    cut_clip = root.find(".//spine/clip")
+    boxes = [(0, 0, 1080, 960), (0, 960, 1080, 960)]  # the render's vstack: top, bottom
+    for lane, panel, box in zip(("1", "2"), SPLIT_CROP["shots"][1]["panels"], boxes, strict=True):
+        (element,) = [c for c in cut_clip.findall("clip") if c.get("lane") == lane]
+        assert element.find("video").get("ref") == root.find(".//asset").get("id")
+        assert Fraction(element.get("offset").rstrip("s")) == Fraction(75 + first, 25)
+        assert Fraction(element.get("duration").rstrip("s")) == Fraction(frames, 25)
+        window, landed = placed(element, source=(1920, 1080), frame=(1080, 1920))
+        assert window == pytest.approx((panel["x"], panel["y"], panel["w"], panel["h"]), abs=0.05)
+        assert landed == pytest.approx(box, abs=0.05)
+    # the captions' lane is above the panels'
+    captions = cut_clip.findall("caption")
+    assert len(captions) == len(chunks) > 0 and {c.get("lane") for c in captions} == {"3"}
+
+    # OTIO: both panels in the metadata, no lanes
+    otio_back = timeline_read(timeline_write(media, cut, "otio"), "otio", fps=25)
+    assert [t.name for t in otio_back.tracks] == ["V1", "A1"]
+    meta = plain(otio_back.find_clips()[0].metadata["clypai"])
+    assert [(p["panel"], p["startFrame"], p["frames"]) for p in meta["splitPanels"]] == [
+        ("top", first, frames), ("bottom", first, frames)]  # fmt: skip
+    assert [p["window"] for p in meta["splitPanels"]] == SPLIT_CROP["shots"][1]["panels"]
+    assert [p["box"] for p in meta["splitPanels"]] == [
+        dict(zip("xywh", b, strict=True)) for b in boxes
+    ]
+    # EDL: the cut only
+    edl = timeline_read(timeline_write(media, cut, "edl"), "edl", fps=25)
+    assert [c.source_range.duration.value for c in edl.find_clips()] == [150]
+
+
+def test_a_landscape_split_puts_its_panels_side_by_side():
+    crop = {**SPLIT_CROP, "aspect": "16:9", "keyframes": [
+        {"t": 0.0, "x": 0, "y": 0, "w": 1920, "h": 1080, "ease": "cut"}]}  # fmt: skip
+    media = _media(TWO)
+    root = fcpxml_root(
+        timeline_write(media, TimelineCut("S", 3.0, 9.0, 1280, 720, crop=crop), "fcpxml")
+    )
+    lanes = {c.get("lane"): c for c in root.iter("clip") if c.get("lane") in ("1", "2")}
+    assert placed(lanes["1"], source=(1920, 1080), frame=(1280, 720))[1] == pytest.approx(
+        (0, 0, 640, 720), abs=0.05
+    )
+    assert placed(lanes["2"], source=(1920, 1080), frame=(1280, 720))[1] == pytest.approx(
+        (640, 0, 640, 720), abs=0.05
+    )
+
+
+@pytest.mark.parametrize("fmt", TIMELINE_FORMATS)
+def test_an_intro_and_an_outro_frame_the_cut_on_the_timeline(fmt, two_speakers_crop):
+    """A 30 fps intro of 1.3 s with sound (33 frames at 25 fps, as the render's fps
+    filter rounds 32.5), a silent outro of 1.52 s at 25 fps (38 frames)."""
+    media = _media(TWO)
+    intro = TimelineMedia("media/intro-a.mp4", 30.0, 1.3, 320, 240, "intro-a.mp4")
+    outro = TimelineMedia("media/outro-b.mp4", 25.0, 1.52, 240, 320, "outro-b.mp4", audio=False)
+    chunks = caption_chunks(WORDS, start=3.0, end=15.0, max_words=3)
+    cut = TimelineCut(
+        "Kit", 3.0, 15.0, 1080, 1920, crop=two_speakers_crop, captions=chunks, intro=intro,
+        outro=outro,
+    )  # fmt: skip
+    text = timeline_write(media, cut, fmt)
+    back = timeline_read(text, fmt, fps=25)
+
+    assert back.duration() == otio_time(33 + 300 + 38)
+    video = [t for t in back.tracks if t.kind == "Video"][0]
+    assert [(c.source_range.start_time.value, c.source_range.duration.value) for c in video] == [
+        (0, 33), (75, 300), (0, 38)]  # fmt: skip
+    if fmt != "edl":
+        assert [c.media_reference.target_url for c in video] == [
+            "media/intro-a.mp4", "media/two-speakers-dev.mp4", "media/outro-b.mp4"]  # fmt: skip
+    if fmt == "otio":
+        meta = plain(video[1].metadata["clypai"])
+        assert (meta["timelineStart"], meta["timelineStartFrame"]) == (1.32, 33)
+        assert meta["cropPath"] == two_speakers_crop  # clip seconds, as the API's
+        audio = [t for t in back.tracks if t.kind == "Audio"][0]
+        assert [type(c).__name__ for c in audio] == ["Clip", "Clip", "Gap"]  # a silent outro
+    if fmt == "fcpxml":
+        root = fcpxml_root(text)
+        formats = {f.get("id"): f for f in root.iter("format")}
+        assets = {a.get("src"): a for a in root.iter("asset")}
+        assert formats[assets["media/intro-a.mp4"].get("format")].attrib | {"id": ""} == {
+            "id": "", "name": "FFVideoFormatRateUndefined", "frameDuration": "1/30s",
+            "width": "320", "height": "240"}  # fmt: skip
+        assert assets["media/outro-b.mp4"].get("hasAudio") == "0"
+        spine = root.find(".//spine")
+        cut_clip = spine[1]
+        assert cut_clip.find("video").get("ref") == assets["media/two-speakers-dev.mp4"].get("id")
+
+        def on_timeline(local: str) -> Fraction:  # a time of the cut clip's, in frames
+            own = Fraction(local.rstrip("s")) - Fraction(cut_clip.get("start").rstrip("s"))
+            return (Fraction(cut_clip.get("offset").rstrip("s")) + own) * 25
+
+        assert on_timeline(cut_clip.get("start")) == 33
+        keys = transform_keyframes(two_speakers_crop, frame_width=1080, frame_height=1920, fps=25)
+        times = [k.get("time") for k in cut_clip.find("adjust-transform/param/keyframeAnimation")]
+        assert [on_timeline(t) for t in times] == [33 + k.frame for k in keys]
+        captions = cut_clip.findall("caption")
+        assert [on_timeline(c.get("offset")) for c in captions] == [
+            33 + round(c.start * 25) for c in chunks
+        ]
+
+
+def otio_time(frames: int, rate: float = 25):
+    import opentimelineio as otio
+
+    return otio.opentime.RationalTime(frames, rate)
