@@ -91,24 +91,6 @@ def s3():
 
 
 @pytest.fixture
-def media_server(shared_media):
-    import functools
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, format, *args):
-            pass
-
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(shared_media))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
 def serve(settings, media_root, tmp_path, redis_server, s3):
     """`manage.py serve` with 2 workers, and where it listens."""
     port = _free_port()
