@@ -96,12 +96,12 @@ def _api_key(env: dict) -> str:
 class Serve:
     """One `manage.py serve` of the test, its output in `log`."""
 
-    def __init__(self, env: dict, log: Path):
+    def __init__(self, env: dict, log: Path, *args: str):
         self.env, self.log = env, log
         self.port = int(env["PORT"])
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "serve"],
+                [sys.executable, "manage.py", "serve", *args],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
@@ -244,3 +244,25 @@ def test_embedded_serve_hands_a_running_job_back_and_finishes_it_at_the_next_sta
     assert any(m.startswith("ClypAI is running") and "/docs/" in m for m in messages)
     handed = [m for m in _json_lines(first.log) if "waits for the next start" in m["message"]]
     assert len(handed) == 1 and handed[0]["job_id"] == job_id, handed
+
+
+def test_serve_web_only_becomes_the_same_gunicorn(embedded_env, tmp_path, settings):
+    """What compose, the image and Kubernetes run as their web process."""
+    from clypai.management.commands.serve import Command
+
+    settings.CLYPAI_WEB_HOST = embedded_env["CLYPAI_WEB_HOST"]
+    settings.CLYPAI_STOP_GRACE_SECONDS = GRACE_SECONDS
+    settings.CLYPAI_WEB_WORKERS = None
+
+    served = Serve(embedded_env, tmp_path / "web.log", "--web-only")
+    try:
+        assert wait_for(served.up, 60, every=0.3), served.tail()
+        # serve replaced itself with gunicorn (signals reach it directly), with serve's flags.
+        argv = Path(f"/proc/{served.process.pid}/cmdline").read_bytes().split(b"\0")[:-1]
+        (planned,) = Command().plan(port=served.port, workers=0, embedded=True)
+        assert [arg.decode() for arg in argv[1:]] == planned.argv[1:]
+        served.sigterm()
+    finally:
+        stop(served.process)
+    lines = _json_lines(served.log)
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
