@@ -10,6 +10,7 @@ handed back and completes, once, long before the sweep's staleness delay.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -274,6 +275,14 @@ def test_serve_runs_the_whole_system_and_stops_cleanly(serve, caller, media_serv
     serve.process.send_signal(signal.SIGTERM)
     assert serve.process.wait(timeout=GRACE_SECONDS + 30) == 0, serve.tail()
     assert not [pid for pid in children if _alive(pid)]
+
+    # Every line it printed is a log line as JSON: the workers', the sweep loop's,
+    # gunicorn's and serve's own.
+    lines = [json.loads(line) for line in serve.log.read_text().splitlines() if line.strip()]
+    assert all({"level", "logger", "message", "time"} <= set(line) for line in lines)
+    loggers = {line["logger"] for line in lines}
+    assert {"gunicorn.error", "rq.worker", "clypai.serve"} <= loggers, loggers
+    assert any(line["message"].startswith("sweep pass:") for line in lines)
 
 
 def sample_count(text: str, stage: str) -> float:
