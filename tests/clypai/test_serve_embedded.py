@@ -184,11 +184,11 @@ def test_embedded_serve_hands_a_running_job_back_and_finishes_it_at_the_next_sta
         # SIGTERM while a job thread analyses it: handed back, waiting, at once.
         def analysing():
             row = _job_row(env, job_id)
+            # Well before its render (a job rendering is left to its clips' own rows).
             return row["status"] == "processing" and row["stage"] in (
                 "probe",
                 "audio",
                 "transcribe",
-                "scenes",
             )
 
         assert wait_for(analysing, 240, every=0.1), (_job_row(env, job_id), first.tail())
