@@ -119,10 +119,15 @@ def _requeue_lost(recovery: Recovery, row: states.Stale, *, now: datetime, repor
 
 
 def _recover(recovery: Recovery, *, now: datetime, before: datetime, report: SweepReport) -> None:
-    life = recovery.lifecycle
-    for row in life.stale(before=before):
+    for row in recovery.lifecycle.stale(before=before):
         _requeue_lost(recovery, row, now=now, report=report)
+    _requeue_waiting(recovery, now=now, before=before, report=report)
 
+
+def _requeue_waiting(
+    recovery: Recovery, *, now: datetime, before: datetime, report: SweepReport
+) -> None:
+    life = recovery.lifecycle
     for pk in life.waiting(before=before):
         key = str(pk)
         rq_id = recovery.rq_id(key)
@@ -152,6 +157,19 @@ def work_hand_back(task_name: str, args) -> bool:
     for row in recovery.lifecycle.stale(before=now + timedelta(days=1), pk=str(args[0])):
         _requeue_lost(recovery, row, now=now, report=report)
     return bool(report.requeued_stale or report.failed)
+
+
+def waiting_requeue(*, now: datetime | None = None) -> SweepReport:
+    """Queue again the work waiting for a task, whatever its age, unless a queue holds
+    it. What a process running jobs in its own threads (the embedded default,
+    `clypai.background`) does as its pool starts: the queue in memory that held this
+    work ended with the previous process, so work it handed back on stopping, or had
+    queued, starts again now, not after CLYPAI_STALE_SECONDS."""
+    now = now or timezone.now()
+    report = SweepReport()
+    for recovery in RECOVERIES:
+        _requeue_waiting(recovery, now=now, before=now, report=report)
+    return report
 
 
 def clips_sweep(*, now: datetime | None = None) -> SweepReport:

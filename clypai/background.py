@@ -7,6 +7,13 @@ PostgreSQL (or SQLite) stay the truth: the queue in memory only carries, as Redi
 and a task lost with the process is found by the sweep, which this pool also runs every
 CLYPAI_SWEEP_INTERVAL_SECONDS.
 
+Stopping as an RQ worker does (`clypai.observability.Worker`): once the web process is
+told to stop (gunicorn's SIGTERM, `clypai/gunicorn_conf.py`) no further task starts; a
+running one gets the grace period to finish, then its work is handed back, back to
+waiting at once. A pool starting queues again all work waiting for a task (`STARTUP_TASK`),
+whatever its age: the queue in memory that held it ended with the previous process, so
+nothing waits for the sweep's CLYPAI_STALE_SECONDS.
+
 CLYPAI_JOBS_THREADS says how many threads; 0 runs each task synchronously where it is
 queued (`manage.py clip`, and the tests that want a result at once).
 """
@@ -24,10 +31,16 @@ from django.conf import settings
 from django.db import connections
 from django.utils.module_loading import import_string
 
+from clypai.observability import HAND_BACK
+
 logger = logging.getLogger(__name__)
 
 # The task of the sweep, by its dotted path: clypai's core knows no app.
 SWEEP_TASK = "clips.sweep.sweep_task"
+STARTUP_TASK = "clips.sweep.waiting_requeue"
+# The seconds a stopping web process gets past the grace to hand its job threads' work
+# back (serve adds them to gunicorn's graceful timeout).
+HAND_BACK_MARGIN_SECONDS = 5.0
 
 
 class BackgroundRunner:
@@ -39,6 +52,8 @@ class BackgroundRunner:
         self._queue: queue.Queue = queue.Queue()
         self._held: set[str] = set()
         self._busy = 0
+        self._stopping = False
+        self._running: dict[int, tuple] = {}  # thread ident: (task id, context, func, args)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._workers = [
@@ -86,23 +101,45 @@ class BackgroundRunner:
                 self._idle.wait(left)
         return True
 
+    def stop(self) -> None:
+        """Start no further task: what is queued stays waiting in the database, for the
+        next process's pool (`STARTUP_TASK`)."""
+        with self._lock:
+            self._stopping = True
+
+    def running_tasks(self) -> list[tuple]:
+        """(task id, log context, func, args) of each task running now."""
+        with self._lock:
+            return list(self._running.values())
+
     def _drain(self) -> None:
+        me = threading.get_ident()
         while True:
             task_id, context, func, args, kwargs = self._queue.get()
+            with self._lock:
+                start = not self._stopping
+                if start:
+                    self._running[me] = (task_id, context, func, args)
             try:
-                context.run(func, *args, **kwargs)
+                if start:
+                    context.run(func, *args, **kwargs)
             except Exception:
                 # The row keeps its state; the sweep takes it up again.
                 logger.exception("background task %s (%s) failed", task_id, func)
             finally:
                 connections.close_all()  # this thread's connections, not another's
                 with self._idle:
+                    self._running.pop(me, None)
                     if task_id is not None:
                         self._held.discard(task_id)
                     self._busy -= 1
                     self._idle.notify_all()
 
     def _sweep_loop(self, interval: float) -> None:
+        try:
+            import_string(STARTUP_TASK)()
+        except Exception:
+            logger.exception("queueing the work waiting since the last start failed")
         while True:
             try:
                 import_string(SWEEP_TASK)(reschedule=False)
@@ -142,6 +179,51 @@ def runner(queue: str = "") -> BackgroundRunner:
 def running(queue: str = "") -> BackgroundRunner | None:
     """The runner of `queue` when one was started, else None (nothing queued here)."""
     return _webhook_runner if queue == OWN_THREADS else _runner
+
+
+def stop_requested() -> None:
+    """The process was told to stop (SIGTERM): its pools start no further task."""
+    for pool in (_runner, _webhook_runner):
+        if pool is not None:
+            pool.stop()
+
+
+def hand_back(*, wait: float) -> list[str]:
+    """The process is stopping: give the running tasks `wait` seconds to finish, then
+    hand the work of those still running back (`HAND_BACK`, as a stopping RQ worker
+    does: back to waiting, one more lost worker) so the next start queues it at once.
+    The ids of the tasks handed back."""
+    stop_requested()
+    pool = _runner
+    if pool is None or pool.wait_idle(wait):
+        return []
+    handed = []
+    for task_id, context, func, args in pool.running_tasks():
+        name = f"{func.__module__}.{func.__qualname__}"
+        # Its log context (request, clip or job id) on the lines the hand-back logs.
+        if context.copy().run(_hand_back_one, name, args):
+            handed.append(task_id or name)
+    return handed
+
+
+def _hand_back_one(name: str, args) -> bool:
+    # The task's own heartbeat may move the row between the hand-back's read and its
+    # conditional update: a second try then takes it.
+    try:
+        for _ in range(3):
+            if import_string(HAND_BACK)(name, list(args)):
+                logger.warning(
+                    "stopped %s %s before it finished; its work waits for the next start",
+                    name,
+                    args,
+                )
+                return True
+            time.sleep(0.05)
+    except Exception:
+        logger.exception("could not hand back %s %s; the sweep will find it", name, args)
+    finally:
+        connections.close_all()
+    return False
 
 
 def uses_threads() -> bool:

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import contextvars
+import copy
 import logging
 import os
 import re
@@ -127,6 +128,24 @@ class JsonFormatter(_JsonFormatter):
         _add_context(record)
         super().add_fields(log_record, record, message_dict)
         log_record["pid"] = record.process
+
+
+def gunicorn_logging(config: dict) -> dict:
+    """`config` (settings.LOGGING) as gunicorn's `logconfig_dict`: its error log (start,
+    stop, worker boots, errors) on the app's own handlers and formatter; its access log
+    quiet, since the app logs each request itself with its id (`RequestIdMiddleware`)."""
+    merged = copy.deepcopy(config)
+    root = merged["root"]
+    merged["loggers"] = {
+        **merged.get("loggers", {}),
+        "gunicorn.error": {
+            "level": root["level"],
+            "handlers": root["handlers"],
+            "propagate": False,
+        },
+        "gunicorn.access": {"level": "WARNING", "handlers": root["handlers"], "propagate": False},
+    }
+    return merged
 
 
 class TextFormatter(logging.Formatter):

@@ -513,7 +513,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ClypAI <noreply@localhost>")
 # Production processes (`manage.py serve`, what `make run` starts): gunicorn's gthread
 # workers, threads each and request timeout; how many RQ worker processes (default: one
 # per core); the seconds a stopping process gets to finish its current task before it is
-# stopped and its work handed back (an RQ worker's task is queued again at once).
+# stopped and its work handed back (an RQ worker's task is queued again at once; a job
+# thread of the web process, without Redis, at its next start).
 CLYPAI_WEB_WORKERS = envint("CLYPAI_WEB_WORKERS", None)
 CLYPAI_WEB_THREADS = envint("CLYPAI_WEB_THREADS", 4)
 CLYPAI_WEB_TIMEOUT_SECONDS = envint("CLYPAI_WEB_TIMEOUT_SECONDS", 120)

@@ -129,8 +129,8 @@ def test_the_compose_file_runs_the_whole_system():
     assert services["minio"]["image"].startswith("minio/minio")
     assert services["minio-init"]["image"].startswith("minio/mc")
     assert "mc mb" in " ".join(services["minio-init"]["command"])
-    assert "gunicorn" in services["web"]["command"]
-    assert "clypai.wsgi:application" in services["web"]["command"]
+    # gunicorn as `manage.py serve` starts it (tests/deploy/test_compose.py).
+    assert services["web"]["command"] == ["python", "manage.py", "serve", "--web-only"]
     # Workers per queue (tests/deploy/test_compose.py checks every queue is served).
     workers = [name for name in services if name.startswith("worker-")]
     assert {"worker-transcribe", "worker-analysis", "worker-render", "worker-gpu"} <= set(workers)
@@ -158,4 +158,4 @@ def test_the_dockerfile_builds_the_documented_image():
     assert "pip install" not in text
     assert "manage.py prepare_models" in text  # weights assembled at build time
     assert "collectstatic --noinput" in text
-    assert '"gunicorn", "clypai.wsgi:application"' in text
+    assert 'CMD ["python", "manage.py", "serve", "--web-only"]' in text  # serve's gunicorn

@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from clips.models import Clip
-from clips.sweep import SWEEP_TASK_ID, clips_sweep, sweep_task
+from clips.sweep import SWEEP_TASK_ID, clips_sweep, sweep_task, waiting_requeue
 from clips.tasks import clip_process_task
 from clypai.queues import get_queue
 from tests.factories import ClipFactory
@@ -44,6 +44,17 @@ def test_it_leaves_a_recent_pending_clip_alone(team, queue):
     ClipFactory(team=team)
     assert clips_sweep().requeued_pending == []
     assert queue.count == 0
+
+
+def test_a_starting_pool_queues_waiting_work_at_once_whatever_its_age(team, queue):
+    """What the embedded default's pool does as it starts: work handed back by the last
+    process (or queued in its memory) waits for no staleness delay."""
+    waiting, running = ClipFactory(team=team), ClipFactory(team=team, status="processing")
+    Clip.objects.filter(pk=running.pk).update(heartbeat_at=timezone.now())
+    assert clips_sweep().requeued_pending == []  # too recent for the sweep
+    assert waiting_requeue().requeued_pending == [waiting.pk]
+    assert queue.job_ids == [waiting.pk]
+    assert waiting_requeue().requeued_pending == []  # queued now: not doubled
 
 
 def test_it_does_not_double_a_pending_clip_still_waiting_in_redis(team, queue):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from clypai import background
+from clypai.observability import current, log_context
 from clypai.queues import enqueue_now, is_live
 
 
@@ -84,3 +86,41 @@ def test_a_webhook_delivery_stuck_on_a_slow_endpoint_never_holds_a_thread_clips_
         assert background.running("webhooks").wait_idle(10)
     finally:
         background._runner, background._webhook_runner = previous
+
+
+HANDED: list = []
+
+
+def record_hand_back(task_name, args) -> bool:
+    """Stands in for the sweep's hand-back: what the stopping pool gave back, and in
+    which log context."""
+    HANDED.append((task_name, args, current().get("request_id")))
+    return True
+
+
+def slow_task(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def test_a_stopping_pool_starts_nothing_more_and_hands_back_what_still_runs(
+    own_runner, monkeypatch
+):
+    monkeypatch.setattr(background, "HAND_BACK", f"{__name__}.record_hand_back")
+    HANDED.clear()
+    started = []
+    with log_context(request_id="req-stop"):
+        own_runner.submit("long", slow_task, 30.0)
+    own_runner.submit("next", started.append, "next")
+    time.sleep(0.2)  # "long" is running, "next" waits behind it
+    assert background.hand_back(wait=0.3) == ["long"]
+    assert HANDED == [(f"{__name__}.slow_task", [30.0], "req-stop")]
+    assert started == []  # stopping: the queued task never started
+
+
+def test_a_stopping_pool_whose_tasks_finish_in_the_grace_hands_back_nothing(
+    own_runner, monkeypatch
+):
+    monkeypatch.setattr(background, "HAND_BACK", f"{__name__}.record_hand_back")
+    HANDED.clear()
+    own_runner.submit("short", slow_task, 0.2)
+    assert background.hand_back(wait=10) == [] and HANDED == []

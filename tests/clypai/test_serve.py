@@ -10,6 +10,7 @@ handed back and completes, once, long before the sweep's staleness delay.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -88,24 +89,6 @@ def s3():
     server, s3 = start_s3_server()
     yield s3
     server.stop()
-
-
-@pytest.fixture
-def media_server(shared_media):
-    import functools
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, format, *args):
-            pass
-
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(shared_media))
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -293,6 +276,14 @@ def test_serve_runs_the_whole_system_and_stops_cleanly(serve, caller, media_serv
     assert serve.process.wait(timeout=GRACE_SECONDS + 30) == 0, serve.tail()
     assert not [pid for pid in children if _alive(pid)]
 
+    # Every line it printed is a log line as JSON: the workers', the sweep loop's,
+    # gunicorn's and serve's own.
+    lines = [json.loads(line) for line in serve.log.read_text().splitlines() if line.strip()]
+    assert all({"level", "logger", "message", "time"} <= set(line) for line in lines)
+    loggers = {line["logger"] for line in lines}
+    assert {"gunicorn.error", "rq.worker", "clypai.serve"} <= loggers, loggers
+    assert any(line["message"].startswith("sweep pass:") for line in lines)
+
 
 def sample_count(text: str, stage: str) -> float:
     return sample(text, "clypai_stage_seconds_count", stage=stage) or 0
@@ -357,3 +348,68 @@ def test_a_child_that_keeps_dying_is_restarted_with_a_growing_backoff():
     assert child.restarts == 2 and child.failures == 2
     delays = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert 1.0 <= delays[0] < 2.0 and 2.0 <= delays[1] < 3.5
+
+
+@pytest.mark.django_db(transaction=False)
+def test_gunicorn_reads_clypai_config_and_has_the_grace_and_the_hand_back_margin(settings):
+    from clypai.background import HAND_BACK_MARGIN_SECONDS
+    from clypai.management.commands.serve import Command
+
+    settings.CLYPAI_STOP_GRACE_SECONDS = 7.5
+    (web,) = Command().plan(port=8000, workers=0, embedded=True)
+    argv = web.argv
+    assert argv[argv.index("--config") + 1] == "python:clypai.gunicorn_conf"
+    assert argv[argv.index("--graceful-timeout") + 1] == str(
+        int(7.5 + HAND_BACK_MARGIN_SECONDS + 1)
+    )
+
+
+def test_gunicorn_logs_its_own_lines_through_the_apps_handler_and_format(settings):
+    from clypai import gunicorn_conf
+
+    config = gunicorn_conf.logconfig_dict
+    assert config["handlers"]["console"]["formatter"] == settings.CLYPAI_LOG_FORMAT
+    assert config["formatters"]["json"] == {"()": "clypai.observability.JsonFormatter"}
+    for name in ("gunicorn.error", "gunicorn.access"):
+        assert config["loggers"][name]["handlers"] == ["console"]
+        assert config["loggers"][name]["propagate"] is False  # once, not again via root
+    # The app logs each request itself, with its id: gunicorn's access lines stay quiet.
+    assert config["loggers"]["gunicorn.access"]["level"] == "WARNING"
+
+
+def test_in_json_format_a_childs_other_output_becomes_json_lines_too(settings, capsys, caplog):
+    import io
+
+    from clypai.management.commands.serve import _relay
+
+    source = io.BytesIO(b'{"level": "INFO", "message": "as it is"}\nINFO: Created TFLite\n\n')
+    with caplog.at_level("INFO"):
+        _relay(source, sys.stdout, "web")
+    assert capsys.readouterr().out == '{"level": "INFO", "message": "as it is"}\n'
+    (wrapped,) = caplog.records
+    assert (wrapped.name, wrapped.getMessage()) == ("clypai.serve.web", "INFO: Created TFLite")
+
+
+@pytest.mark.django_db(transaction=False)
+def test_stopping_kills_what_a_child_left_behind(settings, tmp_path):
+    from clypai.management.commands.serve import Child, Command
+
+    settings.CLYPAI_STOP_GRACE_SECONDS = 1
+    pid_file = tmp_path / "orphan"
+    script = (
+        "import signal, subprocess, sys, time\n"
+        "orphan = subprocess.Popen(['sleep', '120'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(orphan.pid))\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # leaves sleep behind\n"
+        "time.sleep(120)\n"
+    )
+    child = Child("leaky", [sys.executable, "-c", script])
+    child.start(dict(os.environ))
+    try:
+        assert wait_for(lambda: pid_file.exists() and pid_file.read_text(), 30)
+        orphan = int(pid_file.read_text())
+        Command().stop_all([child])
+        assert child.process.returncode == 0
+        assert wait_for(lambda: not _alive(orphan), 5)
+    finally:
+        stop(child.process)

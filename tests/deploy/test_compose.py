@@ -86,6 +86,27 @@ def test_workers_are_given_the_time_to_finish_their_longest_task_on_stop():
         assert services[name]["restart"] == "unless-stopped", name
 
 
+def test_the_web_process_is_gunicorn_as_serve_starts_it_in_compose_and_the_image():
+    """Not a gunicorn command line of its own, which drifted from serve's (plain-text
+    access lines, no graceful timeout, the metrics of one worker of three)."""
+    web = _services()["web"]
+    assert web["command"] == ["python", "manage.py", "serve", "--web-only"]
+    assert web["environment"]["PORT"] == "8000"  # the port compose publishes and probes
+    assert "8000" in web["ports"][0] and "127.0.0.1:8000/healthz" in str(web["healthcheck"])
+    from clypai.background import HAND_BACK_MARGIN_SECONDS
+
+    graceful = settings.CLYPAI_STOP_GRACE_SECONDS + HAND_BACK_MARGIN_SECONDS
+    assert _seconds(web["stop_grace_period"]) > graceful
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert 'CMD ["python", "manage.py", "serve", "--web-only"]' in dockerfile
+    for text in (COMPOSE.read_text(), dockerfile):
+        assert "gunicorn\n" not in text and '"gunicorn"' not in text and "- gunicorn" not in text
+    # Workers and the sweep: the same commands serve runs.
+    for name, service in _services().items():
+        if name.startswith("worker-"):
+            assert service["command"][:3] == ["python", "manage.py", "rqworker"], name
+
+
 def test_the_sweep_runs_as_a_loop_process():
     sweep = _services()["sweep"]
     assert sweep["command"] == ["python", "manage.py", "sweep", "--loop"]

@@ -224,7 +224,8 @@ def test_the_web_is_ready_on_readyz_alive_on_healthz_and_reached_through_service
     container = _container(web)
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert "gunicorn" in container["command"] and "--worker-class=gthread" in container["command"]
+    # gunicorn as `manage.py serve` starts it (tests/deploy/test_compose.py says the same).
+    assert container["command"] == ["python", "manage.py", "serve", "--web-only"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert container["readinessProbe"]["httpGet"]["port"] in ports
     pod_labels = web["spec"]["template"]["metadata"]["labels"]
@@ -360,7 +361,9 @@ def test_the_container_commands_name_only_real_management_commands(base):
         for obj in _of(base, kind).values()
         if _container(obj)["command"][:2] == ["python", "manage.py"]
     }
-    assert commands == {"rqworker", "sweep", "migrate"}
+    assert commands == {"rqworker", "sweep", "migrate", "serve"}
     sweep = ROOT / "clips" / "management" / "commands" / "sweep.py"
     tree = ast.parse(sweep.read_text())
     assert "--loop" in ast.unparse(tree)
+    serve = ROOT / "clypai" / "management" / "commands" / "serve.py"
+    assert "--web-only" in ast.unparse(ast.parse(serve.read_text()))

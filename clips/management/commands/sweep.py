@@ -1,10 +1,13 @@
 import json
+import logging
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from clips.sweep import SWEEP_TASK_ID, sweep_loop, sweep_pass, sweep_task
 from clypai.queues import get_queue
+
+logger = logging.getLogger("clips.sweep")
 
 
 class Command(BaseCommand):
@@ -38,12 +41,21 @@ class Command(BaseCommand):
             )
             return
 
-        def report(done: dict) -> None:
-            self.stdout.write(json.dumps(done))
-            self.stdout.flush()
-
         if not loop:
-            # One pass: its error is the command's (exit status 1), for cron and scripts.
-            report(sweep_pass())
+            # One pass: its error is the command's (exit status 1), for cron and scripts,
+            # which read what it did on its standard output.
+            self.stdout.write(json.dumps(sweep_pass()))
             return
-        sweep_loop(interval=interval, on_pass=report)
+        sweep_loop(interval=interval, on_pass=_log_pass)
+
+
+def _log_pass(done: dict) -> None:
+    """The loop's passes are log lines like any other process's (one JSON object a line
+    under CLYPAI_LOG_FORMAT=json), with what the pass did in `sweep`."""
+    logger.info(
+        "sweep pass: requeued %d waiting and %d stale, %d failed",
+        len(done["requeuedPending"]),
+        len(done["requeuedStale"]),
+        len(done["failed"]),
+        extra={"sweep": done},
+    )

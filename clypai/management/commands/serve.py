@@ -7,24 +7,32 @@ With Redis (REDIS_URL):
 - the sweep as a loop process (`manage.py sweep --loop`).
 Without it (the embedded default: SQLite, local disk) gunicorn alone, whose process runs
 the jobs in its background threads (`clypai/background.py`), never inside a request.
+gunicorn reads `clypai/gunicorn_conf.py` too: its own lines in the app's log format, and
+in the embedded default the hand-back of jobs still running when it stops.
+`--web-only` replaces this process with that same gunicorn (compose's and the image's
+web process), so they run with the same flags.
 
 Each process is restarted when it dies, after a backoff that grows while it keeps dying.
 Every process writes its metrics to PROMETHEUS_MULTIPROC_DIR, which /metrics adds up.
 On Ctrl-C or SIGTERM every process gets SIGTERM: gunicorn finishes its requests, each
 RQ worker its current task (and hands it back, queued again at once, when
-CLYPAI_STOP_GRACE_SECONDS pass first); what is still running a little after that is
-killed.
+CLYPAI_STOP_GRACE_SECONDS pass first), gunicorn in the embedded default its job threads'
+(handed back, queued at the next start); what is still running a little after that is
+killed, and so is any process one of them left behind (an ffmpeg of a stopped task).
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -33,6 +41,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from clypai import background
 from clypai.queues import QUEUES
 
 logger = logging.getLogger("clypai.serve")
@@ -43,6 +52,7 @@ PR_SET_PDEATHSIG = 1
 KILL_MARGIN_SECONDS = 15.0
 BACKOFF_MAX_SECONDS = 30.0
 HEALTHY_AFTER_SECONDS = 60.0  # a child that ran this long starts its backoff anew
+_OUTPUT_LOCK = threading.Lock()  # whole lines from the relays of every child
 
 
 def _child_setup() -> None:
@@ -64,12 +74,36 @@ class Child:
     failures: int = 0
     restart_at: float | None = None
     restarts: int = field(default=0)
+    relays: list[threading.Thread] = field(default_factory=list)
 
     def start(self, env: dict) -> None:
+        relay = settings.CLYPAI_LOG_FORMAT == "json"
+        pipe = subprocess.PIPE if relay else None
         self.process = subprocess.Popen(
-            self.argv, env=env, cwd=settings.BASE_DIR, preexec_fn=_child_setup
+            self.argv,
+            env=env,
+            cwd=settings.BASE_DIR,
+            preexec_fn=_child_setup,
+            stdout=pipe,
+            stderr=pipe,
         )
         self.started_at, self.restart_at = time.monotonic(), None
+        if relay:
+            self.relays = [
+                threading.Thread(target=_relay, args=(source, target, self.name), daemon=True)
+                for source, target in (
+                    (self.process.stdout, sys.stdout),
+                    (self.process.stderr, sys.stderr),
+                )
+            ]
+            for thread in self.relays:
+                thread.start()
+
+    def drain(self, timeout: float) -> None:
+        """Wait (a little) for the relays to pass on the last lines of a child that ended."""
+        deadline = time.monotonic() + timeout
+        for thread in self.relays:
+            thread.join(max(deadline - time.monotonic(), 0))
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -90,6 +124,33 @@ class Child:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _relay(source, target, name: str) -> None:
+    """Pass a child's output on, line by line, each one a JSON object: its log lines as
+    they are; any other (a native library writing to the file descriptor itself, as
+    TensorFlow Lite does, a traceback Python prints) as the message of one of ours."""
+    output = logging.getLogger(f"clypai.serve.{name}")
+    for raw in iter(source.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not line.strip():
+            continue
+        if _is_json_object(line):
+            with _OUTPUT_LOCK:
+                target.write(line + "\n")
+                target.flush()
+        else:
+            output.info(line, extra={"output": "stderr" if target is sys.stderr else "stdout"})
+    source.close()
+
+
+def _is_json_object(line: str) -> bool:
+    if not line.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _descendants(pid: int) -> list[int]:
@@ -120,13 +181,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=None, help="RQ workers (default: CLYPAI_WORKERS)"
         )
+        parser.add_argument(
+            "--web-only",
+            action="store_true",
+            help="become the web process alone (gunicorn, as serve starts it): for "
+            "compose and containers, which start workers and the sweep on their own",
+        )
 
-    def handle(self, *args, port=None, workers=None, **options):
+    def handle(self, *args, port=None, workers=None, web_only=False, **options):
         port = port or settings.PORT
         embedded = settings.CLYPAI_JOBS_INLINE
         workers = settings.CLYPAI_WORKERS if workers is None else workers
         children = self.plan(port=port, workers=0 if embedded else workers, embedded=embedded)
         env = self.env = self.environment()
+        if web_only:
+            web = children[0]
+            os.execve(web.argv[0], web.argv, env)  # gunicorn gets the signals itself
 
         stop = {"signal": None}
 
@@ -145,6 +215,8 @@ class Command(BaseCommand):
             time.sleep(0.2)
         self.say(f"stopping (signal {signal.Signals(stop['signal']).name})")
         self.stop_all(children)
+        for child in children:
+            child.drain(timeout=2.0)
         self.say("stopped")
 
     # What runs -------------------------------------------------------------------------
@@ -172,9 +244,12 @@ class Command(BaseCommand):
                     "--timeout",
                     str(settings.CLYPAI_WEB_TIMEOUT_SECONDS),
                     "--graceful-timeout",
-                    str(int(grace)),
+                    # In the embedded default, the time to hand job threads' work back.
+                    str(math.ceil(grace + background.HAND_BACK_MARGIN_SECONDS)),
                     "--forwarded-allow-ips",
                     os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"),
+                    "--config",
+                    "python:clypai.gunicorn_conf",
                     *_no_control_socket(),
                 ],
             )
@@ -238,20 +313,22 @@ class Command(BaseCommand):
                 time.sleep(0.3)
         else:
             return
-        self.stdout.write(
-            "ClypAI is running:\n"
-            f"  site      {base}/\n"
-            f"  admin     {base}/admin/\n"
-            f"  API docs  {base}/docs/\n"
-            "Ctrl-C stops it."
+        # A log line like every other (one JSON object under CLYPAI_LOG_FORMAT=json).
+        logger.info(
+            "ClypAI is running: site %s/ admin %s/admin/ API docs %s/docs/ (Ctrl-C stops it)",
+            base,
+            base,
+            base,
+            extra={"site": f"{base}/", "admin": f"{base}/admin/", "docs": f"{base}/docs/"},
         )
-        self.stdout.flush()
 
     def stop_all(self, children: list[Child]) -> None:
+        below = self.below(children)
         for child in children:
             child.signal(signal.SIGTERM)
         deadline = time.monotonic() + settings.CLYPAI_STOP_GRACE_SECONDS + KILL_MARGIN_SECONDS
         while time.monotonic() < deadline and any(c.running() for c in children):
+            below |= self.below(children)
             time.sleep(0.2)
         for child in children:
             if not child.running():
@@ -263,9 +340,33 @@ class Command(BaseCommand):
                     child.process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     pass
+        # A process a child started and left running as it stopped (ffmpeg under a job
+        # thread that was handed back) would go on, orphaned: nothing of serve stays.
+        for pid in below:
+            if _alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    self.say(f"process {pid} was left behind: killed")
+                except ProcessLookupError:
+                    pass
+
+    @staticmethod
+    def below(children: list[Child]) -> set[int]:
+        """Every process running under the children now."""
+        return {
+            pid for child in children if child.running() for pid in _descendants(child.process.pid)
+        }
 
     def say(self, message: str) -> None:
         logger.info("serve: %s", message)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie is not: it only waits to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _no_control_socket() -> list[str]:
