@@ -226,7 +226,11 @@ DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'clypai.sqlite3'}"
 if DATABASE_URL.startswith("sqlite:"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0))
+    # A connection kept between requests (DB_CONN_MAX_AGE > 0: the web under serve) is
+    # checked before each request reuses it, so a PostgreSQL restart costs no request.
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 0), conn_health_checks=True
+    )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Jobs run in threads of the same process in embedded mode; wait for the lock.

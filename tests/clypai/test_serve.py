@@ -364,6 +364,24 @@ def test_gunicorn_reads_clypai_config_and_has_the_grace_and_the_hand_back_margin
     )
 
 
+def test_the_web_keeps_its_database_connections_unless_told_otherwise(monkeypatch):
+    from clypai.management.commands.serve import WEB_CONN_MAX_AGE_SECONDS, Command
+
+    monkeypatch.delenv("DB_CONN_MAX_AGE", raising=False)
+    web, worker, *_ = Command().plan(port=8000, workers=1, embedded=False)
+    assert web.env == {"DB_CONN_MAX_AGE": str(WEB_CONN_MAX_AGE_SECONDS)}
+    assert worker.env == {}  # RQ's work horses open their own, per task
+    monkeypatch.setenv("DB_CONN_MAX_AGE", "0")  # the operator's word wins
+    web, *_ = Command().plan(port=8000, workers=1, embedded=False)
+    assert web.env == {}
+
+
+def test_a_kept_connection_is_checked_before_a_request_reuses_it():
+    from django.db import connection
+
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
+
+
 def test_gunicorn_logs_its_own_lines_through_the_apps_handler_and_format(settings):
     from clypai import gunicorn_conf
 
