@@ -2,7 +2,8 @@
 
 Starts gunicorn as deploy/compose.yaml does (`gunicorn clypai.wsgi:application`, gthread,
 `--workers ${WEB_CONCURRENCY:-3} --threads 4 --timeout 120`, DEBUG off, the production
-database settings: `DB_CONN_MAX_AGE` unset unless --conn-max-age) on a free loopback
+database settings: `DB_CONN_MAX_AGE=60` as `manage.py serve` gives its web, or
+--conn-max-age N; 0 is a new connection per request) on a free loopback
 port, against real PostgreSQL (a database of its own, made and migrated here) and Redis
 (a database number of its own, emptied before and after). Then:
 
@@ -376,7 +377,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)))
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/clypai_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
-    parser.add_argument("--conn-max-age", type=int, default=None)
+    parser.add_argument("--conn-max-age", type=int, default=60)  # serve's default
     parser.add_argument("--in-flight-limit", type=int, default=RACERS)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
