@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/clypai
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?= --reuse-db
+# The suite runs on TEST_WORKERS processes (pytest-xdist; a file's tests stay together on
+# one), each with its own test database and Redis database (tests/xdist_env.py); most of
+# its time is spent waiting on worker processes and ffmpeg. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install clip test run worker web migrate lint format bench clean ffmpeg browser
 
@@ -46,7 +50,7 @@ clip: install
 
 test: $(STAMP) ffmpeg browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CLYPAI_JOBS_INLINE=false \
-		$(PY) -m pytest $(PYTEST_ARGS)
+		$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # ClypAI as production runs it (manage.py serve): gunicorn, CLYPAI_WORKERS RQ workers
 # (one with the scheduler) and the sweep loop, each restarted when it dies, on
