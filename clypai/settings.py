@@ -383,6 +383,10 @@ CLYPAI_MAX_FONT_BYTES = envint("CLYPAI_MAX_FONT_BYTES", 10 * 1024**2)
 CLYPAI_JWT_TTL_SECONDS = envint("CLYPAI_JWT_TTL_SECONDS", 3600)
 CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA = envint("CLYPAI_DEFAULT_MONTHLY_CLIP_QUOTA", None)
 CLYPAI_API_KEY_TOUCH_SECONDS = envint("CLYPAI_API_KEY_TOUCH_SECONDS", 60)
+# Seconds a web process may answer for an API key (its team and plan) without asking
+# PostgreSQL, while nothing has revoked or changed a key, team or plan (the generation
+# in Redis; projects.services.api_key_authenticate). 0: ask every time.
+CLYPAI_API_KEY_CACHE_SECONDS = envint("CLYPAI_API_KEY_CACHE_SECONDS", 30)
 CLYPAI_SIGNED_URL_TTL_SECONDS = envint("CLYPAI_SIGNED_URL_TTL_SECONDS", 24 * 3600)
 CLYPAI_EXPORT_WAIT_SECONDS = envfloat("CLYPAI_EXPORT_WAIT_SECONDS", 10.0)
 # The longest clip a request may ask for (an explicit range, maxDuration, a re-cut), in

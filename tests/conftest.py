@@ -34,6 +34,15 @@ def openapi_responses():
 
 
 @pytest.fixture(autouse=True)
+def api_keys_forgotten():
+    """Each test starts with no API key held by this process (projects.services):
+    tests change teams in ways a running service does not (rolled back at their end)."""
+    from projects.services import api_key_cache_clear
+
+    api_key_cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
