@@ -12,6 +12,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from clypai.lib.processes import descendants  # noqa: F401 (the tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,24 +50,6 @@ def manage(env, *args: str, log: Path | None = None) -> subprocess.Popen:
         stdout=out,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (RQ's work horse calls setsid, so killpg alone misses it)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def kill_machine(process: subprocess.Popen) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-import requests
 from django.db.models import F
 
 from clips.models import Clip, Export, Job
@@ -16,6 +15,7 @@ from clips.services import ClipSpec, clip_create, export_request
 from clips.states import clip_complete, clip_fail, clip_stage_set, export_claim, export_fail
 from projects.models import MonthlyUsage, Plan, month_start
 from projects.services import api_key_create
+from tests.concurrency import concurrently
 from tests.factories import ClipFactory, TeamFactory
 
 SOURCE = {"sourceVideoUrl": "https://example.com/video.mp4"}
@@ -25,28 +25,6 @@ def used(team) -> tuple[int, float]:
     """(clip generations, render seconds) the team used this month."""
     row = MonthlyUsage.objects.filter(team=team, month=month_start()).first()
     return (row.clips_created, row.render_seconds) if row else (0, 0.0)
-
-
-def concurrently(count: int, request) -> list[requests.Response]:
-    """`request(session)` from `count` threads released at once: real requests on the
-    live server's threads, each on its own database connection."""
-    barrier = threading.Barrier(count)
-    answers: list[requests.Response] = []
-    lock = threading.Lock()
-
-    def run():
-        session = requests.Session()
-        barrier.wait()
-        response = request(session)
-        with lock:
-            answers.append(response)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
 
 
 # Render minutes, reserved under the lock -------------------------------------------------

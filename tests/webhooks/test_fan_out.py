@@ -6,13 +6,13 @@ deliveries have workers of their own."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
 import requests
 
 from projects.services import api_key_create
+from tests.concurrency import concurrently
 from tests.factories import TeamFactory
 from webhooks.delivery import delivery_attempt
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -38,26 +38,6 @@ def webhook_worker_queue(settings):
     queue.connection.flushdb()
     yield queue
     queue.connection.flushdb()
-
-
-def concurrently(count: int, request) -> list[requests.Response]:
-    barrier = threading.Barrier(count)
-    answers: list[requests.Response] = []
-    lock = threading.Lock()
-
-    def run():
-        session = requests.Session()
-        barrier.wait()
-        response = request(session)
-        with lock:
-            answers.append(response)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
 
 
 def served(live_server) -> str:

@@ -42,6 +42,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from clypai import background
+from clypai.lib.processes import descendants
 from clypai.queues import QUEUES
 
 logger = logging.getLogger("clypai.serve")
@@ -133,7 +134,7 @@ class Child:
         """SIGKILL the child's process group (RQ's work horse has a group of its own)."""
         if self.process is None:
             return
-        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -165,22 +166,6 @@ def _is_json_object(line: str) -> bool:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 class Command(BaseCommand):
@@ -369,7 +354,7 @@ class Command(BaseCommand):
     def below(children: list[Child]) -> set[int]:
         """Every process running under the children now."""
         return {
-            pid for child in children if child.running() for pid in _descendants(child.process.pid)
+            pid for child in children if child.running() for pid in descendants(child.process.pid)
         }
 
     def say(self, message: str) -> None:
